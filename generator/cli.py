@@ -1,0 +1,85 @@
+"""Command line: `python -m generator list-models` and `python -m generator build`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from generator import __version__
+
+DEFAULT_IMAGES = Path("sample_images")
+DEFAULT_OUT = Path("site_src")
+
+
+def _weights_argument(value: str) -> str | Path:
+    """`imagenet`, `random`, or an existing folder of Keras weight files."""
+    if value in ("imagenet", "random"):
+        return value
+    folder = Path(value)
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is neither 'imagenet', 'random' nor an existing folder of weight files"
+        )
+    return folder
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m generator",
+        description="Build the CNN Gallery: pages showing how keras.applications CNNs see images.",
+    )
+    parser.add_argument("--version", action="version", version=f"cnn-gallery {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list-models", help="print every model the gallery knows, as a table")
+    build = commands.add_parser("build", help="compute, render and write the gallery's pages")
+    build.add_argument(
+        "--models", nargs="+", metavar="NAME", help="models to build (default: all)"
+    )
+    build.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of images")
+    build.add_argument("--out", type=Path, default=DEFAULT_OUT, help="MkDocs docs folder")
+    build.add_argument(
+        "--weights",
+        type=_weights_argument,
+        default="imagenet",
+        metavar="imagenet|random|DIR",
+        help="ImageNet weights via Keras' cache, untrained random weights, or a folder of "
+        "Keras weight files (default: imagenet)",
+    )
+    build.add_argument("--top", type=int, default=5, help="classes explained per image")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    # Imported late: TensorFlow takes seconds to load and `--help` should not wait for it.
+    from generator.registry import UnknownModelError, discover, format_table, get_spec
+
+    if args.command == "list-models":
+        print(format_table(list(discover().values())))
+        return 0
+
+    try:
+        specs = [get_spec(name) for name in args.models] if args.models else list(discover().values())
+    except UnknownModelError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    if args.top < 1:
+        print("error: --top must be at least 1", file=sys.stderr)
+        return 2
+    if not args.images.is_dir():
+        print(f"error: image folder {str(args.images)!r} does not exist", file=sys.stderr)
+        return 2
+
+    from generator.build import BuildOptions, build
+
+    report = build(
+        BuildOptions(
+            specs=tuple(specs), images=args.images, out=args.out, weights=args.weights, top=args.top
+        )
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
