@@ -1,0 +1,265 @@
+"""Turn a folder of user photos into validated 8-bit RGB arrays with safe, stable slugs.
+
+Knows nothing of models: the build asks `center_crop` for each model's input size. Every
+problem with an input file becomes an `ImageError` whose one-line message names the file, says
+what is wrong and how to fix it, so one bad photo never stops a build and is easy to act on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import re
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Checked from the header, before any pixel is decoded: a few-kilobyte PNG can claim gigapixels.
+MAX_PIXELS = 50_000_000
+# Below this the image carries too little for a 224 px model input to mean anything.
+MIN_SIDE = 32
+MAX_SLUG_LENGTH = 64
+
+# Modes holding 16-bit samples. Pillow's convert() clips them at 255 (a nearly white picture),
+# so they are scaled instead. 'I' (32-bit) is how several formats hand over 16-bit data.
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+
+# Letters that NFKD does not decompose into ASCII but that have a usual ASCII spelling.
+_TRANSLITERATIONS = str.maketrans(
+    {
+        "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+        "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH",
+    }
+)
+# Names Windows refuses as a file or folder, whatever the extension.
+_WINDOWS_RESERVED = frozenset(
+    {"con", "prn", "aux", "nul"}
+    | {f"com{i}" for i in range(1, 10)}
+    | {f"lpt{i}" for i in range(1, 10)}
+)
+
+
+class ImageError(ValueError):
+    """An input file that cannot be used as a photo. `reason` says what is wrong and the fix."""
+
+    def __init__(self, path: Path, problem: str, fix: str) -> None:
+        self.path = path
+        self.reason = f"{_one_line(problem)}; {fix}"
+        super().__init__(f"{path}: {self.reason}")
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value for ==
+class SourceImage:
+    """One validated input photo, upright and in 8-bit RGB."""
+
+    path: Path
+    slug: str  # unique among the images of one folder; used in file paths and URLs
+    title: str  # the original file stem, for display only (templates escape it)
+    pixels: np.ndarray = dataclasses.field(repr=False)  # (H, W, 3) uint8 RGB, read-only
+    sha256: str  # of the file bytes: a cache key that changes whenever the file does
+
+
+def load_image(path: Path) -> SourceImage:
+    """Read, check and convert one image file; raises `ImageError` for anything unusable."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise ImageError(path, f"cannot be read ({err.strerror or err})",
+                         "check that the file exists and is readable") from err
+    if not data:
+        raise ImageError(path, "is empty (0 bytes)", "replace it with a real photo or remove it")
+
+    # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make the warning an error too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _open_header(path, data) as img:
+            _check_size(path, img.size)
+            pixels = _decode_upright_rgb(path, img)
+
+    pixels.setflags(write=False)  # shared by every model of the build: nobody may edit it
+    return SourceImage(
+        path=path,
+        slug=slugify(path.stem),
+        title=_display_text(path.stem),
+        pixels=pixels,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+# Notes beside the photos (licences, read-me files) are documentation, not failed images.
+DOC_SUFFIXES = frozenset({".md", ".txt", ".rst"})
+
+
+def find_images(folder: Path) -> tuple[list[SourceImage], list[tuple[Path, str]]]:
+    """Load every regular, non-hidden file of `folder` (not recursive), sorted by name.
+
+    Documentation files (`DOC_SUFFIXES`) are passed over silently; anything else that is not a
+    usable image is reported as skipped.
+
+    Returns the loaded images and, for each file that could not be used, its path and reason.
+    Colliding slugs (`a.jpg`, `a.png`) are made unique: the first by name keeps the plain slug,
+    later ones get a short hash of their own file name, so the result never depends on counters.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(folder, "is not a folder of images",
+                         "create it and put photos in it, or point the build at another folder")
+    images: list[SourceImage] = []
+    skipped: list[tuple[Path, str]] = []
+    taken: set[str] = set()
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() in DOC_SUFFIXES:
+            continue
+        try:
+            image = load_image(path)
+        except ImageError as err:
+            skipped.append((path, err.reason))
+            continue
+        slug = _unique_slug(image.slug, path.name, taken)
+        taken.add(slug)
+        images.append(dataclasses.replace(image, slug=slug))
+    return images, skipped
+
+
+def slugify(name: str) -> str:
+    """A lowercase ASCII `[a-z0-9-]` slug of `name`, safe as a path component and in a URL.
+
+    Accents are transliterated (NFKD), other non-ASCII characters dropped; never empty (a
+    short hash of the name stands in), never a name Windows reserves; same input, same slug.
+    """
+    ascii_text = (
+        unicodedata.normalize("NFKD", name.translate(_TRANSLITERATIONS))
+        .encode("ascii", "ignore")
+        .decode("ascii")
+    )
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    slug = slug[:MAX_SLUG_LENGTH].rstrip("-")
+    if not slug:
+        return f"image-{_short_hash(name)}"
+    if slug in _WINDOWS_RESERVED:
+        return f"{slug}-image"
+    return slug
+
+
+def center_crop(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale `pixels` to cover `size` = (height, width), then cut out the centre.
+
+    The scale is the smallest that covers both sides (for a square target: the shorter side
+    matches), so the picture is never squashed; what sticks out is cropped evenly.
+    Lanczos resampling keeps downscaled photos sharp without aliasing.
+    """
+    height, width = size
+    if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(
+            f"center_crop needs (H, W, 3) uint8 pixels, got {pixels.shape} {pixels.dtype}"
+        )
+    if height < 1 or width < 1:
+        raise ValueError(f"center_crop needs a positive (height, width), got {size}")
+    source_height, source_width = pixels.shape[:2]
+    scale = max(height / source_height, width / source_width)
+    scaled_width = max(width, round(source_width * scale))
+    scaled_height = max(height, round(source_height * scale))
+    scaled = Image.fromarray(pixels).resize(
+        (scaled_width, scaled_height), Image.Resampling.LANCZOS, reducing_gap=3.0
+    )
+    top = (scaled_height - height) // 2
+    left = (scaled_width - width) // 2
+    return np.array(scaled)[top : top + height, left : left + width].copy()
+
+
+def _open_header(path: Path, data: bytes) -> Image.Image:
+    """Identify the format and read the header only (no pixels are decoded yet)."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ImageError(path, f"is refused as a possible decompression bomb ({err})",
+                         f"downscale it below {MAX_PIXELS // 1_000_000} megapixels") from err
+    except UnidentifiedImageError as err:
+        raise ImageError(path, "is not an image (Pillow cannot identify its format)",
+                         "remove it from the images folder or convert it to JPEG or PNG") from err
+    except Exception as err:  # Pillow's format plugins raise many unrelated types on bad headers
+        raise ImageError(path, f"has an unreadable image header ({type(err).__name__}: {err})",
+                         "export or download the photo again") from err
+
+
+def _check_size(path: Path, size: tuple[int, int]) -> None:
+    """Refuse bombs and thumbnails from the header's claimed size, before decoding."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            path,
+            f"is {width}x{height} = {width * height:,} pixels, over the limit of {MAX_PIXELS:,} "
+            "(a possible decompression bomb)",
+            f"downscale it below {MAX_PIXELS // 1_000_000} megapixels",
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(
+            path,
+            f"is only {width}x{height} pixels, under {MIN_SIDE} px on the short side",
+            "use a larger photo (224 px or more on the short side works best)",
+        )
+
+
+def _decode_upright_rgb(path: Path, img: Image.Image) -> np.ndarray:
+    """Fully decode the first frame, apply the EXIF orientation and convert to 8-bit RGB."""
+    try:
+        img.load()  # full decode now, so truncated files fail here and not half-grey later
+        upright = ImageOps.exif_transpose(img)
+    except Exception as err:  # Pillow's decoders raise many unrelated types on corrupt data
+        raise ImageError(path, f"cannot be decoded ({type(err).__name__}: {err})",
+                         "the file is truncated or corrupt: export or download it again") from err
+    try:
+        return _to_rgb(upright)
+    except (ValueError, OSError) as err:
+        raise ImageError(
+            path,
+            f"has colour mode {upright.mode!r}, which cannot be converted to RGB ({err})",
+            "save it as an 8-bit RGB JPEG or PNG",
+        ) from err
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    """8-bit RGB from any colour mode: 16-bit scaled down, transparency laid on white."""
+    if img.mode in _SIXTEEN_BIT_MODES:
+        samples = np.asarray(img, dtype=np.float64)
+        gray = np.clip(np.rint(samples / 257.0), 0, 255).astype(np.uint8)  # 65535 -> 255
+        return np.stack([gray, gray, gray], axis=-1)
+    if img.has_transparency_data:  # RGBA, LA, PA, and palette or RGB with a transparent colour
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.array(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.array(img.convert("RGB"))  # L, 1, P, CMYK, YCbCr, RGB
+
+
+def _unique_slug(slug: str, file_name: str, taken: set[str]) -> str:
+    """`slug`, or if another file has it, `slug-<hash of this file's name>`."""
+    if slug not in taken:
+        return slug
+    candidate = f"{slug}-{_short_hash(file_name)}"
+    suffix = 2
+    while candidate in taken:  # only if an earlier file's own slug happens to equal the candidate
+        candidate = f"{slug}-{_short_hash(file_name)}-{suffix}"
+        suffix += 1
+    return candidate
+
+
+def _short_hash(text: str) -> str:
+    """8 hex digits identifying `text`; surrogatepass keeps undecodable file-name bytes hashable."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _display_text(stem: str) -> str:
+    """The file stem as valid Unicode text: undecodable bytes become U+FFFD, composed (NFC)."""
+    text = stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return unicodedata.normalize("NFC", text)
+
+
+def _one_line(text: str) -> str:
+    """Collapse any line breaks a library put into a message."""
+    return " ".join(text.split())

@@ -1,0 +1,396 @@
+"""Tests of generator.images: every input is made here with Pillow/numpy, no binary fixtures."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generator.images import ImageError, SourceImage, center_crop, find_images, load_image, slugify
+
+SAMPLE_IMAGES = Path(__file__).resolve().parents[1] / "sample_images"
+SAFE_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Random RGB pixels: compress badly, so truncating the file cuts into the pixel data."""
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def write(img: Image.Image, path: Path, **options) -> Path:
+    img.save(path, **options)
+    return path
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny, well-formed PNG whose header claims width x height RGB pixels but holds none."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+# --- center_crop -------------------------------------------------------------------------------
+
+
+def test_center_crop_keeps_aspect_and_crops_the_sides_away():
+    wide = np.full((200, 600, 3), 40, dtype=np.uint8)
+    wide[:, :150] = (255, 0, 0)  # red left quarter: outside the central square
+    wide[50:150, 250:350] = 255  # white 100x100 square in the middle
+
+    out = center_crop(wide, (100, 100))
+
+    assert out.shape == (100, 100, 3) and out.dtype == np.uint8
+    reddish = (out[..., 0] > 120) & (out[..., 1] < 80) & (out[..., 2] < 80)
+    assert not reddish.any(), "the red left part should have been cropped away"
+    rows, cols = np.nonzero(out.mean(axis=-1) > 128)
+    square_height = rows.max() - rows.min() + 1
+    square_width = cols.max() - cols.min() + 1
+    # Halved (200 -> 100 rows) and centred: a 50x50 square at 25..74. Squashing would make it 17x50.
+    assert abs(square_height - 50) <= 2 and abs(square_width - 50) <= 2
+    assert abs(rows.mean() - 49.5) <= 1.5 and abs(cols.mean() - 49.5) <= 1.5
+
+
+def test_center_crop_to_a_non_square_size_crops_the_long_side_only():
+    tall = np.full((300, 100, 3), 128, dtype=np.uint8)
+    tall[:60] = (0, 0, 255)  # blue top band
+    tall[240:] = (0, 255, 0)  # green bottom band
+
+    out = center_crop(tall, (50, 80))  # scale 0.8 -> 80x240, keeps source rows ~119..181
+
+    assert out.shape == (50, 80, 3)
+    assert np.abs(out.astype(int) - 128).max() <= 2, "only the grey middle should remain"
+
+
+def test_center_crop_upscales_a_small_image_to_cover_the_target():
+    small = np.zeros((40, 60, 3), dtype=np.uint8)
+    small[...] = (10, 200, 90)
+
+    out = center_crop(small, (224, 224))
+
+    assert out.shape == (224, 224, 3)
+    assert np.abs(out.astype(int) - (10, 200, 90)).max() <= 1
+
+
+def test_center_crop_rejects_non_rgb_uint8_input():
+    with pytest.raises(ValueError, match="uint8"):
+        center_crop(np.zeros((50, 50, 3), dtype=np.float32), (10, 10))
+    with pytest.raises(ValueError, match="positive"):
+        center_crop(np.zeros((50, 50, 3), dtype=np.uint8), (0, 10))
+
+
+# --- load_image: orientation, colour modes, frames --------------------------------------------------
+
+
+def test_load_image_returns_rgb_pixels_hash_slug_and_title(tmp_path):
+    pixels = noise(48, 64)
+    path = write(Image.fromarray(pixels), tmp_path / "My Photo.png")
+
+    image = load_image(path)
+
+    assert isinstance(image, SourceImage)
+    np.testing.assert_array_equal(image.pixels, pixels)
+    assert image.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (image.slug, image.title, image.path) == ("my-photo", "My Photo", path)
+    assert not image.pixels.flags.writeable
+
+
+def test_exif_orientation_6_is_rotated_upright(tmp_path):
+    stored = np.zeros((64, 128, 3), dtype=np.uint8)  # as the camera wrote it: wide
+    stored[:, :64] = (255, 0, 0)  # left half red
+    stored[:, 64:] = (0, 0, 255)  # right half blue
+    stored[:32, :32] = (0, 255, 0)  # green top-left corner: tells a rotation from a flip
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    path = write(Image.fromarray(stored), tmp_path / "phone.jpg", quality=95, exif=exif)
+
+    loaded = load_image(path).pixels.astype(int)
+
+    # Clockwise: the left edge becomes the top, the top-left corner the top-right.
+    assert loaded.shape == (128, 64, 3)
+    assert np.abs(loaded[16, 48] - (0, 255, 0)).max() < 40  # green, top-right
+    assert np.abs(loaded[48, 16] - (255, 0, 0)).max() < 40  # red, upper half
+    assert np.abs(loaded[100, 32] - (0, 0, 255)).max() < 40  # blue, lower half
+    assert np.abs(loaded - np.rot90(stored, k=-1)).mean() < 8
+
+
+def _blocks(mode: str, values: list, **new_options) -> Image.Image:
+    """A 32*len(values) x 40 image of `mode`, one 32-px-wide block per value."""
+    img = Image.new(mode, (32 * len(values), 40), **new_options)
+    for i, value in enumerate(values):
+        img.paste(value, (32 * i, 0, 32 * (i + 1), 40))
+    return img
+
+
+def _palette_image(transparent_index: int | None) -> tuple[Image.Image, dict]:
+    img = _blocks("P", [0, 1])
+    img.putpalette([10, 20, 30, 200, 100, 50])
+    if transparent_index is None:
+        return img, {"format": "PNG"}
+    return img, {"format": "PNG", "transparency": transparent_index}
+
+
+def _sixteen_bit_image(dtype) -> Image.Image:
+    samples = np.zeros((40, 96), dtype=dtype)
+    samples[:, 32:64] = 257 * 128  # the middle of the 16-bit range: 128 in 8 bits, not clipped
+    samples[:, 64:] = 65535
+    return Image.fromarray(samples)
+
+
+WHITE, GREY_128 = (255, 255, 255), (128, 128, 128)
+
+COLOUR_MODE_CASES = {
+    # name: (image, save options, mode Pillow reads back, expected RGB per block, tolerance)
+    "L": (_blocks("L", [0, 200]), {"format": "PNG"}, "L", [(0, 0, 0), (200, 200, 200)], 0),
+    "1": (_blocks("1", [0, 1]), {"format": "PNG"}, "1", [(0, 0, 0), WHITE], 0),
+    "LA": (_blocks("LA", [(100, 0), (100, 255)]), {"format": "PNG"}, "LA",
+           [WHITE, (100, 100, 100)], 0),
+    "P": (*_palette_image(None), "P", [(10, 20, 30), (200, 100, 50)], 0),
+    "P-transparent": (*_palette_image(0), "P", [WHITE, (200, 100, 50)], 0),
+    "RGBA": (_blocks("RGBA", [(255, 0, 0, 0), (0, 0, 255, 255), (0, 0, 0, 128)]), {"format": "PNG"},
+             "RGBA", [WHITE, (0, 0, 255), (127, 127, 127)], 1),
+    "CMYK-tiff": (_blocks("CMYK", [(0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)]),
+                  {"format": "TIFF"}, "CMYK", [(255, 0, 0), (0, 0, 0), WHITE], 0),
+    "CMYK-jpeg": (_blocks("CMYK", [(0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)]),
+                  {"format": "JPEG", "quality": 95}, "CMYK", [(255, 0, 0), (0, 0, 0), WHITE], 8),
+    "I;16": (_sixteen_bit_image(np.uint16), {"format": "PNG"}, "I;16", [(0, 0, 0), GREY_128, WHITE], 0),
+    "I": (_sixteen_bit_image(np.int32), {"format": "TIFF"}, "I", [(0, 0, 0), GREY_128, WHITE], 0),
+}
+
+
+@pytest.mark.parametrize("case", COLOUR_MODE_CASES, ids=str)
+def test_every_colour_mode_gives_the_right_rgb(tmp_path, case):
+    img, options, read_mode, expected, tolerance = COLOUR_MODE_CASES[case]
+    path = write(img, tmp_path / f"image.{options['format'].lower()}", **options)
+    with Image.open(path) as reread:
+        assert reread.mode == read_mode, "the test file is not in the mode this case is about"
+
+    pixels = load_image(path).pixels
+
+    assert pixels.dtype == np.uint8 and pixels.shape == (40, 32 * len(expected), 3)
+    for i, colour in enumerate(expected):
+        block = pixels[4:36, 32 * i + 4 : 32 * i + 28].astype(int)
+        assert np.abs(block - colour).max() <= tolerance, f"block {i}: {block[0, 0]} != {colour}"
+
+
+def test_animated_gif_gives_its_first_frame(tmp_path):
+    frames = [Image.new("RGB", (64, 48), colour) for colour in [(255, 0, 0), (0, 255, 0), (0, 0, 255)]]
+    path = write(frames[0], tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    with Image.open(path) as reread:
+        assert reread.n_frames == 3
+
+    pixels = load_image(path).pixels
+
+    assert pixels.shape == (48, 64, 3)
+    assert (pixels == (255, 0, 0)).all()
+
+
+# --- load_image: files it must refuse ------------------------------------------------------------
+
+
+def _jpeg_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(noise(200, 300)).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(noise(200, 300)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _image_bytes(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (0, 128, 0)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+BAD_FILES = {
+    # name: (file name, bytes, words the reason must contain)
+    "zero-byte": ("empty.jpg", lambda: b"", "empty"),
+    "truncated-jpeg": ("cut.jpg", lambda: _jpeg_bytes()[: len(_jpeg_bytes()) // 2], "cannot be decoded"),
+    "jpeg-without-its-last-bytes": ("end.jpg", lambda: _jpeg_bytes()[:-200], "cannot be decoded"),
+    "truncated-png": ("cut.png", lambda: _png_bytes()[: len(_png_bytes()) // 2], "cannot be decoded"),
+    "text-named-jpg": ("notes.jpg", lambda: b"just some text, not a photo\n", "not an image"),
+    "one-pixel": ("dot.png", lambda: _image_bytes((1, 1)), "32 px"),
+    "too-thin": ("strip.png", lambda: _image_bytes((400, 20)), "32 px"),
+    "bomb-over-pillow-limit": ("bomb.png", lambda: png_claiming(100_000, 100_000), "decompression bomb"),
+    "bomb-over-our-limit": ("big.png", lambda: png_claiming(10_000, 6_000), "over the limit"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=str)
+def test_bad_files_raise_image_error_naming_the_file(tmp_path, case):
+    name, make_bytes, words = BAD_FILES[case]
+    path = tmp_path / name
+    path.write_bytes(make_bytes())
+
+    with pytest.raises(ImageError) as caught:
+        load_image(path)
+
+    message = str(caught.value)
+    assert name in message and words in message
+    assert "\n" not in message
+    assert caught.value.path == path and caught.value.reason in message
+
+
+def test_pillow_bomb_warning_becomes_an_error_and_does_not_leak(tmp_path):
+    path = tmp_path / "warned.png"
+    path.write_bytes(png_claiming(10_000, 10_000))  # 100 MP: Pillow only warns at this size
+
+    with warnings.catch_warnings(record=True) as caught_warnings:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageError, match="warned.png.*decompression bomb"):
+            load_image(path)
+
+    assert not [w for w in caught_warnings if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_crafted_bomb_header_is_read_as_claimed():
+    """Guards the bomb test: its file is a valid PNG header of 60 megapixels, not garbage."""
+    with Image.open(io.BytesIO(png_claiming(10_000, 6_000))) as img:
+        assert img.size == (10_000, 6_000)
+
+
+def test_missing_file_raises_image_error(tmp_path):
+    with pytest.raises(ImageError, match="gone.jpg.*cannot be read"):
+        load_image(tmp_path / "gone.jpg")
+
+
+# --- find_images and slugs ------------------------------------------------------------------------
+
+
+def test_find_images_loads_good_files_and_reports_the_rest(tmp_path):
+    write(Image.fromarray(noise(40, 50, seed=1)), tmp_path / "b-good.png")
+    write(Image.fromarray(noise(40, 50, seed=2)), tmp_path / "a-good.jpg", quality=90)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "data.csv").write_text("not a picture")
+    (tmp_path / "README.md").write_text("notes beside the photos are passed over silently")
+    (tmp_path / "cut.png").write_bytes(_png_bytes()[:500])
+    write(Image.new("RGB", (64, 64)), tmp_path / ".hidden.png")  # ignored: hidden
+    (tmp_path / "sub").mkdir()
+    write(Image.new("RGB", (64, 64)), tmp_path / "sub" / "nested.png")  # ignored: not recursive
+
+    images, skipped = find_images(tmp_path)
+
+    assert [image.path.name for image in images] == ["a-good.jpg", "b-good.png"]
+    assert [image.slug for image in images] == ["a-good", "b-good"]
+    reasons = {path.name: reason for path, reason in skipped}
+    assert sorted(reasons) == ["cut.png", "data.csv", "empty.jpg"]
+    assert "empty" in reasons["empty.jpg"]
+    assert "not an image" in reasons["data.csv"]
+    assert "cannot be decoded" in reasons["cut.png"]
+
+
+def test_find_images_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(ImageError, match="nowhere"):
+        find_images(tmp_path / "nowhere")
+
+
+def test_colliding_slugs_are_made_unique_and_stable(tmp_path):
+    for name in ["a.jpg", "a.png", "A.gif", "a-b.png", "a b.png"]:
+        write(Image.fromarray(noise(40, 40)), tmp_path / name)
+
+    first, _ = find_images(tmp_path)
+    second, _ = find_images(tmp_path)
+
+    slugs = [image.slug for image in first]
+    assert len(set(slugs)) == 5
+    assert all(SAFE_SLUG.match(slug) for slug in slugs)
+    assert slugs == [image.slug for image in second]
+    by_name = dict(zip([image.path.name for image in first], slugs))
+    # Sorted by name ("A" < "a", " " < "-" < "."), the first of each clash keeps the plain slug.
+    assert by_name["A.gif"] == "a"
+    assert by_name["a b.png"] == "a-b"
+    assert by_name["a-b.png"].startswith("a-b-")
+    assert by_name["a.jpg"].startswith("a-") and by_name["a.png"].startswith("a-")
+
+
+HOSTILE_NAMES = [
+    "<img src=x onerror=alert(1)>.jpg",
+    "café ☕.png",
+    "a#b c.png",
+    "x..y.jpg",
+    "☕.png",
+    "☕☕.png",
+    "CON.png",
+    "100% \"quoted\" & 'single'.png",
+    "x" * 200 + ".png",
+]
+
+
+def test_hostile_file_names_get_safe_unique_slugs_and_keep_their_titles(tmp_path):
+    for name in HOSTILE_NAMES:
+        write(Image.fromarray(noise(40, 40)), tmp_path / name)
+
+    images, skipped = find_images(tmp_path)
+
+    assert skipped == []
+    assert len(images) == len(HOSTILE_NAMES)
+    slugs = [image.slug for image in images]
+    assert len(set(slugs)) == len(slugs)
+    for image in images:
+        assert SAFE_SLUG.match(image.slug), image.slug
+        assert len(image.slug) <= 80
+        assert image.title == Path(image.path.name).stem
+    by_title = {image.title: image.slug for image in images}
+    assert by_title["café ☕"] == "cafe"
+    assert by_title["a#b c"] == "a-b-c"
+    assert by_title["<img src=x onerror=alert(1)>"] == "img-src-x-onerror-alert-1"
+    assert by_title["CON"] != "con"
+
+
+def test_dot_dot_names_load_with_a_plain_slug(tmp_path):
+    path = write(Image.fromarray(noise(40, 40)), tmp_path / "..x.jpg")  # hidden in a folder scan
+
+    image = load_image(path)
+
+    assert (image.slug, image.title) == ("x", "..x")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x", "..", ".", "/etc/passwd", "", "   ", "☕", "#", "<>", "a/b", "C:\\x", "nul", "\x00x"],
+)
+def test_slugify_is_always_a_safe_non_empty_path_component(name):
+    slug = slugify(name)
+
+    assert SAFE_SLUG.match(slug), slug
+    assert slug not in {".", "..", "con", "nul"}
+    assert slugify(name) == slug
+
+
+def test_slugify_transliterates_and_falls_back_to_distinct_hashes():
+    assert slugify("Crème Brûlée") == "creme-brulee"
+    assert slugify("Straße") == "strasse"
+    assert slugify("../x") == "x"
+    assert slugify("☕").startswith("image-")
+    assert slugify("☕") != slugify("☕☕")
+
+
+# --- the shipped sample photos -----------------------------------------------------------------
+
+
+def test_every_sample_image_loads():
+    images, skipped = find_images(SAMPLE_IMAGES)
+
+    assert skipped == []  # LICENSES.md is documentation, not a failed image
+    assert len(images) >= 4
+    licences = (SAMPLE_IMAGES / "LICENSES.md").read_text(encoding="utf-8")
+    for image in images:
+        assert f"`{image.path.name}`" in licences, f"{image.path.name} has no licence entry"
+        height, width, _ = image.pixels.shape
+        assert max(height, width) <= 640 and min(height, width) >= 224
+        assert image.pixels.std() > 20, "a real photo, not a flat placeholder"
