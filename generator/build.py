@@ -147,7 +147,7 @@ def _image_section(
     """Everything the model page shows for one image: one forward pass feeds all of it."""
     labels = imagenet_labels()
     crop = center_crop(source.pixels, spec.input_size)
-    batch = spec.preprocess(crop[None].astype(np.float32))
+    batch = spec.preprocess(crop[None])
     result: Explanations = explainer.explain(batch, top=top)
     base = f"assets/{spec.slug}/{source.slug}"
     what = f"{spec.name}, image '{source.title}'"

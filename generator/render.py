@@ -19,6 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 HEATMAP_COLORMAP = "inferno"  # perceptually uniform, readable in grayscale print
 DIVERGING_COLORMAP = "RdBu_r"
 WEBP_QUALITY = 85
+# Gradients of random deep networks can be ~1e-13: only an exact zero range counts as constant.
+_TINY = float(np.finfo(np.float32).tiny)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -64,7 +66,7 @@ def minmax_unit(array: np.ndarray) -> np.ndarray:
     """Scale to [0, 1] by the array's own range; a constant array becomes mid-grey."""
     array = np.asarray(array, dtype=np.float32)
     low, high = float(array.min()), float(array.max())
-    if high - low < 1e-12:
+    if not high - low > _TINY:
         return np.full_like(array, 0.5)
     return (array - low) / (high - low)
 
@@ -73,7 +75,7 @@ def symmetric_unit(array: np.ndarray, scale: float | None = None) -> np.ndarray:
     """Map to [0, 1] with zero at 0.5, so sign stays visible (0 = most negative)."""
     array = np.asarray(array, dtype=np.float32)
     scale = float(np.abs(array).max()) if scale is None else scale
-    if scale < 1e-12:
+    if not scale > _TINY:
         return np.full_like(array, 0.5)
     return 0.5 + 0.5 * array / scale
 
@@ -85,7 +87,7 @@ def gradient_image(gradient: np.ndarray) -> np.ndarray:
     """
     gradient = np.asarray(gradient, dtype=np.float32)
     scale = float(np.percentile(np.abs(gradient), 99.5))
-    return to_uint8(symmetric_unit(gradient, scale if scale > 1e-12 else None))
+    return to_uint8(symmetric_unit(gradient, scale if scale > _TINY else None))
 
 
 def colormap_rgb(unit: np.ndarray, name: str = HEATMAP_COLORMAP) -> np.ndarray:
@@ -245,7 +247,7 @@ def feature_map_grid(
 ) -> Image.Image:
     """(n, h, w) activations on ONE shared colour scale, each tile labelled with its channel."""
     low, high = scale
-    span = high - low if high - low > 1e-12 else 1.0
+    span = high - low if high - low > _TINY else 1.0
     tiles = [colormap_rgb((m - low) / span, "viridis") for m in maps]
     size = max(64, min(112, maps.shape[1] * 4))
     labels = [f"ch {c}" for c in channels]
