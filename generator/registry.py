@@ -1,0 +1,260 @@
+"""One ``ModelSpec`` per ImageNet constructor in ``keras.applications``.
+
+Constructors are found by introspection, so a model added by a newer Keras appears
+without code changes (``known=False`` until ``model_facts.py`` describes it).
+``build_model`` is the only place a constructor is called.
+"""
+
+import difflib
+import importlib
+import inspect
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from generator import weights as weights_mod
+from generator.model_facts import MODEL_FACTS, PAPERS
+
+# Side used when neither the facts table nor the constructor tells the input size.
+FALLBACK_INPUT_SIZE = 224
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the gallery knows about one constructor; facts it lacks are ``None``.
+
+    ``top1``/``top5`` are ImageNet accuracies in percent and ``params`` the parameter count
+    in millions, as published in the Keras "Available models" table (see model_facts).
+    """
+
+    name: str
+    slug: str
+    constructor: Callable[..., keras.Model]
+    module: str
+    family: str | None
+    paper: str | None
+    paper_url: str | None
+    year: int | None
+    input_size: tuple[int, int]
+    top1: float | None
+    top5: float | None
+    params: float | None
+    preprocessing: str | None
+    gradcam_layer: str | None
+    known: bool
+
+    def preprocess(self, images_uint8: np.ndarray) -> np.ndarray:
+        """Apply this model's ``preprocess_input`` to a float32 copy of ``images_uint8``.
+
+        Accepts one ``(h, w, 3)`` image or a ``(n, h, w, 3)`` batch of 0-255 RGB pixels; the
+        input is never modified (Keras' numpy preprocessing works in place on float input).
+        EfficientNet, EfficientNetV2, ConvNeXt and MobileNetV3 rescale and normalise inside
+        the model, so their ``preprocess_input`` is a pass-through and the result is simply
+        the pixels as float32 in 0-255.
+        """
+        if self.preprocessing is None:
+            raise ValueError(
+                f"{self.name}: no preprocess_input is known for this model; "
+                "add its Keras module to generator/model_facts.py"
+            )
+        images = np.asarray(images_uint8)
+        if images.dtype != np.uint8 or images.ndim not in (3, 4) or images.shape[-1] != 3:
+            raise ValueError(
+                "expected uint8 RGB pixels shaped (h, w, 3) or (n, h, w, 3), got "
+                f"{images.dtype} {images.shape}"
+            )
+        module_name, function_name = self.preprocessing.rsplit(".", 1)
+        preprocess_input = getattr(importlib.import_module(module_name), function_name)
+        out = preprocess_input(images.astype(np.float32))
+        return np.asarray(out, dtype=np.float32)
+
+
+class UnknownModelError(KeyError):
+    """A model name that matches no constructor; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError would show the message with quotes around it
+        return str(self.args[0])
+
+
+def slugify(name: str) -> str:
+    """Constructor name to the stable lower-case slug used in URLs and file names."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def _is_constructor(name: str, obj: object) -> bool:
+    """A public, upper-case callable taking ``include_top`` and ``weights`` builds a model."""
+    if not name[:1].isupper() or inspect.isclass(obj) or not callable(obj):
+        return False
+    try:
+        parameters = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return False
+    return "include_top" in parameters and "weights" in parameters
+
+
+def _public_module(constructor: Callable) -> str:
+    """``keras.src.applications.x`` -> ``keras.applications.x`` when that module exists."""
+    source = getattr(constructor, "__module__", "") or ""
+    public = source.replace("keras.src.applications.", "keras.applications.", 1)
+    if public != source:
+        try:
+            importlib.import_module(public)
+            return public
+        except ImportError:
+            pass
+    return source
+
+
+def _preprocessing_name(module: str) -> str | None:
+    """Dotted name of ``module.preprocess_input`` if the module has one."""
+    try:
+        found = hasattr(importlib.import_module(module), "preprocess_input")
+    except (ImportError, ValueError):  # ValueError: empty module name
+        return None
+    return f"{module}.preprocess_input" if found else None
+
+
+def _default_input_size(constructor: Callable) -> int:
+    """Input side of a constructor the facts table does not know.
+
+    Taken from an ``input_shape`` default in the signature, else from the docstring
+    phrase Keras uses ("the input shape has to be `(299, 299, 3)`"), else 224.
+    """
+    shape = inspect.signature(constructor).parameters.get("input_shape")
+    if shape is not None and isinstance(shape.default, tuple) and len(shape.default) == 3:
+        return int(shape.default[0])
+    match = re.search(r"has to be\s+`?\((\d+),\s*(\d+),\s*3\)", constructor.__doc__ or "")
+    return int(match.group(1)) if match else FALLBACK_INPUT_SIZE
+
+
+def _spec(name: str, constructor: Callable) -> ModelSpec:
+    facts = MODEL_FACTS.get(name)
+    if facts is None:
+        module = _public_module(constructor)
+        size = _default_input_size(constructor)
+        return ModelSpec(
+            name=name,
+            slug=slugify(name),
+            constructor=constructor,
+            module=module,
+            family=None,
+            paper=None,
+            paper_url=None,
+            year=None,
+            input_size=(size, size),
+            top1=None,
+            top5=None,
+            params=None,
+            preprocessing=_preprocessing_name(module),
+            gradcam_layer=None,
+            known=False,
+        )
+    paper = PAPERS[facts.family]
+    return ModelSpec(
+        name=name,
+        slug=slugify(name),
+        constructor=constructor,
+        module=facts.module,
+        family=facts.family,
+        paper=paper.title,
+        paper_url=paper.url,
+        year=paper.year,
+        input_size=(facts.input_size, facts.input_size),
+        top1=facts.top1,
+        top5=facts.top5,
+        params=facts.params,
+        preprocessing=f"{facts.module}.preprocess_input",
+        gradcam_layer=facts.gradcam_layer,
+        known=True,
+    )
+
+
+def discover() -> dict[str, ModelSpec]:
+    """Every model constructor in ``keras.applications``, by name, sorted by name.
+
+    Not cached: it is cheap (signatures only) and always reflects the module as it is now.
+    """
+    constructors = {
+        name: obj
+        for name in dir(keras.applications)
+        if _is_constructor(name, obj := getattr(keras.applications, name))
+    }
+    return {name: _spec(name, constructors[name]) for name in sorted(constructors)}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look a model up by constructor name (any case) or slug."""
+    specs = discover()
+    wanted = name.strip().lower()
+    for spec in specs.values():
+        if wanted in (spec.name.lower(), spec.slug):
+            return spec
+    lower_to_name = {spec.name.lower(): spec.name for spec in specs.values()}
+    close = difflib.get_close_matches(wanted, list(lower_to_name), n=1, cutoff=0.0)
+    suggestion = f" Did you mean {lower_to_name[close[0]]!r}?" if close else ""
+    raise UnknownModelError(
+        f"unknown model {name!r}.{suggestion} Valid names: {', '.join(specs)}"
+    )
+
+
+def build_model(
+    spec: ModelSpec, weights: weights_mod.WeightsSource = "imagenet", **overrides
+) -> keras.Model:
+    """Build ``spec``'s model with the classifier head and logits output.
+
+    ``weights`` is ``"imagenet"`` (Keras download/cache), ``"random"`` (seeded, so two
+    random builds are identical) or a folder (``Path`` or ``str``) of Keras weight files;
+    failures to get or read a weight file raise ``weights.WeightsUnavailable``
+    (``weights.RECORD`` is for ``weights.expected_weight_files`` only). ``overrides`` are
+    extra or replacement constructor arguments (e.g. ``include_top=False, alpha=0.25``).
+    """
+    parameters = inspect.signature(spec.constructor).parameters
+    kwargs: dict = {"include_top": True}
+    if "input_shape" in parameters:
+        kwargs["input_shape"] = (*spec.input_size, 3)
+    if "classifier_activation" in parameters:
+        kwargs["classifier_activation"] = None  # logits: Grad-CAM needs pre-softmax scores
+    kwargs.update(overrides)
+
+    if isinstance(weights, str) and weights == "random":
+        keras.utils.set_random_seed(0)
+        return spec.constructor(weights=None, **kwargs)
+    with weights_mod.weights_source(weights, spec.name):
+        return spec.constructor(weights="imagenet", **kwargs)
+
+
+def _cell(value: object, fmt: str = "{}") -> str:
+    return "?" if value is None else fmt.format(value)
+
+
+def format_table(specs: Iterable[ModelSpec]) -> str:
+    """Plain-text table of models for ``python -m generator list-models``."""
+    header = ("name", "family", "year", "input", "params", "top-1", "top-5")
+    rows = [header]
+    for spec in specs:
+        rows.append(
+            (
+                spec.name + ("" if spec.known else " *"),
+                _cell(spec.family),
+                _cell(spec.year),
+                "{}x{}".format(*spec.input_size),
+                _cell(spec.params, "{:.1f}M"),
+                _cell(spec.top1, "{:.1f}%"),
+                _cell(spec.top5, "{:.1f}%"),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if i < 2 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths))
+        ).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    if any(row[0].endswith(" *") for row in rows[1:]):
+        lines.append("* not in generator/model_facts.py: facts unknown")
+    return "\n".join(lines)
