@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import html.parser
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path, PurePosixPath
 
 import markdown
 import pytest
-import yaml
 from PIL import Image
 
 from generator import pages
+from sitekit import mkdocs_build
 from generator.pages import (
     Figure,
     ImageSection,
@@ -149,25 +145,6 @@ def make_contexts(root: Path, weights_mode: str):
     failed = _summary("GammaNet", "failed", HOSTILE_FAILURE, [])
     models = [page.summary for page in model_pages] + [failed]
     return site, models, model_pages, thumbnails
-
-
-def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:
-    """`mkdocs build --strict` of `docs` with the project's own mkdocs.yml and static files."""
-    for folder in ("stylesheets", "javascripts"):
-        shutil.copytree(REPO / "site_src" / folder, docs / folder, dirs_exist_ok=True)
-    config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
-    config["docs_dir"] = str(docs)
-    config["site_dir"] = str(work / "site")
-    config_path = work / "mkdocs.yml"
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config_path)],
-        capture_output=True,
-        text=True,
-        cwd=work,
-        # Material prints an end-of-life notice containing the word WARNING on every build.
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
 
 
 class Built:
@@ -315,7 +292,6 @@ def test_search_index_keeps_hostile_text_escaped(imagenet_site):
 
 
 def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
-    docs = imagenet_site.docs
     targets = 0
     for page in imagenet_site.written:
         for url in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):

@@ -1,0 +1,32 @@
+"""Helpers shared by the tests that build whole sites."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:
+    """`mkdocs build --strict` of `docs` with the project's own mkdocs.yml and static files."""
+    for folder in ("stylesheets", "javascripts"):
+        shutil.copytree(REPO / "site_src" / folder, docs / folder, dirs_exist_ok=True)
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
+    config["docs_dir"] = str(docs)
+    config["site_dir"] = str(work / "site")
+    config_path = work / "mkdocs.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config_path)],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        # Material prints an end-of-life notice containing the word WARNING on every build.
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )

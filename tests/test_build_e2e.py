@@ -1,0 +1,73 @@
+"""End to end: `python -m generator build` of two small models, then `mkdocs build --strict`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from sitekit import REPO, mkdocs_build
+
+MODELS = ("MobileNetV3Small", "MobileNet")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    work = tmp_path_factory.mktemp("e2e")
+    images = work / "images"
+    images.mkdir()
+    for name in ("cat.jpg", "cat-and-cup.jpg"):
+        shutil.copy(REPO / "sample_images" / name, images / name)
+    (images / "broken.jpg").write_bytes(b"this is not a JPEG")
+    docs = work / "docs"
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", "build", "--models", *MODELS, "--images", str(images),
+         "--out", str(docs), "--weights", "random", "--top", "3"],
+        capture_output=True, text=True, cwd=REPO, timeout=900,
+    )
+    return work, docs, result
+
+
+def test_build_reports_and_exits_nonzero_for_the_skipped_image(built):
+    _, _, result = built
+    assert "Built 2 model(s), 0 failed." in result.stdout, result.stdout + result.stderr
+    assert "broken.jpg" in result.stdout
+    assert result.returncode == 1  # something was skipped
+
+
+def test_every_model_page_shows_its_pictures_and_the_random_banner(built):
+    _, docs, _ = built
+    for slug in ("mobilenetv3small", "mobilenet"):
+        page = (docs / "models" / f"{slug}.md").read_text(encoding="utf-8")
+        assert "untrained" in page
+        for image in ("cat", "cat-and-cup"):
+            for asset in ("crop", "explanations"):
+                path = docs / "assets" / slug / image / f"{asset}.webp"
+                assert path.exists(), path
+                assert f"../assets/{slug}/{image}/{asset}.webp" in page
+        assert any((docs / "assets" / slug).glob("filters-*.webp"))
+        assert len(list((docs / "assets" / slug / "cat").glob("features-*.webp"))) >= 4
+    crop = Image.open(docs / "assets" / "mobilenet" / "cat" / "crop.webp")
+    assert crop.size == (224, 224)
+
+
+def test_manifest_lists_exactly_the_generated_files(built):
+    _, docs, _ = built
+    manifest = json.loads((docs / ".gallery-manifest.json").read_text(encoding="utf-8"))
+    listed = set(manifest["files"])
+    on_disk = {p.relative_to(docs).as_posix() for p in docs.rglob("*") if p.is_file()}
+    assert listed == on_disk - {".gallery-manifest.json"}
+    assert "index.md" in listed and "models/mobilenet.md" in listed
+
+
+def test_mkdocs_strict_build_passes(built):
+    work, docs, _ = built
+    result = mkdocs_build(docs, work)
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr
+    assert (work / "site" / "models" / "mobilenetv3small" / "index.html").exists()

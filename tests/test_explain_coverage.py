@@ -1,0 +1,100 @@
+"""Every keras.applications constructor: all four methods run, and the rewiring report is right.
+
+The report's counts are compared with an independent count read off the layers' configs and
+names (not the graph patterns `backward_rules` uses). Seven representative models run by
+default on a small input; the other constructors are marked slow.
+"""
+
+from collections import Counter
+
+import keras
+import numpy as np
+import pytest
+
+from generator.methods.explain import Explainer
+from generator.methods.layers import iter_layers, stage_layers
+from generator.registry import build_model, discover
+
+FAST = {"VGG16", "ResNet50", "MobileNetV2", "MobileNetV3Small", "EfficientNetB0", "ConvNeXtTiny", "DenseNet121"}
+FAST_SIZE = 64
+# Inception-style stems need at least 75 (Xception 71); everything else takes 96 with weights=None.
+MINIMUM_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 75}
+ACTIVATION_KINDS = {"relu": "ReLU", "silu": "swish", "swish": "swish", "gelu": "gelu", "hard_silu": "hard_swish"}
+
+
+def _size(name: str) -> int:
+    return FAST_SIZE if name in FAST else MINIMUM_SIZE.get(name, 96)
+
+
+def _independent_counts(model: keras.Model) -> Counter:
+    """Nonlinearities by kind, counted from each layer's config and the names Keras gives SE blocks.
+
+    In keras.applications every Multiply is a squeeze-and-excitation product: EfficientNet's
+    (`*se_excite`) is gated by a Conv2D with a sigmoid, MobileNetV3's (`*squeeze_excite_mul`) by
+    a hard_sigmoid built around a ReLU(6.), so that many ReLU6 layers are gates, not ReLU6 kinds.
+    """
+    counts: Counter = Counter()
+    for layer in iter_layers(model):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.ReLU):
+            counts["ReLU6" if config["max_value"] == 6 else "ReLU"] += 1
+        elif config.get("activation") not in (None, "linear"):
+            activation = config["activation"]
+            counts["sigmoid (SE gate)" if activation == "sigmoid" else ACTIVATION_KINDS[activation]] += 1
+        elif isinstance(layer, keras.layers.Multiply):
+            counts["SE products"] += 1
+            if layer.name.endswith("squeeze_excite_mul"):
+                counts["hard_sigmoid (SE gate)"] += 1
+                counts["ReLU6"] -= 1
+    gates = counts["sigmoid (SE gate)"] + counts["hard_sigmoid (SE gate)"]
+    assert counts.pop("SE products", 0) == gates  # every gate found belongs to one product
+    return +counts  # drop kinds at zero
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=[] if name in FAST else [pytest.mark.slow]) for name in discover()]
+)
+def test_every_model_explains_and_reports_its_nonlinearities(name):
+    spec = discover()[name]
+    size = _size(name)
+    model = build_model(spec, "random", input_shape=(size, size, 3))
+    explainer = Explainer(model, stage_layers=stage_layers(model)[-1:])
+
+    report = explainer.report
+    reported = Counter({entry.kind: entry.found for entry in report.counts})
+    assert reported == _independent_counts(model), report.summary()
+    assert all(entry.modified == entry.found for entry in report.counts), report.summary()
+    assert report.unmodified == () and "left unmodified" not in report.summary()
+
+    pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    result = explainer.explain(spec.preprocess(pixels), top=2)
+    for value in (result.logits, result.gradcam, result.guided_backprop, result.deconvnet, result.guided_gradcam):
+        assert np.isfinite(value).all()
+    assert result.gradcam.shape == (1, 2, size, size)
+    assert result.guided_backprop.shape == result.deconvnet.shape == (1, 2, size, size, 3)
+    assert 0.0 <= result.gradcam.min() and result.gradcam.max() <= 1.0
+    np.testing.assert_array_equal(result.gradcam[~result.gradcam_has_evidence], 0.0)
+    np.testing.assert_allclose(result.gradcam.max(axis=(2, 3))[result.gradcam_has_evidence], 1.0, rtol=1e-5)
+    assert np.abs(result.guided_backprop).max() > 0 and np.abs(result.deconvnet).max() > 0
+    np.testing.assert_allclose(result.logits, model(spec.preprocess(pixels)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_layer_projections_on_a_real_architecture():
+    spec = discover()["MobileNetV2"]
+    model = build_model(spec, "random", input_shape=(FAST_SIZE, FAST_SIZE, 3))
+    stages = stage_layers(model)
+    explainer = Explainer(model, stage_layers=stages)
+    images = spec.preprocess(np.random.default_rng(1).integers(0, 256, (2, FAST_SIZE, FAST_SIZE, 3), dtype=np.uint8))
+    projections = explainer.project_layers(images, {stages[0]: [0, 5, 7], stages[-1]: [3]})
+    assert set(projections) == {stages[0], stages[-1]}
+    for layer, count in ((stages[0], 3), (stages[-1], 1)):
+        guided, deconv = projections[layer]
+        assert guided.shape == deconv.shape == (2, count, FAST_SIZE, FAST_SIZE, 3)
+        assert np.isfinite(guided).all() and np.isfinite(deconv).all()
+    # An early layer's strongest activation sees a small patch of the image, a late one more.
+    def support(gradient):
+        return (np.abs(gradient).sum(axis=-1) > 0).mean()
+
+    guided_early, _ = projections[stages[0]]
+    guided_late, _ = projections[stages[-1]]
+    assert 0 < support(guided_early[0, 0]) < support(guided_late[0, 0])
