@@ -7,11 +7,15 @@ goes on with the others.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import time
 import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -20,6 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from generator import __version__, render
+from generator.cache import Cache, content_key, folder_fingerprint
 from generator.images import SourceImage, center_crop, find_images, slugify
 from generator.labels import imagenet_labels
 from generator.methods.explain import Explainer, Explanations
@@ -36,9 +41,10 @@ from generator.pages import (
     write_site,
 )
 from generator.registry import ModelSpec, build_model
-from generator.weights import WeightsUnavailable
+from generator.weights import WeightsUnavailable, keras_cache_dir
 
 MANIFEST_NAME = ".gallery-manifest.json"
+CACHE_DIR = ".gallery-cache"  # MkDocs skips dot-folders, so the cache is never published
 FEATURE_CHANNELS = 16
 PROJECTION_CHANNELS = 4
 THUMBNAIL_SIZE = 192
@@ -75,17 +81,49 @@ class BuildReport:
         return "\n".join(lines)
 
 
-class _Writer:
-    """Writes assets under the output folder and remembers them for the manifest."""
+def _draw_and_save(path: Path, draw: Callable[[], Image.Image]) -> None:
+    render.save_image(path, draw())
 
-    def __init__(self, out: Path) -> None:
+
+class _Writer:
+    """Draws and writes assets on a worker thread, and remembers them for the manifest.
+
+    Drawing and WebP encoding overlap with the next image's computation; a figure's path and
+    caption are known at once, so pages never wait for pixels.
+    """
+
+    def __init__(self, out: Path, workers: int = 2) -> None:
         self.out = out
         self.written: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
+        self._pending: list[Future] = []
 
-    def image(self, relative: str, picture: Image.Image, alt: str, caption: str) -> Figure:
-        render.save_image(self.out / relative, picture)
+    def image(
+        self, relative: str, draw: Callable[[], Image.Image], alt: str, caption: str
+    ) -> Figure:
+        """Schedule `draw()` to be encoded to `out/relative`; returns its Figure now."""
+        self._pending.append(self._pool.submit(_draw_and_save, self.out / relative, draw))
         self.written.append(relative)
         return Figure(path=relative, caption=caption, alt=alt)
+
+    def keep(self, figures: Iterable[Figure]) -> None:
+        """Record files from an earlier build that are reused as they are."""
+        self.written += [figure.path for figure in figures]
+
+    def wait(self) -> None:
+        """Block until every scheduled file is written; re-raises the first failure."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, error_type: type | None, *rest: object) -> None:
+        if error_type is None:
+            self.wait()
+        # On an interruption, unstarted files are dropped; started ones finish atomically.
+        self._pool.shutdown(wait=True, cancel_futures=error_type is not None)
 
 
 def _weights_label(weights: str | Path) -> tuple[str, str]:
@@ -105,25 +143,25 @@ def _filter_figures(writer: _Writer, spec: ModelSpec, model: keras.Model) -> lis
     for filters in sets:
         shape = "x".join(str(d) for d in filters.kernel_shape)
         if filters.kind == "rgb":
-            picture = render.rgb_filter_grid(filters.kernels)
+            picture = partial(render.rgb_filter_grid, filters.kernels)
             note = (
                 f"All {filters.kernels.shape[0]} kernels of the first convolution ({shape}); "
                 "each tile is min-max scaled on its own to show its colour pattern."
             )
         elif filters.kind == "depthwise":
-            picture = render.depthwise_filter_grid(filters.kernels)
+            picture = partial(render.depthwise_filter_grid, filters.kernels)
             note = (
                 f"Depthwise convolution ({shape}): one spatial filter per channel; the first "
                 f"{filters.kernels.shape[0]} channels, grey = 0."
             )
         elif filters.kind == "pointwise":
-            picture = render.pointwise_matrix(filters.kernels)
+            picture = partial(render.pointwise_matrix, filters.kernels)
             note = (
                 f"1x1 convolution ({shape}): no spatial pattern, only channel mixing; rows are "
                 "output channels, columns input channels (red positive, blue negative)."
             )
         else:
-            picture = render.spatial_filter_grid(filters.kernels)
+            picture = partial(render.spatial_filter_grid, filters.kernels)
             note = (
                 f"Convolution ({shape}): the first {filters.kernels.shape[0]} filters (rows) "
                 f"on their first {filters.kernels.shape[1]} input channels (columns), "
@@ -159,7 +197,7 @@ def _image_section(
     ]
     crop_fig = writer.image(
         f"{base}/crop.webp",
-        Image.fromarray(crop),
+        partial(Image.fromarray, crop),
         f"The {spec.input_size[0]}x{spec.input_size[1]} crop of '{source.title}' that {spec.name} sees",
         f"{what}: the centre crop the model sees",
     )
@@ -167,7 +205,8 @@ def _image_section(
         f"{rank + 1}. {name}\n{100 * result.probabilities[0, c]:.1f}%"
         for rank, (c, name) in enumerate(zip(classes, names))
     ]
-    grid = render.explanation_grid(
+    grid = partial(
+        render.explanation_grid,
         crop,
         result.gradcam[0],
         result.guided_gradcam[0],
@@ -196,7 +235,7 @@ def _image_section(
         )
         figure = writer.image(
             f"{base}/features-{slugify(layer)}.webp",
-            render.feature_map_grid(maps.maps, maps.channels, maps.scale),
+            partial(render.feature_map_grid, maps.maps, maps.channels, maps.scale),
             caption,
             caption,
         )
@@ -210,7 +249,7 @@ def _image_section(
         )
         figure = writer.image(
             f"{base}/projections-{slugify(layer)}.webp",
-            render.projection_grid(guided[0], deconv[0], projection_channels[layer]),
+            partial(render.projection_grid, guided[0], deconv[0], projection_channels[layer]),
             caption,
             caption,
         )
@@ -237,43 +276,171 @@ def _release_models() -> None:
     gc.collect()
 
 
+def _weights_identity(weights: str | Path) -> list:
+    """What the model's weights depend on, for cache keys."""
+    if weights == "random":
+        return ["random", "seed-0"]
+    folder = keras_cache_dir() if weights == "imagenet" else Path(weights).resolve()
+    return [str(weights), str(folder), folder_fingerprint(folder)]
+
+
+def _model_key(spec: ModelSpec, options: BuildOptions) -> str:
+    return content_key(
+        model=spec.name,
+        weights=_weights_identity(options.weights),
+        generator=__version__,
+        keras=keras.__version__,
+        top=options.top,
+        features=FEATURE_CHANNELS,
+        projections=PROJECTION_CHANNELS,
+        gradcam_layer=spec.gradcam_layer,
+    )
+
+
+def _image_key(model_key: str, source: SourceImage) -> str:
+    return content_key(model=model_key, image=source.sha256, slug=source.slug, title=source.title)
+
+
+def _figure(data: dict) -> Figure:
+    return Figure(**data)
+
+
+def _section_from_json(data: dict) -> ImageSection:
+    """The inverse of `dataclasses.asdict` for an ImageSection read back from the cache."""
+    return ImageSection(
+        slug=data["slug"],
+        title=data["title"],
+        crop=_figure(data["crop"]),
+        predictions=[Prediction(**p) for p in data["predictions"]],
+        explanations=_figure(data["explanations"]) if data["explanations"] else None,
+        gradcam_legend=_figure(data["gradcam_legend"]) if data["gradcam_legend"] else None,
+        feature_maps=[(layer, tuple(shape), _figure(f)) for layer, shape, f in data["feature_maps"]],
+        projections=[(layer, _figure(f)) for layer, f in data["projections"]],
+    )
+
+
+def _section_figures(section: ImageSection) -> list[Figure]:
+    figures = [section.crop, section.explanations]
+    figures += [figure for _, _, figure in section.feature_maps]
+    figures += [figure for _, figure in section.projections]
+    return [figure for figure in figures if figure is not None]
+
+
+@dataclass(frozen=True)
+class _ModelCard:
+    """The per-model part of a page that does not depend on the images; cached as JSON."""
+
+    target: str
+    stages: list[str]
+    report: list[str]
+    filters: list[tuple[str, str, Figure]]
+    seconds: float  # building the model, tracing its functions, rendering its filters
+
+    @classmethod
+    def from_json(cls, data: dict) -> _ModelCard:
+        filters = [(layer, note, _figure(f)) for layer, note, f in data["filters"]]
+        return cls(data["target"], data["stages"], data["report"], filters, data["seconds"])
+
+
+class _Cached:
+    """Looks up a model's card and image sections, counting only entries whose files exist."""
+
+    def __init__(self, cache: Cache, out: Path, key: str) -> None:
+        self.cache, self.out, self.key = cache, out, key
+
+    def _complete(self, figures: Iterable[Figure]) -> bool:
+        return all((self.out / figure.path).is_file() for figure in figures)
+
+    def card(self) -> _ModelCard | None:
+        data = self.cache.get(self.key)
+        card = _ModelCard.from_json(data) if data else None
+        return card if card and self._complete(f for _, _, f in card.filters) else None
+
+    def section(self, source: SourceImage) -> tuple[ImageSection, float] | None:
+        data = self.cache.get(_image_key(self.key, source))
+        if not data:
+            return None
+        section = _section_from_json(data["section"])
+        return (section, data["seconds"]) if self._complete(_section_figures(section)) else None
+
+
 def _build_model_page(
     writer: _Writer,
+    cache: Cache,
     spec: ModelSpec,
     options: BuildOptions,
     images: list[SourceImage],
     legend: Figure,
     progress: tqdm,
-) -> tuple[ModelPage, float]:
-    """Build one model, render everything for it, and return its page context."""
+) -> ModelPage:
+    """One model's page context: from the cache where possible, computing only what is missing.
+
+    The model is built only when some part of its page is missing from the cache.
+    """
+    cached = _Cached(cache, options.out, _model_key(spec, options))
+    card = cached.card()
+    found = {source.slug: cached.section(source) for source in images}
+    if card is not None and all(found.values()):
+        for section, _ in found.values():
+            writer.keep(_section_figures(section))
+        writer.keep(f for _, _, f in card.filters)
+        progress.update(len(images))
+        return _model_page(spec, options, card, [found[s.slug] for s in images])
+
     start = time.perf_counter()
-    mode, weights_label = _weights_label(options.weights)
     model = build_model(spec, options.weights)
     target = spec.gradcam_layer or gradcam_target_layer(model)
     stages = stage_layers(model)
     explainer = Explainer(model, target_layer=target, stage_layers=stages)
-    filters = _filter_figures(writer, spec, model)
+    if card is None:
+        card = _ModelCard(
+            target, stages, explainer.report.summary().splitlines(),
+            _filter_figures(writer, spec, model), 0.0,
+        )
+        card = dataclasses.replace(card, seconds=round(time.perf_counter() - start, 1))
+        cache.put(cached.key, dataclasses.asdict(card))
+    else:
+        writer.keep(f for _, _, f in card.filters)
     sections = []
     for source in images:
         progress.set_postfix_str(f"{spec.name} / {source.title}"[:40])
-        sections.append(_image_section(writer, spec, explainer, source, options.top, legend))
+        if found[source.slug] is None:
+            began = time.perf_counter()
+            section = _image_section(writer, spec, explainer, source, options.top, legend)
+            seconds = round(time.perf_counter() - began, 1)
+            entry = {"section": dataclasses.asdict(section), "seconds": seconds}
+            cache.put(_image_key(cached.key, source), entry)  # its files are checked on reuse
+            found[source.slug] = (section, seconds)
+        else:
+            writer.keep(_section_figures(found[source.slug][0]))
+        sections.append(found[source.slug])
         progress.update(1)
-    report_lines = explainer.report.summary().splitlines()
-    seconds = time.perf_counter() - start
-    summary = _summary(spec, target, "built", None, seconds, sections)
-    page = ModelPage(
-        summary=summary,
+    return _model_page(spec, options, card, sections)
+
+
+def _model_page(
+    spec: ModelSpec,
+    options: BuildOptions,
+    card: _ModelCard,
+    sections: list[tuple[ImageSection, float]],
+) -> ModelPage:
+    """Assemble the page context; build time is the recorded compute time, so pages rebuilt
+    from the cache are byte-identical."""
+    mode, weights_label = _weights_label(options.weights)
+    seconds = card.seconds + sum(seconds for _, seconds in sections)
+    only_sections = [section for section, _ in sections]
+    return ModelPage(
+        summary=_summary(spec, card.target, "built", None, seconds, only_sections),
         paper=spec.paper,
         paper_url=spec.paper_url,
         preprocessing=spec.preprocessing,
         weights_random=mode == "random",
         weights_label=weights_label,
-        nonlinearity_report=report_lines,
-        stage_layers=stages,
-        filters=filters,
-        images=sections,
+        nonlinearity_report=card.report,
+        stage_layers=card.stages,
+        filters=card.filters,
+        images=only_sections,
     )
-    return page, seconds
 
 
 def _summary(
@@ -330,6 +497,7 @@ def build(options: BuildOptions) -> BuildReport:
     for path, reason in report.skipped_images:
         tqdm.write(f"skipping image {path.name}: {reason}")
     writer = _Writer(options.out)
+    cache = Cache(options.out / CACHE_DIR)
     mode, weights_label = _weights_label(options.weights)
     site = SiteInfo(
         title="CNN Gallery",
@@ -341,7 +509,7 @@ def build(options: BuildOptions) -> BuildReport:
     )
     legend = writer.image(
         "assets/legend-gradcam.webp",
-        render.colour_legend("0: no evidence", "1: strongest evidence"),
+        partial(render.colour_legend, "0: no evidence", "1: strongest evidence"),
         "Colour scale of Grad-CAM maps: dark is no evidence, bright yellow the strongest",
         "Grad-CAM colour scale",
     )
@@ -351,7 +519,7 @@ def build(options: BuildOptions) -> BuildReport:
             source.title,
             writer.image(
                 f"assets/images/{source.slug}.webp",
-                Image.fromarray(center_crop(source.pixels, (THUMBNAIL_SIZE, THUMBNAIL_SIZE))),
+                partial(Image.fromarray, center_crop(source.pixels, (THUMBNAIL_SIZE, THUMBNAIL_SIZE))),
                 f"Sample image '{source.title}'",
                 source.title,
             ),
@@ -362,11 +530,12 @@ def build(options: BuildOptions) -> BuildReport:
     summaries: list[ModelSummary] = []
     pages: list[ModelPage] = []
     total = len(options.specs) * len(images)
-    with tqdm(total=total, unit="image", desc="models x images", dynamic_ncols=True) as progress:
+    with writer, tqdm(total=total, unit="image", desc="models x images", dynamic_ncols=True) as progress:
         for spec in options.specs:
             done_before = progress.n
             try:
-                page, seconds = _build_model_page(writer, spec, options, images, legend, progress)
+                page = _build_model_page(writer, cache, spec, options, images, legend, progress)
+                writer.wait()  # a file that cannot be written fails its own model only
             except (Exception, MemoryError) as error:  # one model never stops the build
                 reason = _failure_reason(error)
                 report.failed[spec.name] = reason
@@ -376,10 +545,10 @@ def build(options: BuildOptions) -> BuildReport:
                 continue
             finally:
                 _release_models()
-            report.built[spec.name] = seconds
+            report.built[spec.name] = page.summary.build_seconds
             summaries.append(page.summary)
             pages.append(page)
-            tqdm.write(f"built {spec.name} in {seconds:.1f} s")
+            tqdm.write(f"built {spec.name} ({page.summary.build_seconds:.1f} s of compute)")
 
     written_pages = write_site(options.out, site, summaries, pages, thumbnails)
     root = options.out.resolve()

@@ -60,7 +60,11 @@ def test_manifest_lists_exactly_the_generated_files(built):
     _, docs, _ = built
     manifest = json.loads((docs / ".gallery-manifest.json").read_text(encoding="utf-8"))
     listed = set(manifest["files"])
-    on_disk = {p.relative_to(docs).as_posix() for p in docs.rglob("*") if p.is_file()}
+    on_disk = {
+        p.relative_to(docs).as_posix()
+        for p in docs.rglob("*")
+        if p.is_file() and ".gallery-cache" not in p.parts
+    }
     assert listed == on_disk - {".gallery-manifest.json"}
     assert "index.md" in listed and "models/mobilenet.md" in listed
 
