@@ -44,10 +44,15 @@ from generator.registry import ModelSpec, build_model
 from generator.weights import WeightsUnavailable, keras_cache_dir
 
 MANIFEST_NAME = ".gallery-manifest.json"
+SITE_MARKER = ".gallery-site"  # "this folder is a gallery docs folder": safe to write into
 CACHE_DIR = ".gallery-cache"  # MkDocs skips dot-folders, so the cache is never published
 FEATURE_CHANNELS = 16
 PROJECTION_CHANNELS = 4
 THUMBNAIL_SIZE = 192
+
+
+class OutputFolderRefused(RuntimeError):
+    """`--out` is a non-empty folder the generator did not create."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class BuildOptions:
     out: Path
     weights: str | Path  # "imagenet", "random" or a folder of Keras weight files
     top: int = 5
+    force: bool = False  # write into a non-empty folder the generator did not create
 
 
 @dataclass
@@ -490,8 +496,28 @@ def _write_manifest(out: Path, written: list[str]) -> None:
     )
 
 
+def prepare_output(out: Path, force: bool) -> None:
+    """Refuse a foreign non-empty folder; claim ours and clear temp files a killed build left.
+
+    A folder is ours when it holds the manifest or the site marker (the repository's
+    `site_src/` ships the marker beside its hand-written files).
+    """
+    ours = (out / MANIFEST_NAME).exists() or (out / SITE_MARKER).exists()
+    if out.is_dir() and any(out.iterdir()) and not ours and not force:
+        raise OutputFolderRefused(
+            f"--out {out} is a non-empty folder that the generator did not create; choose an "
+            "empty or new folder, or pass --force to write into it (files the generator did "
+            "not write are never deleted)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SITE_MARKER).touch()
+    for leftover in out.rglob(".tmp-*"):  # atomic writes interrupted by SIGKILL
+        leftover.unlink(missing_ok=True)
+
+
 def build(options: BuildOptions) -> BuildReport:
     """Build every requested model's page, then the home and methods pages."""
+    prepare_output(options.out, options.force)
     report = BuildReport()
     images, report.skipped_images = find_images(options.images)
     for path, reason in report.skipped_images:

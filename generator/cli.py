@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         "Keras weight files (default: imagenet)",
     )
     build.add_argument("--top", type=int, default=5, help="classes explained per image")
+    build.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out folder the generator did not create",
+    )
     return parser
 
 
@@ -74,12 +79,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: image folder {str(args.images)!r} does not exist", file=sys.stderr)
         return 2
 
-    from generator.build import BuildOptions, build
+    from generator.build import BuildOptions, OutputFolderRefused, build
 
-    report = build(
-        BuildOptions(
-            specs=tuple(specs), images=args.images, out=args.out, weights=args.weights, top=args.top
-        )
+    options = BuildOptions(
+        specs=tuple(specs),
+        images=args.images,
+        out=args.out,
+        weights=args.weights,
+        top=args.top,
+        force=args.force,
     )
+    try:
+        report = build(options)
+    except OutputFolderRefused as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: every file written so far is complete; run the same command again "
+            "to resume where it stopped",
+            file=sys.stderr,
+        )
+        return 130
     print(report.summary())
     return 0 if report.ok else 1

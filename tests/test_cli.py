@@ -37,3 +37,13 @@ def test_list_models_prints_every_keras_application():
     assert len(names) >= 40
     for name in names:
         assert name in result.stdout
+
+
+def test_a_foreign_non_empty_out_folder_is_refused_and_left_untouched(tmp_path):
+    out = tmp_path / "my-notes"
+    out.mkdir()
+    (out / "thesis.md").write_text("hand-written")
+    result = _run("build", "--models", "MobileNet", "--weights", "random", "--out", str(out))
+    assert result.returncode == 2
+    assert "--force" in result.stderr and str(out) in result.stderr
+    assert [p.name for p in out.iterdir()] == ["thesis.md"]
