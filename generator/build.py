@@ -496,6 +496,28 @@ def _write_manifest(out: Path, written: list[str]) -> None:
     )
 
 
+def select_shard(specs: Iterable[ModelSpec], index: int, count: int) -> tuple[ModelSpec, ...]:
+    """Shard `index` (1-based) of `count`: a deterministic split of the models, balanced by cost.
+
+    Cost is estimated as parameters x input pixels; models are dealt, costliest first, to the
+    shard with the least cost so far (ties by name), so every machine gets the same answer.
+    """
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count} does not exist: use 1/{count} to {count}/{count}")
+
+    def cost(spec: ModelSpec) -> float:
+        return (spec.params or 1.0) * spec.input_size[0] * spec.input_size[1]
+
+    loads = [0.0] * count
+    chosen: list[ModelSpec] = []
+    for spec in sorted(specs, key=lambda s: (-cost(s), s.name)):
+        shard = min(range(count), key=lambda i: (loads[i], i))
+        loads[shard] += cost(spec)
+        if shard == index - 1:
+            chosen.append(spec)
+    return tuple(sorted(chosen, key=lambda s: s.name))
+
+
 def prepare_output(out: Path, force: bool) -> None:
     """Refuse a foreign non-empty folder; claim ours and clear temp files a killed build left.
 

@@ -25,6 +25,17 @@ def _weights_argument(value: str) -> str | Path:
     return folder
 
 
+def _shard_argument(value: str) -> tuple[int, int]:
+    """`I/N`: this machine builds shard I of N."""
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not of the form I/N, e.g. 2/4") from None
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"shard {value} does not exist: I must be 1 to N")
+    return index, count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m generator",
@@ -48,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         "Keras weight files (default: imagenet)",
     )
     build.add_argument("--top", type=int, default=5, help="classes explained per image")
+    build.add_argument(
+        "--shard",
+        type=_shard_argument,
+        metavar="I/N",
+        help="build only shard I of N of the models (for several machines); a final build "
+        "without --shard over the merged output folders assembles the site from the cache",
+    )
     build.add_argument(
         "--force",
         action="store_true",
@@ -79,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: image folder {str(args.images)!r} does not exist", file=sys.stderr)
         return 2
 
-    from generator.build import BuildOptions, OutputFolderRefused, build
+    from generator.build import BuildOptions, OutputFolderRefused, build, select_shard
+
+    if args.shard:
+        specs = list(select_shard(specs, *args.shard))
 
     options = BuildOptions(
         specs=tuple(specs),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 import generator.build as build_module
-from generator.build import BuildOptions, build
+from generator.build import BuildOptions, build, select_shard
 from generator.registry import get_spec
 from sitekit import REPO
 
@@ -18,6 +19,13 @@ def _tree(folder: Path) -> dict[str, bytes]:
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and ".gallery-cache" not in p.parts
+    }
+
+
+def _without_times(tree: dict[str, bytes]) -> dict[str, bytes]:
+    return {
+        name: re.sub(rb"\d+(\.\d+)? s\b", b"<time>", data) if name.endswith(".md") else data
+        for name, data in tree.items()
     }
 
 
@@ -88,3 +96,29 @@ def test_two_fresh_builds_give_identical_bytes(tmp_path):
     pictures = [{k: v for k, v in tree.items() if k.endswith(".webp")} for tree in trees]
     assert pictures[0] == pictures[1]
     assert trees[0].keys() == trees[1].keys()
+
+
+def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    specs = (get_spec("MobileNetV3Small"), get_spec("MobileNet"))
+
+    def options(out: Path, chosen) -> BuildOptions:
+        return BuildOptions(specs=tuple(chosen), images=images, out=out, weights="random", top=2)
+
+    build(options(tmp_path / "full", specs))
+    shards = [select_shard(specs, index, 2) for index in (1, 2)]
+    assert sorted(s.name for shard in shards for s in shard) == sorted(s.name for s in specs)
+    assert all(len(shard) == 1 for shard in shards)
+    merged = tmp_path / "merged"
+    for index, shard in enumerate(shards, start=1):
+        build(options(tmp_path / f"shard{index}", shard))
+        shutil.copytree(tmp_path / f"shard{index}", merged, dirs_exist_ok=True)
+    models_before = counted["models"]
+    build(options(merged, specs))  # assembles the site from the shards' cache
+    assert counted["models"] == models_before  # no model was built again
+    # Identical but for the measured build times, which are each build's own.
+    assert _without_times(_tree(merged)) == _without_times(_tree(tmp_path / "full"))
+    for page in ("models/mobilenet.md", "models/mobilenetv3small.md", "index.md"):
+        assert (merged / page).exists()
