@@ -41,7 +41,7 @@ from generator.pages import (
     write_site,
 )
 from generator.registry import ModelSpec, build_model
-from generator.weights import WeightsUnavailable, keras_cache_dir
+from generator.weights import WeightsUnavailable
 
 MANIFEST_NAME = ".gallery-manifest.json"
 SITE_MARKER = ".gallery-site"  # "this folder is a gallery docs folder": safe to write into
@@ -283,11 +283,16 @@ def _release_models() -> None:
 
 
 def _weights_identity(weights: str | Path) -> list:
-    """What the model's weights depend on, for cache keys."""
-    if weights == "random":
-        return ["random", "seed-0"]
-    folder = keras_cache_dir() if weights == "imagenet" else Path(weights).resolve()
-    return [str(weights), str(folder), folder_fingerprint(folder)]
+    """What the model's weights depend on, for cache keys.
+
+    ImageNet weights are fixed by the Keras release (Keras checks each download's hash), so
+    the Keras version in the key covers them, and sharded builds on other machines agree.
+    A user's folder may change at any time: its files' names, sizes and times count.
+    """
+    if weights in ("random", "imagenet"):
+        return [str(weights)]
+    folder = Path(weights).resolve()
+    return ["folder", str(folder), folder_fingerprint(folder)]
 
 
 def _model_key(spec: ModelSpec, options: BuildOptions) -> str:
