@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write into a non-empty --out folder the generator did not create",
     )
+    bench = commands.add_parser(
+        "bench", help="time each stage per image against one compiled forward(+backward) pass"
+    )
+    bench.add_argument("--models", nargs="+", metavar="NAME", help="default: five reference models")
+    bench.add_argument("--image", type=Path, default=DEFAULT_IMAGES / "cat.jpg")
+    bench.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
     return parser
 
 
@@ -83,6 +89,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "list-models":
         print(format_table(list(discover().values())))
+        return 0
+    if args.command == "bench":
+        from generator import bench
+
+        names = args.models or list(bench.DEFAULT_MODELS)
+        try:
+            specs = [get_spec(name) for name in names]
+        except UnknownModelError as error:
+            print(f"error: {error.args[0]}", file=sys.stderr)
+            return 2
+        bench.run(specs, args.image, args.repeats)
         return 0
 
     try:
