@@ -109,8 +109,13 @@ def bench_model(spec: ModelSpec, image_path: Path, repeats: int = 5, top: int = 
     with tempfile.TemporaryDirectory() as folder:
         labels = [f"class {c}" for c in classes[0]]
         grid = partial(
-            render.explanation_grid, crop, result.gradcam[0], result.guided_gradcam[0],
-            result.guided_backprop[0], result.deconvnet[0], labels,
+            render.explanation_grid,
+            crop,
+            result.gradcam[0],
+            result.guided_gradcam[0],
+            result.guided_backprop[0],
+            result.deconvnet[0],
+            labels,
         )
         figures["render+write"] = _median_seconds(
             lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
@@ -145,7 +150,9 @@ def format_rows(spec: ModelSpec, figures: dict) -> list[str]:
         rows.append(f"  {name:<28} {value * 1000:9.1f} ms  {value / floor:6.2f}x {unit}")
     ours = figures["predict+Grad-CAM+features"]
     if figures["tf-keras-vis Grad-CAM"]:
-        rows.append(f"  {'speed-up over tf-keras-vis':<28} {figures['tf-keras-vis Grad-CAM'] / ours:9.1f}x")
+        rows.append(
+            f"  {'speed-up over tf-keras-vis':<28} {figures['tf-keras-vis Grad-CAM'] / ours:9.1f}x"
+        )
     rows.append(f"  {'setup (build+trace)':<28} {figures['setup (build+trace)']:9.1f} s")
     rows.append(f"  {'peak RSS so far':<28} {figures['peak RSS GiB']:9.2f} GiB")
     return rows

@@ -29,9 +29,15 @@ from generator.images import SourceImage, center_crop, find_images, slugify
 from generator.labels import imagenet_labels
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
-from generator.methods.filters import FilterSet, deeper_filter_layers, first_layer_filters, layer_filters
+from generator.methods.filters import (
+    FilterSet,
+    deeper_filter_layers,
+    first_layer_filters,
+    layer_filters,
+)
 from generator.methods.layers import gradcam_target_layer, stage_layers
 from generator.pages import (
+    ClassExplanation,
     Figure,
     ImageSection,
     ModelPage,
@@ -85,6 +91,11 @@ class BuildReport:
         lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed.items()]
         lines += [f"  skipped image {path.name}: {reason}" for path, reason in self.skipped_images]
         return "\n".join(lines)
+
+
+def _compose(outer: Callable, inner: Callable) -> Callable[[], Image.Image]:
+    """`outer(inner())`, deferred to the render worker."""
+    return lambda: outer(inner())
 
 
 def _draw_and_save(path: Path, draw: Callable[[], Image.Image]) -> None:
@@ -229,6 +240,31 @@ def _image_section(
         f"(Grad-CAM at layer {explainer.target_layer})",
     )
 
+    class_figures = []
+    for rank, (prediction, name) in enumerate(zip(predictions, names)):
+        tiles = {
+            "Grad-CAM": partial(render.heatmap_overlay, crop, result.gradcam[0, rank]),
+            "Guided Grad-CAM": partial(render.gradient_image, result.guided_gradcam[0, rank]),
+            "Guided Backprop": partial(render.gradient_image, result.guided_backprop[0, rank]),
+            "DeConvNet": partial(render.gradient_image, result.deconvnet[0, rank]),
+        }
+        figures = []
+        for method in render.EXPLANATION_COLUMNS:
+            layer = f" at layer {explainer.target_layer}" if "Grad-CAM" in method else ""
+            caption = f"{what}: {method}{layer} for class {rank + 1}, '{name}'"
+            figures.append(
+                (
+                    method,
+                    writer.image(
+                        f"{base}/{slugify(method)}-{rank + 1}-{slugify(name)}.webp",
+                        _compose(Image.fromarray, tiles[method]),
+                        caption,
+                        caption,
+                    ),
+                )
+            )
+        class_figures.append(ClassExplanation(prediction, figures))
+
     feature_figures = []
     projection_channels = {}
     for layer, activation in result.stage_activations.items():
@@ -270,6 +306,7 @@ def _image_section(
         gradcam_legend=legend,
         feature_maps=feature_figures,
         projections=projection_figures,
+        classes=class_figures,
     )
 
 
@@ -325,8 +362,16 @@ def _section_from_json(data: dict) -> ImageSection:
         predictions=[Prediction(**p) for p in data["predictions"]],
         explanations=_figure(data["explanations"]) if data["explanations"] else None,
         gradcam_legend=_figure(data["gradcam_legend"]) if data["gradcam_legend"] else None,
-        feature_maps=[(layer, tuple(shape), _figure(f)) for layer, shape, f in data["feature_maps"]],
+        feature_maps=[
+            (layer, tuple(shape), _figure(f)) for layer, shape, f in data["feature_maps"]
+        ],
         projections=[(layer, _figure(f)) for layer, f in data["projections"]],
+        classes=[
+            ClassExplanation(
+                Prediction(**c["prediction"]), [(m, _figure(f)) for m, f in c["figures"]]
+            )
+            for c in data["classes"]
+        ],
     )
 
 
@@ -334,6 +379,7 @@ def _section_figures(section: ImageSection) -> list[Figure]:
     figures = [section.crop, section.explanations]
     figures += [figure for _, _, figure in section.feature_maps]
     figures += [figure for _, figure in section.projections]
+    figures += [figure for c in section.classes for _, figure in c.figures]
     return [figure for figure in figures if figure is not None]
 
 
@@ -405,8 +451,11 @@ def _build_model_page(
     explainer = Explainer(model, target_layer=target, stage_layers=stages)
     if card is None:
         card = _ModelCard(
-            target, stages, explainer.report.summary().splitlines(),
-            _filter_figures(writer, spec, model), 0.0,
+            target,
+            stages,
+            explainer.report.summary().splitlines(),
+            _filter_figures(writer, spec, model),
+            0.0,
         )
         card = dataclasses.replace(card, seconds=round(time.perf_counter() - start, 1))
         cache.put(cached.key, dataclasses.asdict(card))
@@ -572,7 +621,9 @@ def build(options: BuildOptions) -> BuildReport:
             source.title,
             writer.image(
                 f"assets/images/{source.slug}.webp",
-                partial(Image.fromarray, center_crop(source.pixels, (THUMBNAIL_SIZE, THUMBNAIL_SIZE))),
+                partial(
+                    Image.fromarray, center_crop(source.pixels, (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+                ),
                 f"Sample image '{source.title}'",
                 source.title,
             ),
@@ -583,7 +634,10 @@ def build(options: BuildOptions) -> BuildReport:
     summaries: list[ModelSummary] = []
     pages: list[ModelPage] = []
     total = len(options.specs) * len(images)
-    with writer, tqdm(total=total, unit="image", desc="models x images", dynamic_ncols=True) as progress:
+    with (
+        writer,
+        tqdm(total=total, unit="image", desc="models x images", dynamic_ncols=True) as progress,
+    ):
         for spec in options.specs:
             done_before = progress.n
             try:

@@ -45,9 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list-models", help="print every model the gallery knows, as a table")
     build = commands.add_parser("build", help="compute, render and write the gallery's pages")
-    build.add_argument(
-        "--models", nargs="+", metavar="NAME", help="models to build (default: all)"
-    )
+    build.add_argument("--models", nargs="+", metavar="NAME", help="models to build (default: all)")
     build.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of images")
     build.add_argument("--out", type=Path, default=DEFAULT_OUT, help="MkDocs docs folder")
     build.add_argument(
@@ -103,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     try:
-        specs = [get_spec(name) for name in args.models] if args.models else list(discover().values())
+        specs = (
+            [get_spec(name) for name in args.models] if args.models else list(discover().values())
+        )
     except UnknownModelError as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2

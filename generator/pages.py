@@ -17,7 +17,7 @@ import posixpath
 import re
 import string
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
@@ -97,6 +97,18 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ClassExplanation:
+    """One explained class of one image: its prediction and one figure per method.
+
+    `figures` is (method name, Figure) in the order of `render.EXPLANATION_COLUMNS`:
+    Grad-CAM, Guided Grad-CAM, Guided Backprop, DeConvNet.
+    """
+
+    prediction: Prediction
+    figures: list[tuple[str, Figure]]
+
+
+@dataclass(frozen=True)
 class ImageSection:
     """Everything a model page shows for one sample image (one content tab)."""
 
@@ -108,6 +120,7 @@ class ImageSection:
     gradcam_legend: Figure | None
     feature_maps: list[tuple[str, tuple, Figure]]  # (layer, activation shape, figure)
     projections: list[tuple[str, Figure]]  # (layer, figure)
+    classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class
 
 
 @dataclass(frozen=True)

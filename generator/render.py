@@ -225,11 +225,15 @@ def spatial_filter_grid(kernels: np.ndarray, tile_size: int = 28) -> Image.Image
     )
 
 
-def depthwise_filter_grid(kernels: np.ndarray, columns: int = 16, tile_size: int = 28) -> Image.Image:
+def depthwise_filter_grid(
+    kernels: np.ndarray, columns: int = 16, tile_size: int = 28
+) -> Image.Image:
     """Depthwise kernels (channels, kh, kw), one grayscale tile per channel, zero at mid-grey."""
     tiles = [to_uint8(symmetric_unit(k)) for k in kernels]
     labels = [str(i) for i in range(len(tiles))]
-    return labelled_grid(tiles, columns=min(columns, len(tiles)), labels=labels, tile_size=tile_size)
+    return labelled_grid(
+        tiles, columns=min(columns, len(tiles)), labels=labels, tile_size=tile_size
+    )
 
 
 def pointwise_matrix(matrix: np.ndarray, max_size: int = 64, cell: int = 6) -> Image.Image:

@@ -68,7 +68,10 @@ def _chain_model(activation: str, fused: bool, rng: np.random.Generator, size: i
     x = inputs
     for i, (kernel, bias, stride) in enumerate(convs):
         conv = layers.Conv2D(
-            kernel.shape[1], 1, strides=stride, activation=activation if fused else None,
+            kernel.shape[1],
+            1,
+            strides=stride,
+            activation=activation if fused else None,
             name=f"conv{i}",
         )
         x = conv(x)
@@ -142,13 +145,17 @@ def test_rules_match_numpy_reference(activation, fused):
     classes = np.array([[0, 1, 2], [2, 0, 1]])
     explainer = Explainer(model)
     assert explainer.target_layer == ("conv1" if fused else model.layers[4].name)
-    got = {rule: explainer.input_gradients(images, classes, rule) for rule in ("guided", "deconvnet")}
+    got = {
+        rule: explainer.input_gradients(images, classes, rule) for rule in ("guided", "deconvnet")
+    }
     kind = {"relu": "ReLU", "relu6": "ReLU6"}.get(activation, activation)
     assert explainer.report.count(kind).found == 3
     assert explainer.report.count(kind).modified == 3
     for n in range(2):
         logits, plain = _reference(images[n], convs, denses, activation, "plain")
-        np.testing.assert_allclose(model(images[n : n + 1]).numpy()[0], logits, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            model(images[n : n + 1]).numpy()[0], logits, rtol=1e-4, atol=1e-4
+        )
         for k, c in enumerate(classes[n]):
             # The numpy reference agrees with TensorFlow's own gradient of the untouched model ...
             tf_plain = _tf_plain_gradient(model, images[n : n + 1], c)[0]
@@ -156,7 +163,9 @@ def test_rules_match_numpy_reference(activation, fused):
             for rule in ("guided", "deconvnet"):
                 _, expected = _reference(images[n], convs, denses, activation, rule)
                 scale = np.abs(expected[c]).max()
-                np.testing.assert_allclose(got[rule][n, k], expected[c], rtol=1e-3, atol=1e-4 * scale)
+                np.testing.assert_allclose(
+                    got[rule][n, k], expected[c], rtol=1e-3, atol=1e-4 * scale
+                )
     # ... and guided really is a different quantity from the plain gradient on these weights.
     _, guided_ref = _reference(images[0], convs, denses, activation, "guided")
     _, plain_ref = _reference(images[0], convs, denses, activation, "plain")
@@ -179,7 +188,9 @@ def test_numpy_reference_matches_finite_differences():
         bumped_down[index] -= eps
         up, _ = _reference(bumped_up, convs, denses, "swish", "plain")
         down, _ = _reference(bumped_down, convs, denses, "swish", "plain")
-        np.testing.assert_allclose((up - down) / (2 * eps), gradient[(slice(None), *index)], atol=1e-6)
+        np.testing.assert_allclose(
+            (up - down) / (2 * eps), gradient[(slice(None), *index)], atol=1e-6
+        )
 
 
 def _pixel_model(dense_weights, activation=None):
@@ -187,7 +198,9 @@ def _pixel_model(dense_weights, activation=None):
     inputs = keras.Input((2, 2, 3))
     conv = layers.Conv2D(1, 1, activation="relu", name="red")
     x = conv(inputs)
-    conv.set_weights([np.array([1.0, 0.0, 0.0], "float32").reshape(1, 1, 3, 1), np.zeros(1, "float32")])
+    conv.set_weights(
+        [np.array([1.0, 0.0, 0.0], "float32").reshape(1, 1, 3, 1), np.zeros(1, "float32")]
+    )
     x = layers.GlobalAveragePooling2D()(x)
     dense = layers.Dense(2, activation=activation, name="logits")
     outputs = dense(x)
@@ -259,7 +272,7 @@ def _bilinear(image, height, width):
 
 
 def test_grad_cam_matches_numpy_on_strided_conv():
-    """Grad-CAM = normalised bilinear upsampling of relu(sum_k alpha_k A_k), alpha = mean gradient."""
+    """Grad-CAM: normalised bilinear upsampling of relu(sum_k alpha_k A_k), alpha = mean grad."""
     rng = np.random.default_rng(11)
     kernel = rng.normal(size=(3, 3))
     bias = rng.normal(0, 0.2, 3)
@@ -298,15 +311,21 @@ def test_explain_outputs_are_consistent():
     np.testing.assert_allclose(result.logits, logits, rtol=1e-5)
     np.testing.assert_allclose(result.probabilities, tf.nn.softmax(logits).numpy(), rtol=1e-5)
     np.testing.assert_array_equal(result.classes, np.argsort(-logits, axis=1)[:, :2])
-    np.testing.assert_allclose(result.guided_gradcam, result.guided_backprop * result.gradcam[..., None])
+    np.testing.assert_allclose(
+        result.guided_gradcam, result.guided_backprop * result.gradcam[..., None]
+    )
     for name in ("conv0", "conv1"):
         expected = keras.Model(model.inputs[0], model.get_layer(name).output)(images).numpy()
         np.testing.assert_allclose(result.stage_activations[name], expected, rtol=1e-5)
     # The one-off functions give the same numbers as the Explainer.
     top1 = result.classes[:, 0]
-    np.testing.assert_allclose(guided_backprop(model, images, top1), result.guided_backprop[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        guided_backprop(model, images, top1), result.guided_backprop[:, 0], rtol=1e-5
+    )
     np.testing.assert_allclose(deconvnet(model, images, top1), result.deconvnet[:, 0], rtol=1e-5)
-    np.testing.assert_allclose(guided_grad_cam(model, images, top1), result.guided_gradcam[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(
+        guided_grad_cam(model, images, top1), result.guided_gradcam[:, 0], rtol=1e-5
+    )
 
 
 def _snapshot(model):
@@ -376,7 +395,9 @@ def _se_model(gate: str):
     model = keras.Model(inputs, layers.Dense(3, name="logits")(layers.GlobalAveragePooling2D()(x)))
     for layer in model.layers:
         if layer.weights:
-            layer.set_weights([rng.normal(0, 1, w.shape).astype("float32") for w in layer.get_weights()])
+            layer.set_weights(
+                [rng.normal(0, 1, w.shape).astype("float32") for w in layer.get_weights()]
+            )
     return model
 
 
@@ -389,7 +410,9 @@ def test_se_gate_is_held_constant(gate):
     assert report.count("ReLU6").found == 1  # "after"; the hard_sigmoid's ReLU6 is the gate
     assert "1 SE gates" in report.summary() and not report.unmodified
     images = np.random.default_rng(1).uniform(-1, 1, (1, 4, 4, 3)).astype("float32")
-    got = Explainer(model, target_layer="excite").input_gradients(images, np.array([[0, 2]]), "guided")
+    got = Explainer(model, target_layer="excite").input_gradients(
+        images, np.array([[0, 2]]), "guided"
+    )
     # Reference: the gate g is a constant; the path is conv -> relu -> *g -> relu6 -> GAP -> dense.
     kernel, bias = model.get_layer("features").get_weights()
     gate_model = keras.Model(model.inputs[0], model.get_layer("excite").input[1])
@@ -406,7 +429,12 @@ def test_se_gate_is_held_constant(gate):
 
 def test_nested_model_is_rewired_like_a_flat_one():
     rng = np.random.default_rng(6)
-    weights = [rng.normal(size=(1, 1, 3, 4)), rng.normal(size=4), rng.normal(size=(4, 2)), rng.normal(size=2)]
+    weights = [
+        rng.normal(size=(1, 1, 3, 4)),
+        rng.normal(size=4),
+        rng.normal(size=(4, 2)),
+        rng.normal(size=2),
+    ]
     weights = [w.astype("float32") for w in weights]
 
     def build(nested):
@@ -429,7 +457,12 @@ def test_nested_model_is_rewired_like_a_flat_one():
         model = build(nested)
         explainer = Explainer(model, target_layer="stem" if nested else "relu")
         assert explainer.report.count("ReLU").found == 1
-        results.append({rule: explainer.input_gradients(images, classes, rule) for rule in ("guided", "deconvnet")})
+        results.append(
+            {
+                rule: explainer.input_gradients(images, classes, rule)
+                for rule in ("guided", "deconvnet")
+            }
+        )
     plain = np.stack([_tf_plain_gradient(build(True), images, c) for c in (0, 1)], axis=1)
     for rule in ("guided", "deconvnet"):
         np.testing.assert_allclose(results[1][rule], results[0][rule], rtol=1e-5, atol=1e-7)

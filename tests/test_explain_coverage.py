@@ -10,16 +10,31 @@ from collections import Counter
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from generator.methods.explain import Explainer
 from generator.methods.layers import iter_layers, stage_layers
 from generator.registry import build_model, discover
 
-FAST = {"VGG16", "ResNet50", "MobileNetV2", "MobileNetV3Small", "EfficientNetB0", "ConvNeXtTiny", "DenseNet121"}
+FAST = {
+    "VGG16",
+    "ResNet50",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "EfficientNetB0",
+    "ConvNeXtTiny",
+    "DenseNet121",
+}
 FAST_SIZE = 64
 # Inception-style stems need at least 75 (Xception 71); everything else takes 96 with weights=None.
 MINIMUM_SIZE = {"InceptionV3": 75, "InceptionResNetV2": 75, "Xception": 75}
-ACTIVATION_KINDS = {"relu": "ReLU", "silu": "swish", "swish": "swish", "gelu": "gelu", "hard_silu": "hard_swish"}
+ACTIVATION_KINDS = {
+    "relu": "ReLU",
+    "silu": "swish",
+    "swish": "swish",
+    "gelu": "gelu",
+    "hard_silu": "hard_swish",
+}
 
 
 def _size(name: str) -> int:
@@ -41,7 +56,9 @@ def _independent_counts(model: keras.Model) -> Counter:
             counts["ReLU6" if config["max_value"] == 6 else "ReLU"] += 1
         elif config.get("activation") not in (None, "linear"):
             activation = config["activation"]
-            counts["sigmoid (SE gate)" if activation == "sigmoid" else ACTIVATION_KINDS[activation]] += 1
+            counts[
+                "sigmoid (SE gate)" if activation == "sigmoid" else ACTIVATION_KINDS[activation]
+            ] += 1
         elif isinstance(layer, keras.layers.Multiply):
             products += 1
             if layer.name.endswith("squeeze_excite_mul"):
@@ -53,7 +70,8 @@ def _independent_counts(model: keras.Model) -> Counter:
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(name, marks=[] if name in FAST else [pytest.mark.slow]) for name in discover()]
+    "name",
+    [pytest.param(name, marks=[] if name in FAST else [pytest.mark.slow]) for name in discover()],
 )
 def test_every_model_explains_and_reports_its_nonlinearities(name):
     spec = discover()[name]
@@ -69,15 +87,27 @@ def test_every_model_explains_and_reports_its_nonlinearities(name):
 
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     result = explainer.explain(spec.preprocess(pixels), top=2)
-    for value in (result.logits, result.gradcam, result.guided_backprop, result.deconvnet, result.guided_gradcam):
+    for value in (
+        result.logits,
+        result.gradcam,
+        result.guided_backprop,
+        result.deconvnet,
+        result.guided_gradcam,
+    ):
         assert np.isfinite(value).all()
     assert result.gradcam.shape == (1, 2, size, size)
     assert result.guided_backprop.shape == result.deconvnet.shape == (1, 2, size, size, 3)
     assert 0.0 <= result.gradcam.min() and result.gradcam.max() <= 1.0
     np.testing.assert_array_equal(result.gradcam[~result.gradcam_has_evidence], 0.0)
-    np.testing.assert_allclose(result.gradcam.max(axis=(2, 3))[result.gradcam_has_evidence], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(
+        result.gradcam.max(axis=(2, 3))[result.gradcam_has_evidence], 1.0, rtol=1e-5
+    )
     assert np.abs(result.guided_backprop).max() > 0 and np.abs(result.deconvnet).max() > 0
-    np.testing.assert_allclose(result.logits, model(spec.preprocess(pixels)).numpy(), rtol=1e-4, atol=1e-4)
+    # Compared with the compiled model: with random weights EfficientNetV2M/L reach logits of
+    # 1e3-1e7, and there eager and graph float32 round-off alone differ by up to 100 %.
+    compiled = tf.function(lambda x: model(x, training=False))
+    expected = compiled(tf.constant(spec.preprocess(pixels))).numpy()
+    np.testing.assert_allclose(result.logits, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_layer_projections_on_a_real_architecture():
@@ -85,13 +115,16 @@ def test_layer_projections_on_a_real_architecture():
     model = build_model(spec, "random", input_shape=(FAST_SIZE, FAST_SIZE, 3))
     stages = stage_layers(model)
     explainer = Explainer(model, stage_layers=stages)
-    images = spec.preprocess(np.random.default_rng(1).integers(0, 256, (2, FAST_SIZE, FAST_SIZE, 3), dtype=np.uint8))
+    images = spec.preprocess(
+        np.random.default_rng(1).integers(0, 256, (2, FAST_SIZE, FAST_SIZE, 3), dtype=np.uint8)
+    )
     projections = explainer.project_layers(images, {stages[0]: [0, 5, 7], stages[-1]: [3]})
     assert set(projections) == {stages[0], stages[-1]}
     for layer, count in ((stages[0], 3), (stages[-1], 1)):
         guided, deconv = projections[layer]
         assert guided.shape == deconv.shape == (2, count, FAST_SIZE, FAST_SIZE, 3)
         assert np.isfinite(guided).all() and np.isfinite(deconv).all()
+
     # An early layer's strongest activation sees a small patch of the image, a late one more.
     def support(gradient):
         return (np.abs(gradient).sum(axis=-1) > 0).mean()
