@@ -1,0 +1,507 @@
+"""Re-run a Keras functional model with the backward rule of every nonlinearity replaced.
+
+Guided Backprop (Springenberg et al. 2015) and DeConvNet (Zeiler & Fergus 2014) differ from the
+plain gradient only in what each nonlinearity passes backwards. Instead of cloning or editing the
+model, `RewiredModel` walks the model's own graph with Keras'
+`Functional._run_through_graph(inputs, operation_fn=...)` and maps every nonlinear operation to a
+wrapper whose forward value is unchanged and whose gradient follows the chosen rule. The model's
+layers, activations and weights are never touched, and `NonlinearityReport` says what was changed
+and what was not. The rules are TensorFlow `tf.custom_gradient`s (the project's Keras backend).
+See docs/methods_rules.md for why each rule is what it is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+Rule = Literal["plain", "guided", "deconvnet"]
+RULES: tuple[Rule, ...] = ("plain", "guided", "deconvnet")
+
+# Elementwise activations, by the name of the Keras function, and the kind they are reported as.
+# Every one gets the same generic rule, because the guided rule uses the autodiff slope f'(x).
+_ELEMENTWISE_KINDS = {
+    "relu": "ReLU",
+    "relu6": "ReLU6",
+    "leaky_relu": "leaky_relu",
+    "elu": "elu",
+    "selu": "selu",
+    "celu": "celu",
+    "gelu": "gelu",
+    "silu": "swish",
+    "swish": "swish",
+    "hard_silu": "hard_swish",
+    "hard_swish": "hard_swish",
+    "mish": "mish",
+    "sigmoid": "sigmoid",
+    "hard_sigmoid": "hard_sigmoid",
+    "log_sigmoid": "log_sigmoid",
+    "tanh": "tanh",
+    "hard_tanh": "hard_tanh",
+    "tanh_shrink": "tanh_shrink",
+    "soft_shrink": "soft_shrink",
+    "hard_shrink": "hard_shrink",
+    "softplus": "softplus",
+    "softsign": "softsign",
+    "sparse_plus": "sparse_plus",
+    "squareplus": "squareplus",
+    "exponential": "exponential",
+}
+# Keras operations (not layers) that functional code may call directly, e.g. `keras.ops.relu(x)`.
+_OPERATION_KINDS = {
+    "Relu": "ReLU",
+    "Relu6": "ReLU6",
+    "LeakyRelu": "leaky_relu",
+    "Elu": "elu",
+    "Selu": "selu",
+    "Celu": "celu",
+    "Gelu": "gelu",
+    "Silu": "swish",
+    "HardSilu": "hard_swish",
+    "Sigmoid": "sigmoid",
+    "HardSigmoid": "hard_sigmoid",
+    "LogSigmoid": "log_sigmoid",
+    "Tanh": "tanh",
+    "HardTanh": "hard_tanh",
+    "TanhShrink": "tanh_shrink",
+    "SoftShrink": "soft_shrink",
+    "HardShrink": "hard_shrink",
+    "Softplus": "softplus",
+    "Softsign": "softsign",
+    "SparsePlus": "sparse_plus",
+    "Squareplus": "squareplus",
+}
+# Nonlinear operations that are not elementwise: no rule applies, they are reported.
+_UNSUPPORTED_OPERATIONS = {"Softmax", "LogSoftmax", "Sparsemax", "Glu", "SparseSigmoid"}
+_SQUASHING_KINDS = {"sigmoid", "hard_sigmoid"}
+# Layers whose `call` is "linear part, then `self.activation` if not None".
+_FUSED_LAYERS = (
+    layers.Conv1D,
+    layers.Conv2D,
+    layers.Conv3D,
+    layers.Conv1DTranspose,
+    layers.Conv2DTranspose,
+    layers.Conv3DTranspose,
+    layers.DepthwiseConv1D,
+    layers.DepthwiseConv2D,
+    layers.SeparableConv1D,
+    layers.SeparableConv2D,
+    layers.Dense,
+)
+_GLOBAL_POOLING = (
+    layers.GlobalAveragePooling1D,
+    layers.GlobalAveragePooling2D,
+    layers.GlobalAveragePooling3D,
+    layers.GlobalMaxPooling1D,
+    layers.GlobalMaxPooling2D,
+    layers.GlobalMaxPooling3D,
+)
+
+# What "modified" means, per treatment, for the report.
+RULE_REPLACED = "backward rule replaced"
+HELD_CONSTANT = "held constant (SE gate)"
+BYPASSED = "bypassed: pre-softmax logits used"
+LEFT_UNMODIFIED = "left unmodified"
+
+
+@dataclass(frozen=True)
+class KindCount:
+    """How many nonlinearities of one kind a model has and how many were given a new rule."""
+
+    kind: str
+    found: int
+    modified: int
+    treatment: str
+
+
+@dataclass(frozen=True)
+class NonlinearityReport:
+    """What `RewiredModel` changed in a model's backward pass - and, never silently, what not."""
+
+    counts: tuple[KindCount, ...]
+    unmodified: tuple[str, ...]  # "layer_name (kind)" of every nonlinearity left as it is
+
+    def count(self, kind: str) -> KindCount:
+        """The count of one kind (zero if the model has none)."""
+        for entry in self.counts:
+            if entry.kind == kind:
+                return entry
+        return KindCount(kind, 0, 0, "")
+
+    def summary(self) -> str:
+        """One line of text, e.g. "35 of 35 ReLU6 modified; 16 SE gates (sigmoid) held constant"."""
+        parts = []
+        for entry in self.counts:
+            if entry.treatment == HELD_CONSTANT:
+                base = entry.kind.removesuffix(" (SE gate)")
+                parts.append(f"{entry.modified} SE gates ({base}) held constant")
+            elif entry.treatment == BYPASSED:
+                parts.append(f"classifier {entry.kind} bypassed (logits used)")
+            else:
+                parts.append(f"{entry.modified} of {entry.found} {entry.kind} modified")
+        if self.unmodified:
+            parts.append(f"{len(self.unmodified)} left unmodified: " + ", ".join(self.unmodified))
+        return "; ".join(parts) if parts else "no nonlinearities found"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How one operation of the graph is run under the guided / deconvnet rules."""
+
+    name: str
+    kind: str
+    action: Literal["rule", "fused_rule", "gate", "hold", "bypass", "keep", "nested"]
+    gate_index: int = -1  # for "hold": which input of the Multiply is the gate
+    graph: Any = None  # for "nested": the inner Functional
+
+
+class _WithoutActivation:
+    """Read-only stand-in for a fused layer whose activation is None.
+
+    Calling the layer class's own `call` on it gives the pre-activation with the layer's own code
+    and variables, without ever setting `layer.activation` on the real layer.
+    """
+
+    activation = None
+
+    def __init__(self, layer: layers.Layer):
+        object.__setattr__(self, "_layer", layer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._layer, name)
+
+
+class RewiredModel:
+    """A model's own layers run as a graph whose nonlinearities follow a chosen backward rule.
+
+    Outputs are the named layers' activations and the pre-softmax logits. "plain" is the model's
+    true gradient (only a final softmax is bypassed so that logits come out); "guided" and
+    "deconvnet" replace the backward rule of every nonlinearity the report lists as modified.
+    """
+
+    def __init__(self, model: keras.Model, layer_names: Sequence[str] = ()):
+        if len(model.outputs) != 1:
+            raise ValueError(f"{model.name} has {len(model.outputs)} outputs; one expected")
+        self.layer_names = tuple(layer_names)
+        outputs = [model.get_layer(name).output for name in self.layer_names]
+        # A new functional over the same layer objects: nothing is cloned, nothing is edited.
+        self._graph = keras.Model(model.inputs, [*outputs, model.outputs[0]])
+        classifier = model.outputs[0]._keras_history.operation
+        self._plans = _plan_graph(self._graph, classifier)
+        self.report = _report(self._plans)
+
+    def __call__(
+        self, images: tf.Tensor, rule: Rule | tuple[Rule, ...] = "plain"
+    ) -> tuple[list[tf.Tensor], tf.Tensor]:
+        """(activations of `layer_names`, logits) of `images`, differentiable under `rule`.
+
+        A tuple of rules, e.g. ("guided", "deconvnet"), splits the batch into that many equal
+        parts, part i following rule i: one forward pass over a stacked batch then serves
+        several rules, and one compiled function does the work of several.
+        """
+        rules = (rule,) if isinstance(rule, str) else tuple(rule)
+        if not rules or any(r not in RULES for r in rules):
+            raise ValueError(f"unknown rule {rule!r}; expected one of {RULES} or a tuple of them")
+        if len(rules) > 1 and "plain" in rules:
+            raise ValueError("'plain' cannot be mixed with other rules in one pass")
+        outputs = self._graph._run_through_graph(
+            [images], operation_fn=lambda op: self._operation(op, rules)
+        )
+        return list(outputs[:-1]), outputs[-1]
+
+    def _operation(self, op: Any, rules: tuple[Rule, ...]) -> Callable:
+        """The callable that replaces `op` in a run under `rules`."""
+        plan = self._plans.get(id(op))
+        action = plan.action if plan else "keep"
+        if action == "bypass":
+            return lambda *args, **kwargs: _pre_activation(op, args, kwargs)
+        if rules == ("plain",) or action in ("keep", "gate"):
+            return _in_inference_mode(op)
+        if action == "rule":
+            return lambda x, *args, **kwargs: _rectified(lambda t: op(t, *args, **kwargs), x, rules)
+        if action == "fused_rule":
+            return lambda *args, **kwargs: _rectified(
+                op.activation, _pre_activation(op, args, kwargs), rules
+            )
+        if action == "hold":
+            return lambda inputs, **kwargs: op(
+                [tf.stop_gradient(x) if i == plan.gate_index else x for i, x in enumerate(inputs)],
+                **kwargs,
+            )
+        # "nested": a model inside the model; run its own graph with the same mapping.
+        return lambda *args, **kwargs: _single(
+            plan.graph._run_through_graph(
+                args[0], operation_fn=lambda inner: self._operation(inner, rules)
+            )
+        )
+
+
+def _in_inference_mode(op: Any) -> Callable:
+    """`op` called as Keras' own Functional.call would call it, with training=False."""
+
+    def call(*args, **kwargs):
+        if "training" in getattr(op, "_call_context_args", ()):
+            kwargs["training"] = False
+        return op(*args, **kwargs)
+
+    return call
+
+
+def _single(outputs: Any) -> Any:
+    return outputs[0] if isinstance(outputs, list) and len(outputs) == 1 else outputs
+
+
+def _pre_activation(layer: Any, args: tuple, kwargs: dict) -> tf.Tensor:
+    """The value a layer feeds into its activation (the identity for an activation layer)."""
+    if isinstance(layer, (layers.Activation, layers.Softmax)):
+        return args[0]
+    return type(layer).call(_WithoutActivation(layer), *args, **kwargs)
+
+
+def _rectified(f: Callable, x: tf.Tensor, rules: tuple[Rule, ...]) -> tf.Tensor:
+    """f(x) with the backward pass of `rules` (one per equal part of the batch).
+
+    Both rules are dx = gate * max(dy, 0):
+    guided:    gate = max(f'(x), 0)   (f' by autodiff, so any elementwise f works)
+    deconvnet: gate = 1               (the forward input is ignored)
+    The gate is built in the forward pass, so the backward pass is one multiplication whatever
+    the mix of rules, and is shared by every class of a vectorised backward pass.
+    """
+
+    @tf.custom_gradient
+    def forward(x):
+        if "guided" not in rules:
+            return f(x), tf.nn.relu
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = f(x)
+        slope = tape.gradient(y, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        gate = tf.nn.relu(slope)
+        if len(rules) > 1:
+            gate = tf.concat(
+                [
+                    part if rule == "guided" else tf.ones_like(part)
+                    for rule, part in zip(rules, tf.split(gate, len(rules), axis=0))
+                ],
+                axis=0,
+            )
+        return y, lambda dy: gate * tf.nn.relu(dy)
+
+    return forward(x)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _producer(tensor: Any) -> tuple[Any, Any]:
+    """(operation, node) that produced a symbolic tensor."""
+    history = tensor._keras_history
+    return history.operation, history.operation._inbound_nodes[history.node_index]
+
+
+def _constant_argument(node: Any) -> float | None:
+    """The single Python number among a node's arguments (as in `x + 3.0`), else None."""
+    numbers = [a for a in node.arguments.args if isinstance(a, (int, float))]
+    return float(numbers[0]) if len(numbers) == 1 else None
+
+
+def _is_operation(op: Any, class_name: str) -> bool:
+    """True for a bare Keras operation (not a layer) of this class, e.g. the `+` in `x + 3.0`."""
+    return type(op).__name__ == class_name and not isinstance(op, layers.Layer)
+
+
+def _is_hard_sigmoid(relu: layers.ReLU, node: Any) -> bool:
+    """MobileNetV3 builds hard_sigmoid as `ReLU(6.)(x + 3.) * (1. / 6.)`: recognise that ReLU6."""
+    add, add_node = _producer(node.input_tensors[0])
+    consumers = relu._outbound_nodes
+    if not (_is_operation(add, "Add") and _constant_argument(add_node) == 3.0):
+        return False
+    if len(consumers) != 1 or not _is_operation(consumers[0].operation, "Multiply"):
+        return False
+    scale = _constant_argument(consumers[0])
+    return scale is not None and math.isclose(scale, 1.0 / 6.0, rel_tol=1e-6)
+
+
+def _activation_name(function: Any) -> str:
+    return getattr(function, "__name__", type(function).__name__)
+
+
+def _classify(op: Any, node: Any) -> tuple[str, str] | None:
+    """(kind, how) of a nonlinear operation, or None for a linear one.
+
+    how: "elementwise" (the operation itself is the nonlinearity), "fused" (a layer applying its
+    `activation` after a linear part) or "unsupported" (nonlinear, but no rule applies).
+    """
+    if isinstance(op, layers.ReLU):
+        if node is not None and _is_hard_sigmoid(op, node):
+            return "hard_sigmoid", "elementwise"
+        default_slope = op.negative_slope == 0 and op.threshold == 0
+        if default_slope and op.max_value is None:
+            return "ReLU", "elementwise"
+        if default_slope and op.max_value == 6:
+            return "ReLU6", "elementwise"
+        params = (
+            f"max_value={op.max_value}, negative_slope={op.negative_slope}, "
+            f"threshold={op.threshold}"
+        )
+        return f"ReLU({params})", "elementwise"
+    if isinstance(op, layers.LeakyReLU):
+        return "leaky_relu", "elementwise"
+    if isinstance(op, layers.ELU):
+        return "elu", "elementwise"
+    if isinstance(op, layers.Softmax):
+        return "softmax", "unsupported"
+    if isinstance(op, layers.PReLU):
+        return "PReLU", "unsupported"
+    if isinstance(op, layers.Activation):
+        name = _activation_name(op.activation)
+        if name == "linear":
+            return None
+        if name in _ELEMENTWISE_KINDS:
+            return _ELEMENTWISE_KINDS[name], "elementwise"
+        return name, "unsupported"
+    activation = getattr(op, "activation", None)
+    if isinstance(op, layers.Layer) and activation is not None:
+        name = _activation_name(activation)
+        if name == "linear":
+            return None
+        if isinstance(op, _FUSED_LAYERS) and name in _ELEMENTWISE_KINDS:
+            return _ELEMENTWISE_KINDS[name], "fused"
+        return f"{name} in {type(op).__name__}", "unsupported"
+    if not isinstance(op, layers.Layer):
+        name = type(op).__name__
+        if name in _OPERATION_KINDS:
+            return _OPERATION_KINDS[name], "elementwise"
+        if name in _UNSUPPORTED_OPERATIONS:
+            return name.lower(), "unsupported"
+        return None
+    if isinstance(op, layers.Multiply):
+        return "product of two tensors", "unsupported"
+    inner = [_classify(sub, None) for sub in _sublayers(op)]
+    if any(inner):
+        return f"{type(op).__name__} holding nonlinear layers", "unsupported"
+    return None
+
+
+def _sublayers(layer: layers.Layer) -> list[layers.Layer]:
+    """Layers a custom layer holds (their nonlinearities cannot be rewired, only reported)."""
+    return list(layer._flatten_layers(include_self=False, recursive=True))
+
+
+def _se_gate(node: Any) -> tuple[int, Any, str] | None:
+    """(gate input index, squashing op, its kind) if `node` is a squeeze-and-excitation product.
+
+    A gate is a (1, 1, C) input of a two-input Multiply that is computed, through single-input
+    operations only, from a global pooling, and whose last nonlinearity is a sigmoid-type squash.
+    """
+    if not isinstance(node.operation, layers.Multiply) or len(node.input_tensors) != 2:
+        return None
+    for index, tensor in enumerate(node.input_tensors):
+        if len(tensor.shape) < 3 or any(d != 1 for d in tensor.shape[1:-1]):
+            continue
+        squash = None
+        while True:
+            op, producer = _producer(tensor)
+            if isinstance(op, _GLOBAL_POOLING):
+                if squash is not None:
+                    return index, squash[0], squash[1]
+                break
+            found = _classify(op, producer) if not producer.is_input else None
+            if squash is None and found is not None:
+                if found[0] not in _SQUASHING_KINDS:
+                    break
+                squash = (op, found[0])
+            if producer.is_input or len(producer.input_tensors) != 1:
+                break
+            tensor = producer.input_tensors[0]
+    return None
+
+
+def _nodes(graph: Any) -> list[Any]:
+    """The graph's nodes from input to output (largest depth first), so reports read in order."""
+    by_depth = graph._nodes_by_depth
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+
+
+def _inner_graph(op: Any) -> Any:
+    """The functional graph of a model nested as a layer, if it has one."""
+    if isinstance(op, keras.Sequential):
+        return op._functional
+    if isinstance(op, keras.Model) and hasattr(op, "_nodes_by_depth"):
+        return op
+    return None
+
+
+def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
+    """A plan for every nonlinear operation of `graph` (and of models nested in it), by id."""
+    plans: dict[int, _Plan] = {}
+    gate_kinds: dict[int, str] = {}
+    for node in _nodes(graph):
+        gate = _se_gate(node)
+        if gate is not None:
+            index, squash, kind = gate
+            plans[id(node.operation)] = _Plan(
+                node.operation.name, "SE gate product", "hold", gate_index=index
+            )
+            gate_kinds[id(squash)] = f"{kind} (SE gate)"
+    for node in _nodes(graph):
+        op = node.operation
+        if node.is_input or id(op) in plans:
+            continue
+        if id(op) in gate_kinds:
+            plans[id(op)] = _Plan(op.name, gate_kinds[id(op)], "gate")
+            continue
+        inner = _inner_graph(op)
+        if inner is not None:
+            inner_plans = _plan_graph(inner)
+            if inner_plans:
+                plans.update(inner_plans)
+                plans[id(op)] = _Plan(op.name, "model", "nested", graph=inner)
+            continue
+        found = _classify(op, node)
+        if found is None:
+            continue
+        kind, how = found
+        if op is classifier and (kind == "softmax" or kind.startswith("softmax in ")):
+            plans[id(op)] = _Plan(op.name, "softmax", "bypass")
+        elif how == "elementwise":
+            plans[id(op)] = _Plan(op.name, kind, "rule")
+        elif how == "fused":
+            plans[id(op)] = _Plan(op.name, kind, "fused_rule")
+        else:
+            plans[id(op)] = _Plan(op.name, kind, "keep")
+    return plans
+
+
+_TREATMENTS = {
+    "rule": RULE_REPLACED,
+    "fused_rule": RULE_REPLACED,
+    "gate": HELD_CONSTANT,
+    "bypass": BYPASSED,
+    "keep": LEFT_UNMODIFIED,
+}
+
+
+def _report(plans: dict[int, _Plan]) -> NonlinearityReport:
+    """Counts per kind, in order of first appearance, and the names of what was left alone."""
+    found: Counter = Counter()
+    treatment_of: dict[str, str] = {}
+    for plan in plans.values():
+        if plan.action in _TREATMENTS:
+            found[plan.kind] += 1
+            treatment_of[plan.kind] = _TREATMENTS[plan.action]
+    counts = tuple(
+        KindCount(kind, n, 0 if treatment_of[kind] == LEFT_UNMODIFIED else n, treatment_of[kind])
+        for kind, n in found.items()
+    )
+    unmodified = tuple(
+        f"{plan.name} ({plan.kind})" for plan in plans.values() if plan.action == "keep"
+    )
+    return NonlinearityReport(counts=counts, unmodified=unmodified)
