@@ -20,9 +20,6 @@ import tensorflow as tf
 from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
 from generator.methods.layers import gradcam_target_layer
 
-# Channels projected per compiled call in `project_layers`: the backward pass is vectorised over
-# them, so memory grows with this number.
-_PROJECTION_CHUNK = 16
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
 _BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
 
@@ -120,27 +117,19 @@ class Explainer:
         For every requested channel, the gradient w.r.t. the input of that channel's strongest
         activation (its spatial maximum; Zeiler & Fergus keep only the strongest one).
         """
-        # Sorted by stage layer, so that the columns of each compiled call (grouped by stage
-        # layer, in stage order) follow `pairs`; within a layer the request order is kept.
-        pairs = sorted(
-            self._channel_pairs(channels), key=lambda pair: self.stage_layers.index(pair[0])
-        )
-        if not pairs:
+        self._channel_pairs(channels)  # validates layers and channel ranges
+        requested = [layer for layer in self.stage_layers if channels.get(layer)]
+        if not requested:
             return {}
-        x = self._images(images)
-        parts = []  # each (2, N, chunk, H, W, 3): guided and deconvnet from one compiled call
-        for start in range(0, len(pairs), _PROJECTION_CHUNK):
-            chunk = pairs[start : start + _PROJECTION_CHUNK]
-            indices = tuple(
-                tf.constant([c for name, c in chunk if name == layer], tf.int32)
-                for layer in self.stage_layers
-            )
-            parts.append(self._projections(x, indices, _BOTH_RULES).numpy())
-        guided, deconv = np.concatenate(parts, axis=2)
+        positions = tuple(self.stage_layers.index(layer) for layer in requested)
+        indices = tuple(
+            tf.constant([int(c) for c in channels[layer]], tf.int32) for layer in requested
+        )
+        per_layer = self._projections(self._images(images), positions, indices, _BOTH_RULES)
         projections = {}
-        for layer in channels:
-            columns = [i for i, (name, _) in enumerate(pairs) if name == layer]
-            projections[layer] = (guided[:, columns], deconv[:, columns])
+        for layer, gradients in zip(requested, per_layer):
+            guided, deconv = gradients.numpy()
+            projections[layer] = (guided, deconv)
         return projections
 
     # ------------------------------------------------------------------ compiled steps
@@ -180,21 +169,33 @@ class Explainer:
         return tf.stack(tf.split(gradients, len(rules), axis=0))
 
     def _projection_step(
-        self, images: tf.Tensor, indices: tuple[tf.Tensor, ...], rules: tuple[Rule, ...]
-    ) -> tf.Tensor:
-        """(R, N, P, H, W, 3) input gradients of the spatial maxima of the chosen channels,
-        grouped by stage layer in `stage_layers` order."""
+        self,
+        images: tf.Tensor,
+        positions: tuple[int, ...],
+        indices: tuple[tf.Tensor, ...],
+        rules: tuple[Rule, ...],
+    ) -> list[tf.Tensor]:
+        """Per requested stage layer, (R, N, P, H, W, 3) input gradients of the spatial maxima
+        of its chosen channels.
+
+        One forward pass; then one vectorised backward pass per stage layer, so the gradient of
+        an early layer's channel only runs back through the layers below it (one backward over
+        all stages at once would carry zeros through the whole network for every channel).
+        """
         stacked = tf.concat([images] * len(rules), axis=0)
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
+        with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(stacked)
             (_, *stages), _ = self._rewired(stacked, rules)
             strongest = [
-                tf.reduce_max(tf.gather(activation, channel_ids, axis=-1), axis=(1, 2))
-                for activation, channel_ids in zip(stages, indices)
+                tf.reduce_max(tf.gather(stages[position], channel_ids, axis=-1), axis=(1, 2))
+                for position, channel_ids in zip(positions, indices)
             ]
-            objective = tf.concat(strongest, axis=1)
-        gradients = tape.batch_jacobian(objective, stacked)
-        return tf.stack(tf.split(gradients, len(rules), axis=0))
+        per_layer = [
+            tf.stack(tf.split(tape.batch_jacobian(objective, stacked), len(rules), axis=0))
+            for objective in strongest
+        ]
+        del tape
+        return per_layer
 
     # ------------------------------------------------------------------ input checks
 
