@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,3 +31,20 @@ def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:
         # Material prints an end-of-life notice containing the word WARNING on every build.
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
+
+
+def site_files(folder: Path) -> dict[str, bytes]:
+    """Every file of a built docs folder by relative path, the private cache left out."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".gallery-cache" not in p.parts
+    }
+
+
+def without_times(tree: dict[str, bytes]) -> dict[str, bytes]:
+    """The same files with measured build times in pages masked: each build measures its own."""
+    return {
+        name: re.sub(rb"\d+(\.\d+)? s\b", b"<time>", data) if name.endswith(".md") else data
+        for name, data in tree.items()
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -11,22 +10,10 @@ import pytest
 import generator.build as build_module
 from generator.build import BuildOptions, build, select_shard
 from generator.registry import get_spec
-from sitekit import REPO
+from sitekit import REPO, site_files, without_times
 
 
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and ".gallery-cache" not in p.parts
-    }
 
-
-def _without_times(tree: dict[str, bytes]) -> dict[str, bytes]:
-    return {
-        name: re.sub(rb"\d+(\.\d+)? s\b", b"<time>", data) if name.endswith(".md") else data
-        for name, data in tree.items()
-    }
 
 
 @pytest.fixture()
@@ -59,16 +46,16 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
 
     assert build(options).ok
     assert counted == {"models": 1, "images": 1}
-    first = _tree(out)
+    first = site_files(out)
 
     assert build(options).ok
     assert counted == {"models": 1, "images": 1}  # nothing recomputed
-    assert _tree(out) == first  # byte-identical, build times included
+    assert site_files(out) == first  # byte-identical, build times included
 
     shutil.copy(REPO / "sample_images" / "rocket.jpg", images / "rocket.jpg")
     assert build(options).ok
     assert counted == {"models": 2, "images": 2}  # the model again, but only the new image
-    after = _tree(out)
+    after = site_files(out)
     assert "assets/mobilenetv3small/rocket/explanations.webp" in after
     assert after["assets/mobilenetv3small/cat/explanations.webp"] == first[
         "assets/mobilenetv3small/cat/explanations.webp"
@@ -78,7 +65,7 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     assert build(options).ok
     assert counted["images"] == 2
     assert not (out / "assets/mobilenetv3small/rocket/explanations.webp").exists()  # stale file removed
-    assert _tree(out) == first
+    assert site_files(out) == first
 
 
 def test_two_fresh_builds_give_identical_bytes(tmp_path):
@@ -92,7 +79,7 @@ def test_two_fresh_builds_give_identical_bytes(tmp_path):
             specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=2
         )
         build(options)
-        trees.append(_tree(out))
+        trees.append(site_files(out))
     pictures = [{k: v for k, v in tree.items() if k.endswith(".webp")} for tree in trees]
     assert pictures[0] == pictures[1]
     assert trees[0].keys() == trees[1].keys()
@@ -119,6 +106,6 @@ def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted)
     build(options(merged, specs))  # assembles the site from the shards' cache
     assert counted["models"] == models_before  # no model was built again
     # Identical but for the measured build times, which are each build's own.
-    assert _without_times(_tree(merged)) == _without_times(_tree(tmp_path / "full"))
+    assert without_times(site_files(merged)) == without_times(site_files(tmp_path / "full"))
     for page in ("models/mobilenet.md", "models/mobilenetv3small.md", "index.md"):
         assert (merged / page).exists()
