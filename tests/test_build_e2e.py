@@ -64,7 +64,7 @@ def test_manifest_lists_exactly_the_generated_files(built):
         for p in docs.rglob("*")
         if p.is_file() and ".gallery-cache" not in p.parts
     }
-    assert listed == on_disk - {".gallery-manifest.json"}
+    assert listed == on_disk - {".gallery-manifest.json", ".gallery-site"}
     assert "index.md" in listed and "models/mobilenet.md" in listed
 
 

@@ -1,0 +1,196 @@
+"""Robust builds: hostile names, contained failures, interruptions, and resuming after them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import generator.build as build_module
+from generator.build import BuildOptions, build
+from generator.registry import get_spec
+from sitekit import REPO, mkdocs_build, site_files, without_times
+from test_images import BAD_FILES
+
+HOSTILE = "<img src=x onerror=alert(1)> [x](y) #h ..%2F"
+
+
+
+
+
+def test_hostile_image_names_stay_inside_out_and_show_as_text(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / f"{HOSTILE}.jpg")
+    out = tmp_path / "docs"
+    report = build(
+        BuildOptions(
+            specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=2
+        )
+    )
+    assert report.ok, report.summary()
+    for path in tmp_path.rglob("*"):
+        assert path.is_relative_to(out) or path.is_relative_to(images), path
+    assert all(re.fullmatch(r"[a-z0-9.\-/]+", name) for name in site_files(out) if "/" in name)
+    result = mkdocs_build(out, tmp_path)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "site" / "models" / "mobilenetv3small" / "index.html").read_text("utf-8")
+    assert "<img src=x" not in html and 'href="y"' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&#60;img" in html
+
+
+def test_a_failing_model_is_reported_and_the_others_build(tmp_path, monkeypatch):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    real_build = build_module.build_model
+
+    def build_model(spec, weights, **overrides):
+        if spec.name == "MobileNet":
+            raise MemoryError("simulated out-of-memory while building MobileNet")
+        return real_build(spec, weights, **overrides)
+
+    monkeypatch.setattr(build_module, "build_model", build_model)
+    out = tmp_path / "docs"
+    specs = (get_spec("MobileNet"), get_spec("MobileNetV3Small"))
+    report = build(BuildOptions(specs=specs, images=images, out=out, weights="random", top=2))
+    assert list(report.built) == ["MobileNetV3Small"]
+    assert "simulated out-of-memory" in report.failed["MobileNet"]
+    assert "FAILED MobileNet" in report.summary() and not report.ok
+    index = (out / "index.md").read_text("utf-8")
+    assert "failed" in index and "simulated out" in index
+    assert (out / "models" / "mobilenetv3small.md").exists()
+    assert not (out / "models" / "mobilenet.md").exists()
+
+
+def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    out = tmp_path / "docs"
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", "build", "--models", "MobileNetV3Small", "VGG16",
+         "--images", str(images), "--out", str(out), "--weights", str(weights)],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    assert result.returncode == 1
+    assert "Built 0 model(s), 2 failed." in result.stdout
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in result.stdout
+    assert "weights_mobilenet_v3_small" in result.stdout
+    assert str(weights) in result.stdout  # where to put the file
+    assert (out / "index.md").exists()
+
+
+def _start_build(images: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "generator", "build", "--models", "MobileNetV3Small",
+         "--images", str(images), "--out", str(out), "--weights", "random", "--top", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for_first_image(out: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Until the first image's results are cached, i.e. the build is part-way."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(list((out / ".gallery-cache").rglob("*.json"))) >= 2 or process.poll() is not None:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the build never got part-way")
+
+
+def _assert_every_visible_file_is_complete(out: Path) -> None:
+    for path in out.rglob("*"):
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(out).parts):
+            continue
+        if path.suffix == ".webp":
+            with Image.open(path) as picture:
+                picture.load()  # a truncated file fails here
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_an_interrupted_build_resumes_to_the_same_site(tmp_path, stop):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("cat.jpg", "rocket.jpg", "coffee-cup.jpg"):
+        shutil.copy(REPO / "sample_images" / name, images / name)
+
+    interrupted = tmp_path / "interrupted"
+    process = _start_build(images, interrupted)
+    _wait_for_first_image(interrupted, process)
+    assert process.poll() is None, "the build finished before it could be interrupted"
+    os.kill(process.pid, stop)
+    stdout, stderr = process.communicate(timeout=120)
+    if stop == signal.SIGINT:
+        assert process.returncode == 130
+        assert "run the same command again" in stderr
+    _assert_every_visible_file_is_complete(interrupted)
+
+    resumed = _start_build(images, interrupted)
+    stdout, stderr = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, stderr
+    assert not list(interrupted.rglob(".tmp-*"))
+
+    clean = tmp_path / "clean"
+    fresh = _start_build(images, clean)
+    fresh.communicate(timeout=600)
+    assert without_times(site_files(interrupted)) == without_times(site_files(clean))
+    manifest = json.loads((interrupted / ".gallery-manifest.json").read_text("utf-8"))
+    assert set(manifest["files"]) == set(site_files(interrupted)) - {".gallery-manifest.json", ".gallery-site"}
+
+
+def _good_but_unusual(folder: Path) -> list[str]:
+    """Images that must be converted, not skipped: each mode the loader handles."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (80, 120, 3), dtype=np.uint8))
+    photo.convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray((rng.integers(0, 65535, (80, 120))).astype(np.uint16)).save(folder / "deep.png")
+    photo.convert("L").save(folder / "grey.png")
+    palette = photo.convert("P")
+    palette.info["transparency"] = 0
+    palette.save(folder / "palette.png")
+    frames = [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    photo.save(folder / "rotated.jpg", exif=exif)
+    return ["cmyk", "deep", "grey", "palette", "animated", "rotated"]
+
+
+def test_a_folder_of_bad_and_odd_images_builds_the_good_ones_and_lists_the_rest(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name, data, _ in BAD_FILES.values():
+        (images / name).write_bytes(data())
+    (images / "table.csv").write_text("a,b\n1,2\n")
+    good = _good_but_unusual(images)
+    out = tmp_path / "docs"
+    report = build(
+        BuildOptions(
+            specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=1
+        )
+    )
+    skipped = {path.name for path, _ in report.skipped_images}
+    assert skipped == {name for name, _, _ in BAD_FILES.values()} | {"table.csv"}
+    assert not report.ok and "MobileNetV3Small" in report.built
+    summary = report.summary()
+    for name in skipped:
+        assert name in summary
+    page = (out / "models" / "mobilenetv3small.md").read_text("utf-8")
+    for slug in good:
+        assert (out / "assets" / "mobilenetv3small" / slug / "crop.webp").exists(), slug
+        assert f"assets/mobilenetv3small/{slug}/crop.webp" in page
+    with Image.open(out / "assets" / "mobilenetv3small" / "rotated" / "crop.webp") as crop:
+        assert crop.size == (224, 224)
