@@ -8,6 +8,10 @@ Escaping: Jinja2 autoescape is on, so any string printed without a filter is HTM
 that came from outside (a file name like `*x* [a](b) <img ...>`) also goes through `escape_md`,
 which additionally writes every ASCII punctuation character as a numeric HTML entity, so neither
 Markdown nor the extensions (tables, tabs, captions, math) can read it as syntax.
+
+Besides the model pages, `write_site` derives the comparison pages (one model's answer per card,
+for every image and method) and every page's citation from the same contexts; counting, grouping
+and anchor naming happen here, so the templates only lay out.
 """
 
 from __future__ import annotations
@@ -17,25 +21,53 @@ import posixpath
 import re
 import string
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import yaml
 from markupsafe import Markup
 
-from generator.render import atomic_write_text
+from generator import __release_date__
+from generator.render import EXPLANATION_COLUMNS, atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
 # Written by the explanation-methods helper; included verbatim in methods.md when present.
 METHODS_RULES_PATH = REPO_ROOT / "docs" / "methods_rules.md"
+# Its `site_url` is the address every page's citation gives.
+MKDOCS_CONFIG_PATH = REPO_ROOT / "mkdocs.yml"
 
 _PUNCTUATION = frozenset(string.punctuation)
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
-MODEL_PAGE_IDS = frozenset({"model-card", "nonlinearities", "images", "filters"})
+MODEL_PAGE_IDS = frozenset({"model-card", "nonlinearities", "images", "filters", "cite"})
+# Where the methods page explains each explanation method; one entry per render.EXPLANATION_COLUMNS.
+METHOD_DOCS = {
+    "Grad-CAM": "grad-cam",
+    "Guided Grad-CAM": "guided-grad-cam",
+    "Guided Backprop": "guided-backpropagation",
+    "DeConvNet": "deconvnet",
+}
+# The method shown on an image's comparison overview, beside each model's top-1 class.
+OVERVIEW_METHOD = "Grad-CAM"
+OTHER_FAMILY = "Other"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_BIBTEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "%": r"\%",
+    "&": r"\&",
+    "#": r"\#",
+    "$": r"\$",
+    "_": r"\_",
+    "^": r"\^{}",
+    "~": r"\~{}",
+}
 
 
 @dataclass(frozen=True)
@@ -139,6 +171,122 @@ class ModelPage:
     images: list[ImageSection]
 
 
+# --- contexts derived here from the ones above ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The "Cite this page" box: `date` is the gallery release's, so rebuilds do not change it."""
+
+    title: str  # may contain an image title: untrusted
+    url: str
+    version: str
+    date: str  # ISO 8601
+    key: str  # BibTeX key made of the page's path slugs
+    bibtex: str
+
+
+@dataclass(frozen=True)
+class MethodFigure:
+    """One method's picture of one class, and its id on the model page."""
+
+    method: str
+    anchor: str
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class ClassBlock:
+    """One explained class on a model page: a row of the explanations grid."""
+
+    prediction: Prediction
+    anchor: str  # "<image>--<class label slug>"
+    figures: list[MethodFigure]
+
+
+@dataclass(frozen=True)
+class ImageBlock:
+    """One image tab of a model page with the stable ids of its blocks.
+
+    `anchor` is the image slug unless it clashes with a fixed id of the page; the other ids
+    extend it. `rows` pairs each prediction with the id of its explanations row, if any.
+    """
+
+    section: ImageSection
+    anchor: str
+    rows: list[tuple[Prediction, str | None]]
+    classes: list[ClassBlock]
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One model's answer for one image: a card of a comparison page."""
+
+    name: str
+    slug: str
+    image_anchor: str  # the image's tab on the model page
+    predictions: list[Prediction]
+    shown: MethodFigure | None  # the page's method for the top-1 class, if it was computed
+
+
+@dataclass(frozen=True)
+class FamilyGroup:
+    name: str
+    anchor: str
+    results: list[ModelResult]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the models' top-1 classes for one image are distributed."""
+
+    models: int  # models with a top-1 class for the image
+    leaders: list[str]  # the most common top-1 class, or the classes tied for it, by name
+    leader_count: int  # how many models chose each leader
+    leader_share: float  # leader_count / models
+    distinct: int  # how many different classes are ranked first
+    counts: list[tuple[str, int, list[str]]]  # (class, models, model names), most common first
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    """A sample image as the home and comparison pages show it."""
+
+    slug: str
+    title: str  # untrusted
+    thumbnail: Figure
+    agreement: Agreement
+
+
+@dataclass(frozen=True)
+class ComparisonPage:
+    """`compare/<image>/index.md` (method: the overview's) or `compare/<image>/<method>.md`."""
+
+    image: SampleImage
+    method: str
+    overview: bool
+    families: list[FamilyGroup]
+    missing: list[str]  # models asked for but without a result for this image
+
+
+@dataclass(frozen=True)
+class Top1Row:
+    """One row of the top-1 matrix of `compare/index.md`: a model's top-1 class per image."""
+
+    name: str
+    slug: str
+    cells: list[tuple[str, str] | None]  # (class label, image anchor) per image; None: no result
+
+
+@dataclass(frozen=True)
+class Comparisons:
+    """Everything the comparison pages and the home page's image cards need."""
+
+    images: list[SampleImage]
+    pages: list[ComparisonPage]  # per image: the overview, then one page per method
+    top1: list[Top1Row]
+
+
 # --- filters used by the templates ----------------------------------------------------------
 
 
@@ -235,15 +383,181 @@ def _relocate(value: Any, page_dir: str) -> Any:
     return value
 
 
-def _free_image_anchors(page: ModelPage) -> ModelPage:
-    """`page` with any image slug that would clash with a fixed heading id made unique."""
-    images = [
-        dataclasses.replace(image, slug=f"{image.slug}-image")
-        if image.slug in MODEL_PAGE_IDS
-        else image
-        for image in page.images
+def image_anchor(slug: str) -> str:
+    """The id of an image's tab on a model page: its slug, unless a fixed id of the page has it."""
+    return f"{slug}-image" if slug in MODEL_PAGE_IDS else slug
+
+
+def image_blocks(page: ModelPage) -> list[ImageBlock]:
+    """The image tabs of a model page with an id for every image, class and method block.
+
+    Ids are made of slugs only (image, class label, method), so a cited link such as
+    `models/resnet50/#cat--tabby-cat--grad-cam` keeps working after any rebuild.
+    """
+    blocks = []
+    for section in page.images:
+        tab = image_anchor(section.slug)
+        label_slugs = Counter(anchor(c.prediction.label) for c in section.classes)
+        classes = []
+        for explained in section.classes:
+            label = anchor(explained.prediction.label)
+            if label_slugs[label] > 1:  # two classes whose names differ only in punctuation
+                label = f"{label}-{explained.prediction.class_index}"
+            row = f"{tab}--{label}"
+            figures = [
+                MethodFigure(method, f"{row}--{anchor(method)}", figure)
+                for method, figure in explained.figures
+            ]
+            classes.append(ClassBlock(explained.prediction, row, figures))
+        row_of = {block.prediction.class_index: block.anchor for block in classes}
+        rows = [(p, row_of.get(p.class_index)) for p in section.predictions]
+        blocks.append(ImageBlock(section, tab, rows, classes))
+    return blocks
+
+
+def agreement(top1: list[tuple[str, str]]) -> Agreement:
+    """How many models share each top-1 class, from (model name, top-1 class) pairs."""
+    counts = Counter(label for _, label in top1)
+    ordered = sorted(counts, key=lambda label: (-counts[label], label.casefold(), label))
+    leader_count = counts[ordered[0]] if ordered else 0
+    return Agreement(
+        models=len(top1),
+        leaders=[label for label in ordered if counts[label] == leader_count],
+        leader_count=leader_count,
+        leader_share=leader_count / len(top1) if top1 else 0.0,
+        distinct=len(counts),
+        counts=[
+            (label, counts[label], [name for name, chosen in top1 if chosen == label])
+            for label in ordered
+        ],
+    )
+
+
+def _family_groups(results: list[tuple[str | None, ModelResult]]) -> list[FamilyGroup]:
+    """Results grouped by model family, families by name, unknown family last."""
+    groups: dict[str, list[ModelResult]] = {}
+    for family, result in results:
+        groups.setdefault(family or OTHER_FAMILY, []).append(result)
+    names = sorted(groups, key=lambda name: (name == OTHER_FAMILY, name.casefold()))
+    return [FamilyGroup(name, f"family-{anchor(name)}", groups[name]) for name in names]
+
+
+def _model_result(page: ModelPage, block: ImageBlock, method: str) -> ModelResult:
+    """A model's card for one image: its predictions and `method`'s picture of its top-1 class."""
+    top = next((c for c in block.classes if c.prediction.rank == 1), None)
+    shown = next((f for f in top.figures if f.method == method), None) if top else None
+    return ModelResult(
+        page.summary.name, page.summary.slug, block.anchor, block.section.predictions, shown
+    )
+
+
+def comparisons(
+    models: list[ModelSummary], pages: list[ModelPage], images: list[tuple[str, str, Figure]]
+) -> Comparisons:
+    """Every built model's answer for every image, grouped by family and counted."""
+    blocks = {page.summary.slug: {b.section.slug: b for b in image_blocks(page)} for page in pages}
+    families = {model.slug: model.family for model in models}
+    samples, compare_pages = [], []
+    for slug, title, thumbnail in images:
+        found = [(page, blocks[page.summary.slug].get(slug)) for page in pages]
+        answered = [(page, block) for page, block in found if block and block.section.predictions]
+        sample = SampleImage(
+            slug,
+            title,
+            thumbnail,
+            agreement(
+                [
+                    (page.summary.name, block.section.predictions[0].label)
+                    for page, block in answered
+                ]
+            ),
+        )
+        samples.append(sample)
+        answered_slugs = {page.summary.slug for page, _ in answered}
+        missing = [model.name for model in models if model.slug not in answered_slugs]
+        shown_methods = [(OVERVIEW_METHOD, True)] + [(m, False) for m in EXPLANATION_COLUMNS]
+        for method, overview in shown_methods:
+            results = [
+                (families[page.summary.slug], _model_result(page, block, method))
+                for page, block in answered
+            ]
+            compare_pages.append(
+                ComparisonPage(sample, method, overview, _family_groups(results), missing)
+            )
+    top1 = []
+    for page in pages:
+        cells = []
+        for slug, _, _ in images:
+            block = blocks[page.summary.slug].get(slug)
+            predictions = block.section.predictions if block else []
+            cells.append((predictions[0].label, block.anchor) if predictions else None)
+        top1.append(Top1Row(page.summary.name, page.summary.slug, cells))
+    return Comparisons(samples, compare_pages, top1)
+
+
+def comparison_path(page: ComparisonPage) -> str:
+    """`compare/<image>/index.md` for the overview, `compare/<image>/<method>.md` otherwise.
+
+    One folder per image keeps every image slug and method slug apart (an image called
+    `cat-grad-cam` cannot collide with the Grad-CAM page of `cat`).
+    """
+    name = "index" if page.overview else anchor(page.method)
+    return f"compare/{page.image.slug}/{name}.md"
+
+
+# --- citation -------------------------------------------------------------------------------
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Reads mkdocs.yml, which may hold tags (`!ENV`, `!!python/name:`) safe_load refuses."""
+
+
+_ConfigLoader.add_multi_constructor("", lambda loader, suffix, node: None)
+
+
+def read_site_url() -> str:
+    """The `site_url` of mkdocs.yml: where the site is published, hence what pages are cited by."""
+    config = yaml.load(MKDOCS_CONFIG_PATH.read_text(encoding="utf-8"), Loader=_ConfigLoader)
+    url = (config or {}).get("site_url")
+    if not url:
+        raise ValueError(
+            f"{MKDOCS_CONFIG_PATH} has no site_url: set it to the address the site is published "
+            "at, because every page's citation gives it"
+        )
+    return str(url)
+
+
+def bibtex_escape(text: str) -> str:
+    """`text` as literal BibTeX/LaTeX text on one line."""
+    return "".join(_BIBTEX_SPECIAL.get(char, char) for char in " ".join(text.split()))
+
+
+def citation(relative: str, title: str, site: SiteInfo, site_url: str) -> Citation:
+    """The citation of the page written to `relative` (e.g. `models/resnet50.md`).
+
+    Its URL is the page's directory URL under `site_url`; its BibTeX key joins the path's slugs
+    (`cnn-gallery:models:resnet50`), so both stay the same for as long as the page exists.
+    """
+    parts = list(PurePosixPath(relative).with_suffix("").parts)
+    if parts[-1] == "index":
+        parts.pop()
+    url = site_url.rstrip("/") + "/" + "".join(f"{part}/" for part in parts)
+    key = ":".join(["cnn-gallery", *(parts or ["home"])])
+    year, month, _ = __release_date__.split("-")
+    note = f"Version {site.version}, released {__release_date__}; weights: {site.weights_label}"
+    fields = [  # values as written: braced, or a month macro
+        ("author", "{{CNN Gallery contributors}}"),
+        ("title", "{{" + bibtex_escape(title) + "}}"),
+        ("howpublished", "{\\url{" + url + "}}"),
+        ("url", "{" + url + "}"),
+        ("version", "{" + bibtex_escape(site.version) + "}"),
+        ("year", "{" + year + "}"),
+        ("month", _MONTHS[int(month) - 1]),
+        ("note", "{" + bibtex_escape(note) + "}"),
     ]
-    return dataclasses.replace(page, images=images)
+    lines = [f"  {name:<12} = {value}," for name, value in fields]
+    bibtex = "\n".join([f"@misc{{{key},", *lines, "}"])
+    return Citation(title, url, site.version, __release_date__, key, bibtex)
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -294,9 +608,12 @@ def write_site(
     pages: list[ModelPage],
     images: list[tuple[str, str, Figure]],
 ) -> list[Path]:
-    """Render `index.md`, `methods.md` and `models/<slug>.md` into `out_dir`.
+    """Render the home, methods, model and comparison pages into `out_dir`.
 
-    `models` is every model asked for (built or failed) in table order; `pages` the built ones.
+    `models` is every model asked for (built or failed) in table order; `pages` the built ones;
+    `images` the sample images as (slug, title, thumbnail). Besides `index.md`, `methods.md` and
+    `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
+    and one `compare/<image>/<method>.md` per explanation method.
     Returns the paths written, for the manifest.
     """
     page_slugs = [page.summary.slug for page in pages]
@@ -307,12 +624,15 @@ def write_site(
         raise ValueError(f"model pages without a row in the models table: {sorted(unknown)}")
 
     env = make_environment()
+    site_url = read_site_url()
+    compared = comparisons(models, pages, images)
     written: list[Path] = []
 
-    def write(relative: str, template: str, **context: Any) -> None:
+    def write(relative: str, template: str, title: str, **context: Any) -> None:
         page_dir = posixpath.dirname(relative)
         relocated = {key: _relocate(value, page_dir) for key, value in context.items()}
-        text = env.get_template(template).render(site=site, **relocated)
+        cite = citation(relative, title, site, site_url)
+        text = env.get_template(template).render(site=site, cite=cite, **relocated)
         path = out_dir / relative
         atomic_write_text(path, _one_trailing_newline(text))
         written.append(path)
@@ -320,11 +640,42 @@ def write_site(
     write(
         "index.md",
         "index.md.j2",
+        site.title,
         models=models,
         page_slugs=frozenset(page_slugs),
-        images=images,
+        images=compared.images,
     )
-    write("methods.md", "methods.md.j2", methods_rules=read_methods_rules())
+    write(
+        "methods.md",
+        "methods.md.j2",
+        f"{site.title}: Methods",
+        methods_rules=read_methods_rules(),
+    )
     for page in pages:
-        write(f"models/{page.summary.slug}.md", "model.md.j2", page=_free_image_anchors(page))
+        write(
+            f"models/{page.summary.slug}.md",
+            "model.md.j2",
+            f"{site.title}: {page.summary.name}",
+            page=page,
+            images=image_blocks(page),
+            method_docs=METHOD_DOCS,
+        )
+    write(
+        "compare/index.md",
+        "compare_index.md.j2",
+        f"{site.title}: comparisons of all models",
+        images=compared.images,
+        top1=compared.top1,
+        methods=list(EXPLANATION_COLUMNS),
+    )
+    for comparison in compared.pages:
+        what = "all models" if comparison.overview else f"{comparison.method} of all models"
+        write(
+            comparison_path(comparison),
+            "compare.md.j2",
+            f"{site.title}: {what} on the image '{comparison.image.title}'",
+            page=comparison,
+            methods=list(EXPLANATION_COLUMNS),
+            method_docs=METHOD_DOCS[comparison.method],
+        )
     return written

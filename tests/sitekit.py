@@ -25,6 +25,7 @@ def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config_path)],
+        check=False,
         capture_output=True,
         text=True,
         cwd=work,

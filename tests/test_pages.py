@@ -6,6 +6,8 @@ message whose text is hostile HTML and Markdown; the checks run on the built HTM
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import html.parser
 import json
 import re
@@ -13,21 +15,27 @@ from pathlib import Path, PurePosixPath
 
 import markdown
 import pytest
+import yaml
 from PIL import Image
-
-from generator import pages
 from sitekit import mkdocs_build
+
+from generator import __release_date__, __version__, pages
 from generator.pages import (
+    ClassExplanation,
     Figure,
     ImageSection,
     ModelPage,
     ModelSummary,
     Prediction,
     SiteInfo,
+    agreement,
+    bibtex_escape,
     escape_md,
+    image_blocks,
     page_url,
     write_site,
 )
+from generator.render import EXPLANATION_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
@@ -40,7 +48,13 @@ IMAGES = [  # (slug, title); "filters" is also a fixed heading id of the model p
     ("bold-x-y-h", MARKDOWN_TITLE),
     ("filters", "Filters"),
 ]
-PICTURES_PER_IMAGE = 5  # crop, explanations, legend, one feature map, one projection
+MODELS = {"AlphaNet": "Testnets", "BetaNet": "Testnets", "DeltaNet": None}  # built, by family
+# Top-1 class per model and image: AlphaNet and DeltaNet agree, BetaNet differs.
+TOP1 = {"AlphaNet": "tabby cat", "BetaNet": "Egyptian cat", "DeltaNet": "tabby cat"}
+OTHER = {"tabby cat": (281, "Egyptian cat", 285), "Egyptian cat": (285, "tabby cat", 281)}
+# crop, legend, 2 classes x 4 methods, one feature map, one projection (the grid is a link)
+PICTURES_PER_IMAGE = 2 + 2 * len(EXPLANATION_COLUMNS) + 2
+SITE_URL = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["site_url"]
 
 
 # --- building contexts ----------------------------------------------------------------------
@@ -57,14 +71,35 @@ def _figure(root: Path, relative: str, what: str, colour: tuple[int, int, int]) 
 def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> ImageSection:
     base = f"assets/{model.lower()}/{slug}"
     what = f"{model}, image '{title}'"
+    first = TOP1[model]
+    first_index, second, second_index = OTHER[first]
+    predictions = [
+        Prediction(1, first_index, first, 0.1234),
+        Prediction(2, second_index, second, 0.05),
+    ]
+    classes = [
+        ClassExplanation(
+            prediction,
+            [
+                (
+                    method,
+                    _figure(
+                        root,
+                        f"{base}/{pages.anchor(method)}-{prediction.rank}.webp",
+                        f"{what}: {method} for class {prediction.rank}, '{prediction.label}'",
+                        (10 * prediction.rank, 20, 30),
+                    ),
+                )
+                for method in EXPLANATION_COLUMNS
+            ],
+        )
+        for prediction in predictions
+    ]
     return ImageSection(
         slug=slug,
         title=title,
         crop=_figure(root, f"{base}/crop.webp", f"{what}: crop", (200, 10, 10)),
-        predictions=[
-            Prediction(1, 281, "tabby cat", 0.1234),
-            Prediction(2, 285, "Egyptian cat", 0.05),
-        ],
+        predictions=predictions,
         explanations=_figure(root, f"{base}/explanations.webp", f"{what}: explanations", (9, 9, 9)),
         gradcam_legend=legend,
         feature_maps=[
@@ -77,6 +112,7 @@ def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> I
         projections=[
             ("block1_conv2", _figure(root, f"{base}/projections-a.png", f"{what}: pr", (4, 5, 6)))
         ],
+        classes=classes,
     )
 
 
@@ -84,7 +120,7 @@ def _summary(name: str, status: str, failure: str | None, titles: list[str]) -> 
     return ModelSummary(
         name=name,
         slug=name.lower(),
-        family="Testnets",
+        family=MODELS.get(name, "Testnets"),
         year=2015,
         params=25.6,
         input_size=(224, 224),
@@ -94,12 +130,12 @@ def _summary(name: str, status: str, failure: str | None, titles: list[str]) -> 
         status=status,
         failure=failure,
         build_seconds=12.34 if status == "built" else None,
-        top1_by_image={title: "tabby cat" for title in titles},
+        top1_by_image={title: TOP1[name] for title in titles},
     )
 
 
 def make_contexts(root: Path, weights_mode: str):
-    """(site, models, pages, images) for two built models and one failed one."""
+    """(site, models, pages, images) for three built models and one failed one."""
     random = weights_mode == "random"
     site = SiteInfo(
         title="CNN Gallery",
@@ -116,7 +152,7 @@ def make_contexts(root: Path, weights_mode: str):
     ]
     titles = [title for _, title in IMAGES]
     model_pages = []
-    for name in ("AlphaNet", "BetaNet"):
+    for name in MODELS:
         model_pages.append(
             ModelPage(
                 summary=_summary(name, "built", None, titles),
@@ -161,7 +197,7 @@ class Built:
         return (self.site_dir / relative).read_text(encoding="utf-8")
 
     def pages_html(self) -> dict[str, str]:
-        """Every generated page's HTML by its site path (index, methods, models)."""
+        """Every generated page's HTML by its site path (index, methods, models, compare)."""
         return {
             path.relative_to(self.site_dir).as_posix(): path.read_text(encoding="utf-8")
             for path in sorted(self.site_dir.rglob("index.html"))
@@ -215,6 +251,39 @@ def visible_text(text: str) -> str:
     return " ".join(" ".join(parse(text).text).split())
 
 
+def plain(text: str) -> str:
+    """The text of an HTML fragment as a browser shows it: tags removed, entities decoded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split())
+
+
+def ids_of(text: str) -> list[str]:
+    return [attrs["id"] for _, attrs in parse(text).tags if "id" in attrs]
+
+
+def element_html(text: str, tag: str, element_id: str) -> str:
+    """The HTML from the start tag with `element_id` to its matching end tag (no nesting of the
+    same tag inside, which holds for the <figure> and <div> blocks tested here except cards,
+    whose inner divs are counted)."""
+    start = text.index(f'id="{element_id}"')
+    start = text.rindex(f"<{tag}", 0, start)
+    depth, position = 0, start
+    for match in re.finditer(rf"<(/?){tag}\b", text[start:]):
+        depth += -1 if match.group(1) else 1
+        if depth == 0:
+            position = start + match.end()
+            break
+    return text[start : text.index(">", position) + 1]
+
+
+def expected_pages(docs: Path) -> set[Path]:
+    compare = {docs / "compare" / "index.md"}
+    for slug, _ in IMAGES:
+        compare.add(docs / "compare" / slug / "index.md")
+        compare |= {docs / "compare" / slug / f"{pages.anchor(m)}.md" for m in EXPLANATION_COLUMNS}
+    models = {docs / "models" / f"{name.lower()}.md" for name in MODELS}
+    return {docs / "index.md", docs / "methods.md"} | models | compare
+
+
 # --- tests ----------------------------------------------------------------------------------
 
 
@@ -225,17 +294,14 @@ def test_mkdocs_strict_build_passes_without_warnings(site_fixture, request):
     warnings = [line for line in built.result.stderr.splitlines() if "WARNING" in line]
     assert not warnings, built.result.stderr
     assert (built.site_dir / "models" / "alphanet" / "index.html").is_file()
+    assert (built.site_dir / "compare" / "cat" / "grad-cam" / "index.html").is_file()
 
 
 def test_write_site_returns_the_pages_it_wrote(imagenet_site):
     docs = imagenet_site.docs
-    expected = {
-        docs / "index.md",
-        docs / "methods.md",
-        docs / "models" / "alphanet.md",
-        docs / "models" / "betanet.md",
-    }
+    expected = expected_pages(docs)
     assert set(imagenet_site.written) == expected
+    assert len(imagenet_site.written) == len(expected)  # each page written once
     assert all(path.is_file() for path in expected)
     assert not (docs / "models" / "gammanet.md").exists()  # failed: no page
 
@@ -245,7 +311,7 @@ def test_index_table_has_every_model_links_built_ones_and_marks_failures(imagene
     links = {attrs.get("href") for tag, attrs in parse(index).tags if tag == "a"}
     assert "models/alphanet/" in links and "models/betanet/" in links
     assert not any(link and "gammanet" in link for link in links)
-    rows = [visible_text(row) for row in re.findall(r"<tr>.*?</tr>", index, re.S)]
+    rows = [visible_text(row) for row in re.findall(r"<tr>.*?</tr>", index, re.DOTALL)]
     model_rows = {
         name: next(row for row in rows if row.startswith(name))
         for name in ("AlphaNet", "BetaNet", "GammaNet")
@@ -253,13 +319,41 @@ def test_index_table_has_every_model_links_built_ones_and_marks_failures(imagene
     assert "25.6 M" in model_rows["AlphaNet"] and "224×224" in model_rows["AlphaNet"]
     assert "76.0%" in model_rows["AlphaNet"] and "92.9%" in model_rows["AlphaNet"]
     assert "built in 12.3 s" in model_rows["AlphaNet"]
+    assert "conv5_block3_out" in model_rows["AlphaNet"]  # the Grad-CAM layer
     assert "unknown" in model_rows["BetaNet"]  # top-1 is None
     assert "failed" in model_rows["GammaNet"] and HOSTILE_FAILURE in model_rows["GammaNet"]
 
 
+def test_index_has_a_filter_box_over_the_models_table(imagenet_site):
+    index = imagenet_site.html("index.html")
+    boxes = [a for tag, a in parse(index).tags if tag == "input" and "data-gallery-filter" in a]
+    assert len(boxes) == 1
+    table = element_html(index, "div", boxes[0]["data-gallery-filter"])
+    assert "<table>" in table and "AlphaNet" in table and "GammaNet" in table
+    scripts = [a.get("src", "") for tag, a in parse(index).tags if tag == "script"]
+    assert any(s.endswith("javascripts/filter-tables.js") for s in scripts)
+
+
+def test_index_thumbnails_link_to_the_comparison_pages(imagenet_site):
+    index = imagenet_site.html("index.html")
+    for slug, _ in IMAGES:
+        thumbnail = f'src="assets/images/{slug}.webp"'
+        # The thumbnail itself links to the comparison page (no lightbox).
+        assert re.search(rf'<a href="compare/{slug}/">\s*<img [^>]*{re.escape(thumbnail)}', index)
+    text = visible_text(index)
+    assert "2 of 3 models: tabby cat" in text  # AlphaNet and DeltaNet agree
+
+
 def test_random_weights_banner_on_every_page_only_when_random(random_site, imagenet_site):
+    checked = (
+        "index.html",
+        "models/alphanet/index.html",
+        "compare/index.html",
+        "compare/cat/index.html",
+        "compare/cat/deconvnet/index.html",
+    )
     for site, expected in ((random_site, True), (imagenet_site, False)):
-        for page in ("index.html", "models/alphanet/index.html", "models/betanet/index.html"):
+        for page in checked:
             text = visible_text(site.html(page))
             assert (BANNER in text) is expected, (page, expected)
     # The banner is an admonition, visible before the content, not a footnote.
@@ -281,6 +375,12 @@ def test_hostile_names_stay_literal_text_in_the_built_html(imagenet_site):
     assert HOSTILE_TITLE in index and MARKDOWN_TITLE in index and HOSTILE_FAILURE in index
     model = visible_text(imagenet_site.html("models/alphanet/index.html"))
     assert HOSTILE_TITLE in model and MARKDOWN_TITLE in model
+    for slug, title in IMAGES[1:3]:
+        for page in (f"compare/{slug}/index.html", f"compare/{slug}/grad-cam/index.html"):
+            compared = imagenet_site.html(page)
+            assert f"“{title}”" in visible_text(compared), page
+            heading = re.search(r"<title>(.*?)</title>", compared, re.DOTALL).group(1)
+            assert "<" not in heading.replace("&lt;", ""), page  # the <title> is text
 
 
 def test_search_index_keeps_hostile_text_escaped(imagenet_site):
@@ -294,12 +394,18 @@ def test_search_index_keeps_hostile_text_escaped(imagenet_site):
 def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
     targets = 0
     for page in imagenet_site.written:
-        for url in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+        for url in re.findall(r"\]\(([^)\s]+\.(?:webp|png))\)", page.read_text(encoding="utf-8")):
             assert not url.startswith("/") and "://" not in url
             assert (page.parent / url).resolve().is_file(), (page, url)
             targets += 1
-    # two model pages (pictures per image, filters), home thumbnails
-    assert targets == 2 * (len(IMAGES) * PICTURES_PER_IMAGE + 1) + len(IMAGES)
+    models, images, methods = len(MODELS), len(IMAGES), len(EXPLANATION_COLUMNS)
+    per_model_page = images * (PICTURES_PER_IMAGE + 1) + 1  # + the grid link; + the filters
+    home_and_compare_index = 2 * images
+    per_comparison = 1 + models  # the photo and one picture per model
+    expected = (
+        models * per_model_page + home_and_compare_index + images * (1 + methods) * per_comparison
+    )
+    assert targets == expected
     # And after MkDocs has rewritten them for its directory URLs:
     site_dir = imagenet_site.site_dir
     for page, text in imagenet_site.pages_html().items():
@@ -310,13 +416,16 @@ def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
 
 
 def test_every_picture_has_alt_text_and_a_caption(imagenet_site):
+    for page in ("models/alphanet/index.html", "compare/cat/index.html"):
+        text = imagenet_site.html(page)
+        images = [attrs for tag, attrs in parse(text).tags if tag == "img"]
+        figures = re.findall(r"<figure[ >].*?</figure>", text, re.DOTALL)
+        assert all(attrs.get("alt") and "(alt)" in attrs["alt"] for attrs in images), page
+        assert len(figures) == len(images), page
+        assert all("<figcaption>" in f and "(caption)" in f for f in figures), page
     model = imagenet_site.html("models/alphanet/index.html")
     images = [attrs for tag, attrs in parse(model).tags if tag == "img"]
-    figures = re.findall(r"<figure>.*?</figure>", model, re.S)
     assert len(images) == len(IMAGES) * PICTURES_PER_IMAGE + 1  # + the filters
-    assert all(attrs.get("alt") and "(alt)" in attrs["alt"] for attrs in images)
-    assert len(figures) == len(images)
-    assert all("<figcaption>" in figure and "(caption)" in figure for figure in figures)
 
 
 def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
@@ -326,13 +435,258 @@ def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
     assert "tabby cat" in text and "281" in text
     assert "Deep Residual Learning for Image Recognition" in text
     assert "49 of 49 ReLU modified" in text and "conv5_block3_out" in text
-    ids = [attrs["id"] for _, attrs in parse(model).tags if "id" in attrs]
+    ids = ids_of(model)
     assert len(ids) == len(set(ids)), "duplicate ids"
-    for wanted in ("cat", "cat--predictions", "cat--explanations", "cat--features--block1-conv2",
-                   "bold-x-y-h", "filters", "filters-image", "filters--conv1-conv"):
+    for wanted in (
+        "cat",
+        "cat--predictions",
+        "cat--explanations",
+        "cat--features--block1-conv2",
+        "bold-x-y-h",
+        "filters",
+        "filters-image",
+        "filters--conv1-conv",
+        "cite",
+        "cat--tabby-cat",
+        "cat--egyptian-cat",
+        "cat--tabby-cat--grad-cam",
+        "cat--egyptian-cat--guided-backprop",
+        "filters-image--tabby-cat--deconvnet",
+    ):
         assert wanted in ids, wanted
     tabs = re.findall(r'<label for="__tabbed_[^"]+">(.*?)</label>', model)
     assert [visible_text(label) for label in tabs] == [title for _, title in IMAGES]
+
+
+def test_class_explanations_are_a_grid_of_zoomable_captioned_figures(imagenet_site):
+    model = imagenet_site.html("models/alphanet/index.html")
+    for rank, label in ((1, "tabby cat"), (2, "Egyptian cat")):
+        row = element_html(model, "div", f"cat--{pages.anchor(label)}")
+        assert label in visible_text(row) and ("12.3%" if rank == 1 else "5.0%") in row
+        figures = re.findall(r"<figure[^>]*>.*?</figure>", row, re.DOTALL)
+        assert len(figures) == len(EXPLANATION_COLUMNS)
+        for method, figure in zip(EXPLANATION_COLUMNS, figures):
+            slug = pages.anchor(method)
+            assert f'id="cat--{pages.anchor(label)}--{slug}"' in figure
+            link = re.search(r'<a class="glightbox"[^>]*href="([^"]+)"', figure).group(1)
+            assert link.endswith(f"assets/alphanet/cat/{slug}-{rank}.webp")
+            assert f"{method} for class {rank}, '{label}' (caption)" in visible_text(figure)
+            alt = next(attrs["alt"] for tag, attrs in parse(figure).tags if tag == "img")
+            assert f"{method} for class {rank}" in alt
+    # The rows follow the predictions table, whose class names link to them; the legend is beside.
+    explanations = model[model.index('id="cat--explanations"') : model.index('id="cat--features"')]
+    assert explanations.index("tabby-cat--grad-cam") < explanations.index("egyptian-cat--grad-cam")
+    assert "legend-gradcam.webp" in explanations and "explanations.webp" in explanations
+    assert 'href="#cat--egyptian-cat"' in model
+    # The big grid is a link for printing, not a picture on the page.
+    assert not re.search(r"<img[^>]*explanations\.webp", model)
+
+
+def test_anchors_are_made_of_slugs_and_never_counters():
+    """Two classes whose names differ only in punctuation get the class index, not a counter."""
+    figure = Figure("assets/x.webp", "c", "a")
+    twins = [Prediction(1, 517, "crane", 0.4), Prediction(2, 134, "Crane!", 0.3)]
+    section = ImageSection(
+        slug="images",
+        title="images",
+        crop=figure,
+        predictions=twins,
+        explanations=None,
+        gradcam_legend=None,
+        feature_maps=[],
+        projections=[],
+        classes=[ClassExplanation(p, [("Grad-CAM", figure)]) for p in twins],
+    )
+    page = ModelPage(
+        summary=_summary("AlphaNet", "built", None, []),
+        paper=None,
+        paper_url=None,
+        preprocessing=None,
+        weights_random=False,
+        weights_label="x",
+        nonlinearity_report=[],
+        stage_layers=[],
+        filters=[],
+        images=[section],
+    )
+    (block,) = image_blocks(page)
+    assert block.anchor == "images-image"  # "images" is a fixed id of the model page
+    assert [c.anchor for c in block.classes] == [
+        "images-image--crane-517",
+        "images-image--crane-134",
+    ]
+    assert block.classes[1].figures[0].anchor == "images-image--crane-134--grad-cam"
+    assert block.rows == [
+        (twins[0], "images-image--crane-517"),
+        (twins[1], "images-image--crane-134"),
+    ]
+
+
+def test_agreement_counts_top1_classes():
+    pairs = [("A", "cat"), ("B", "dog"), ("C", "cat"), ("D", "ant"), ("E", "cat")]
+    result = agreement(pairs)
+    assert (result.models, result.leaders, result.leader_count) == (5, ["cat"], 3)
+    assert result.leader_share == pytest.approx(0.6)
+    assert result.distinct == 3
+    assert result.counts == [("cat", 3, ["A", "C", "E"]), ("ant", 1, ["D"]), ("dog", 1, ["B"])]
+    tie = agreement([("A", "dog"), ("B", "cat"), ("C", "dog"), ("D", "cat"), ("E", "emu")])
+    assert tie.leaders == ["cat", "dog"] and tie.leader_count == 2
+    empty = agreement([])
+    assert (empty.models, empty.leaders, empty.leader_share, empty.counts) == (0, [], 0.0, [])
+
+
+def test_comparison_page_shows_every_model_grouped_by_family(imagenet_site):
+    page = imagenet_site.html("compare/cat/index.html")
+    text = visible_text(page)
+    assert "2 of 3 models (66.7%) rank tabby cat first" in text
+    rows = [visible_text(r) for r in re.findall(r"<tr>.*?</tr>", page, re.DOTALL)]
+    assert "tabby cat 2 AlphaNet, DeltaNet" in rows and "Egyptian cat 1 BetaNet" in rows
+    ids = ids_of(page)
+    # Families by name, the model without a family last; each model once, in its family.
+    assert [i for i in ids if i.startswith("family-")] == ["family-testnets", "family-other"]
+    assert ids.index("family-testnets") < ids.index("alphanet") < ids.index("betanet")
+    assert ids.index("family-other") < ids.index("deltanet")
+    for name in MODELS:
+        slug = name.lower()
+        heading = re.search(rf'<h4 id="{slug}"><a href="([^"]+)">{name}</a>', page)
+        assert heading and heading.group(1) == f"../../models/{slug}/#cat", name
+        block = page[page.index(f'id="{slug}"') :]
+        block = block[: block.index("</details>")]
+        assert f"{TOP1[name]}, 12.3%" in plain(block)
+        assert f"assets/{slug}/cat/grad-cam-1.webp" in block  # Grad-CAM of the top-1 class
+        assert "<details" in block and "Top classes" in block
+        details = block[block.index("<details") :]
+        assert OTHER[TOP1[name]][1] in visible_text(details) and "5.0%" in details
+    assert "GammaNet" in text  # failed, named as missing
+
+
+def test_comparison_links_reach_existing_anchors_of_the_model_pages(imagenet_site):
+    site_dir = imagenet_site.site_dir
+    for relative in (
+        "compare/cat/index.html",
+        "compare/filters/deconvnet/index.html",
+        "compare/index.html",
+        "models/alphanet/index.html",
+    ):
+        page = imagenet_site.html(relative)
+        for tag, attrs in parse(page).tags:
+            href = attrs.get("href") or ""
+            if (
+                tag != "a"
+                or "#" not in href
+                or "://" in href
+                or "glightbox" in attrs.get("class", "")
+            ):
+                continue
+            path, fragment = href.split("#", 1)
+            target = (site_dir / PurePosixPath(relative).parent / path).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            assert target.is_file(), (relative, href)
+            assert fragment in ids_of(target.read_text(encoding="utf-8")), (relative, href)
+
+
+def test_method_pages_show_that_method_for_every_model(imagenet_site):
+    for method in EXPLANATION_COLUMNS:
+        slug = pages.anchor(method)
+        page = imagenet_site.html(f"compare/filters/{slug}/index.html")
+        assert re.search(rf"<h1[^>]*>{re.escape(method)} of all models on “Filters”", page)
+        assert re.search(rf"<title>{re.escape(method)} - ", page)  # short title in the nav
+        for name in MODELS:
+            model = name.lower()
+            assert f"assets/{model}/filters/{slug}-1.webp" in page, (method, name)
+            # the card links to the same picture on the model page
+            assert (
+                f'href="../../../models/{model}/#filters-image--{pages.anchor(TOP1[name])}--{slug}"'
+                in page
+            )
+        others = [pages.anchor(m) for m in EXPLANATION_COLUMNS if m != method]
+        assert not any(f"/filters/{other}-1.webp" in page for other in others)
+    overview = imagenet_site.html("compare/filters/index.html")
+    for method in EXPLANATION_COLUMNS:
+        assert (
+            f'href="../filters/{pages.anchor(method)}/"' in overview
+            or f'href="{pages.anchor(method)}/"' in overview
+        )
+
+
+def test_compare_index_lists_images_and_the_top1_matrix(imagenet_site):
+    page = imagenet_site.html("compare/index.html")
+    for slug, _ in IMAGES:
+        assert f'href="{slug}/"' in page
+        for method in EXPLANATION_COLUMNS:
+            assert f'href="{slug}/{pages.anchor(method)}/"' in page
+    rows = {visible_text(r).split(" ")[0]: r for r in re.findall(r"<tr>.*?</tr>", page, re.DOTALL)}
+    beta = rows["BetaNet"]
+    assert visible_text(beta).count("Egyptian cat") == len(IMAGES)
+    assert 'href="../models/betanet/#filters-image"' in beta
+    assert "GammaNet" not in rows  # failed models have no results
+
+
+def test_every_page_ends_with_a_citation_of_its_own_address(imagenet_site):
+    for page, text in imagenet_site.pages_html().items():
+        address = SITE_URL + page.removesuffix("index.html")
+        cite = text[text.index('id="cite"') :]
+        assert f'href="{address}"' in cite, page
+        assert f"released {__release_date__}" in visible_text(cite), page
+        assert f"CNN Gallery {__version__}" in visible_text(cite), page
+        bibtex = plain(
+            re.search(r"<code>(.*?)</code>", cite[cite.index("<pre") :], re.DOTALL).group(1)
+        )
+        key = ":".join(["cnn-gallery", *page.removesuffix("index.html").strip("/").split("/")])
+        key = "cnn-gallery:home" if page == "index.html" else key
+        assert bibtex.startswith(f"@misc{{{key},"), (page, bibtex)
+        assert f"url = {{{address}}}" in bibtex and f"year = {{{__release_date__[:4]}}}" in bibtex
+        # Nothing follows the box but the page's end.
+        assert "<h2" not in cite[cite.index("</h2>") :]
+    hostile = imagenet_site.html("compare/bold-x-y-h/index.html")
+    bibtex = plain(
+        re.search(r"<pre.*?</pre>", hostile[hostile.index('id="cite"') :], re.DOTALL).group(0)
+    )
+    assert r"image '*bold* [x](y) \#h'" in bibtex
+
+
+def test_citation_date_is_the_release_constant_not_the_clock(tmp_path, monkeypatch):
+    monkeypatch.setattr(pages, "__release_date__", "2001-02-03")
+    write_site(tmp_path, *make_contexts(tmp_path, "imagenet"))
+    text = (tmp_path / "models" / "alphanet.md").read_text(encoding="utf-8")
+    assert "released 2001-02-03" in text
+    assert "year         = {2001}," in text and "month        = feb," in text
+
+
+def test_site_url_comes_from_mkdocs_yml(tmp_path, monkeypatch):
+    config = tmp_path / "mkdocs.yml"
+    config.write_text(
+        "site_name: x\nsite_url: https://example.org/fork/\n"
+        "markdown_extensions:\n  - pymdownx.emoji:\n"
+        "      emoji_index: !!python/name:material.extensions.emoji.twemoji\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(pages, "MKDOCS_CONFIG_PATH", config)
+    write_site(tmp_path / "docs", *make_contexts(tmp_path / "docs", "imagenet"))
+    text = (tmp_path / "docs" / "compare" / "cat" / "grad-cam.md").read_text(encoding="utf-8")
+    assert "<https://example.org/fork/compare/cat/grad-cam/>" in text
+    config.write_text("site_name: x\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="site_url"):
+        write_site(tmp_path / "docs", *make_contexts(tmp_path / "docs", "imagenet"))
+
+
+def test_bibtex_escape_makes_special_characters_literal():
+    assert bibtex_escape("50% {a} & b_c #1 $x$ ~ ^ \\") == (
+        r"50\% \{a\} \& b\_c \#1 \$x\$ \~{} \^{} \textbackslash{}"
+    )
+    assert bibtex_escape("a\nb\t c") == "a b c"  # one line: cannot end the code fence
+
+
+def test_citation_cff_matches_the_generator_release():
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["cff-version"] == "1.2.0"
+    assert cff["version"] == __version__
+    assert str(cff["date-released"]) == __release_date__
+    assert cff["license"] == "MIT"
+    assert cff["authors"] == [{"name": "CNN Gallery contributors"}]
+    assert cff["title"] == "CNN Gallery" and cff["repository-code"].startswith("https://")
+    assert cff["url"] == SITE_URL
 
 
 def test_methods_page_has_formulas_and_references(imagenet_site):
@@ -343,6 +697,9 @@ def test_methods_page_has_formulas_and_references(imagenet_site):
     ids = {attrs["id"] for _, attrs in parse(methods).tags if "id" in attrs}
     explanations = {"grad-cam", "guided-backpropagation", "deconvnet", "guided-grad-cam"}
     assert explanations | {"filters", "feature-maps", "stage-layers", "backward-rules"} <= ids
+    assert set(pages.METHOD_DOCS.values()) <= ids and set(pages.METHOD_DOCS) == set(
+        EXPLANATION_COLUMNS
+    )
     scripts = [attrs.get("src", "") for tag, attrs in parse(methods).tags if tag == "script"]
     mathjax = [s for s in scripts if "mathjax-3.2.2-tex-svg.js" in s]
     assert mathjax and (imagenet_site.site_dir / "methods" / mathjax[0]).resolve().is_file()
@@ -370,7 +727,19 @@ def test_rendering_twice_gives_identical_bytes(tmp_path):
         written = write_site(root, *make_contexts(root, "random"))
         outputs.append({p.relative_to(root).as_posix(): p.read_bytes() for p in written})
     assert outputs[0] == outputs[1]
-    assert len(outputs[0]) == 4
+    assert {tmp_path / "first" / p for p in outputs[0]} == expected_pages(tmp_path / "first")
+
+
+def test_a_build_without_images_still_links_only_existing_pages(tmp_path):
+    site, models, model_pages, _ = make_contexts(tmp_path / "docs", "imagenet")
+    without = [dataclasses.replace(page, images=[]) for page in model_pages]
+    written = write_site(tmp_path / "docs", site, models, without, [])
+    assert tmp_path / "docs" / "compare" / "index.md" in written
+    assert not (tmp_path / "docs" / "compare" / "cat").exists()
+    result = mkdocs_build(tmp_path / "docs", tmp_path)
+    assert result.returncode == 0 and "WARNING" not in result.stderr, result.stderr
+    text = visible_text((tmp_path / "site" / "compare" / "index.html").read_text("utf-8"))
+    assert "No sample images were given" in text
 
 
 def test_write_site_rejects_a_page_without_a_table_row(tmp_path):
