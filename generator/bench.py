@@ -108,15 +108,9 @@ def bench_model(spec: ModelSpec, image_path: Path, repeats: int = 5, top: int = 
     }
     with tempfile.TemporaryDirectory() as folder:
         labels = [f"class {c}" for c in classes[0]]
-        grid = partial(
-            render.explanation_grid,
-            crop,
-            result.gradcam[0],
-            result.guided_gradcam[0],
-            result.guided_backprop[0],
-            result.deconvnet[0],
-            labels,
-        )
+        methods = ("gradcam", "guided_gradcam", "guided_backprop", "deconvnet")
+        maps = [getattr(result, method)[0] for method in methods]
+        grid = partial(render.explanation_grid, crop, *maps, labels)
         figures["render+write"] = _median_seconds(
             lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
         )
