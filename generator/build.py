@@ -429,10 +429,11 @@ def _build_model_page(
     images: list[SourceImage],
     legend: Figure,
     progress: tqdm,
-) -> ModelPage:
+) -> tuple[ModelPage, bool]:
     """One model's page context: from the cache where possible, computing only what is missing.
 
-    The model is built only when some part of its page is missing from the cache.
+    The model is built only when some part of its page is missing from the cache; the flag says
+    whether it was.
     """
     cached = _Cached(cache, options.out, _model_key(spec, options))
     card = cached.card()
@@ -442,7 +443,7 @@ def _build_model_page(
             writer.keep(_section_figures(section))
         writer.keep(f for _, _, f in card.filters)
         progress.update(len(images))
-        return _model_page(spec, options, card, [found[s.slug] for s in images])
+        return _model_page(spec, options, card, [found[s.slug] for s in images]), False
 
     start = time.perf_counter()
     model = build_model(spec, options.weights)
@@ -475,7 +476,7 @@ def _build_model_page(
             writer.keep(_section_figures(found[source.slug][0]))
         sections.append(found[source.slug])
         progress.update(1)
-    return _model_page(spec, options, card, sections)
+    return _model_page(spec, options, card, sections), True
 
 
 def _model_page(
@@ -640,8 +641,11 @@ def build(options: BuildOptions) -> BuildReport:
     ):
         for spec in options.specs:
             done_before = progress.n
+            built_model = True
             try:
-                page = _build_model_page(writer, cache, spec, options, images, legend, progress)
+                page, built_model = _build_model_page(
+                    writer, cache, spec, options, images, legend, progress
+                )
                 writer.wait()  # a file that cannot be written fails its own model only
             except (Exception, MemoryError) as error:  # one model never stops the build
                 reason = _failure_reason(error)
@@ -651,7 +655,8 @@ def build(options: BuildOptions) -> BuildReport:
                 progress.update(done_before + len(images) - progress.n)
                 continue
             finally:
-                _release_models()
+                if built_model:
+                    _release_models()
             report.built[spec.name] = page.summary.build_seconds
             summaries.append(page.summary)
             pages.append(page)
