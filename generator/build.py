@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
@@ -55,6 +56,7 @@ CACHE_DIR = ".gallery-cache"  # MkDocs skips dot-folders, so the cache is never 
 FEATURE_CHANNELS = 16
 PROJECTION_CHANNELS = 4
 THUMBNAIL_SIZE = 192
+DISPLAY_SIDE = 320  # per-class pictures: shown at about 200 px, zoomed to this in the lightbox
 
 
 class OutputFolderRefused(RuntimeError):
@@ -91,6 +93,11 @@ class BuildReport:
         lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed.items()]
         lines += [f"  skipped image {path.name}: {reason}" for path, reason in self.skipped_images]
         return "\n".join(lines)
+
+
+def _display_tile(pixels: np.ndarray) -> Image.Image:
+    """A per-class picture at web display size (large inputs such as 600 px are halved)."""
+    return render.fit_within(Image.fromarray(pixels), DISPLAY_SIDE)
 
 
 def _compose(outer: Callable, inner: Callable) -> Callable[[], Image.Image]:
@@ -257,7 +264,7 @@ def _image_section(
                     method,
                     writer.image(
                         f"{base}/{slugify(method)}-{rank + 1}-{slugify(name)}.webp",
-                        _compose(Image.fromarray, tiles[method]),
+                        _compose(_display_tile, tiles[method]),
                         caption,
                         caption,
                     ),
@@ -341,6 +348,7 @@ def _model_key(spec: ModelSpec, options: BuildOptions) -> str:
         top=options.top,
         features=FEATURE_CHANNELS,
         projections=PROJECTION_CHANNELS,
+        display=DISPLAY_SIDE,
         gradcam_layer=spec.gradcam_layer,
     )
 

@@ -49,6 +49,15 @@ def encode_webp(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def fit_within(image: Image.Image, side: int) -> Image.Image:
+    """Downscale (never upscale) so the longer side is at most `side`: display size for the web."""
+    if max(image.size) <= side:
+        return image
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.LANCZOS)
+
+
 def save_image(path: Path, image: Image.Image) -> None:
     """Encode `image` as WebP and write it atomically."""
     atomic_write_bytes(path, encode_webp(image))
