@@ -497,9 +497,8 @@ def _model_page(
     from the cache are byte-identical."""
     mode, weights_label = _weights_label(options.weights)
     seconds = card.seconds + sum(seconds for _, seconds in sections)
-    only_sections = [section for section, _ in sections]
     return ModelPage(
-        summary=_summary(spec, card.target, "built", None, seconds, only_sections),
+        summary=_summary(spec, card.target, "built", None, seconds),
         paper=spec.paper,
         paper_url=spec.paper_url,
         preprocessing=spec.preprocessing,
@@ -508,7 +507,7 @@ def _model_page(
         nonlinearity_report=card.report,
         stage_layers=card.stages,
         filters=card.filters,
-        images=only_sections,
+        images=[section for section, _ in sections],
     )
 
 
@@ -518,8 +517,8 @@ def _summary(
     status: str,
     failure: str | None,
     seconds: float | None,
-    sections: list[ImageSection],
 ) -> ModelSummary:
+    """The model's row of the home-page table."""
     return ModelSummary(
         name=spec.name,
         slug=spec.slug,
@@ -533,7 +532,6 @@ def _summary(
         status=status,
         failure=failure,
         build_seconds=None if seconds is None else round(seconds, 1),
-        top1_by_image={s.title: s.predictions[0].label for s in sections if s.predictions},
     )
 
 
@@ -659,7 +657,7 @@ def build(options: BuildOptions) -> BuildReport:
                 reason = _failure_reason(error)
                 report.failed[spec.name] = reason
                 tqdm.write(f"FAILED {spec.name}: {reason}")
-                summaries.append(_summary(spec, None, "failed", reason, None, []))
+                summaries.append(_summary(spec, None, "failed", reason, None))
                 progress.update(done_before + len(images) - progress.n)
                 continue
             finally:

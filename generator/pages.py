@@ -115,7 +115,6 @@ class ModelSummary:
     status: str  # "built" | "failed"
     failure: str | None
     build_seconds: float | None
-    top1_by_image: dict[str, str]  # image title -> top-1 class label
 
 
 @dataclass(frozen=True)

@@ -130,7 +130,6 @@ def _summary(name: str, status: str, failure: str | None, titles: list[str]) -> 
         status=status,
         failure=failure,
         build_seconds=12.34 if status == "built" else None,
-        top1_by_image={title: TOP1[name] for title in titles},
     )
 
 
