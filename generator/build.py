@@ -95,14 +95,9 @@ class BuildReport:
         return "\n".join(lines)
 
 
-def _display_tile(pixels: np.ndarray) -> Image.Image:
-    """A per-class picture at web display size (large inputs such as 600 px are halved)."""
-    return render.fit_within(Image.fromarray(pixels), DISPLAY_SIDE)
-
-
-def _compose(outer: Callable, inner: Callable) -> Callable[[], Image.Image]:
-    """`outer(inner())`, deferred to the render worker."""
-    return lambda: outer(inner())
+def _display_tile(draw: Callable[[], np.ndarray]) -> Image.Image:
+    """A per-class picture, drawn on the worker, at web display size (600 px inputs halved)."""
+    return render.fit_within(Image.fromarray(draw()), DISPLAY_SIDE)
 
 
 def _draw_and_save(path: Path, draw: Callable[[], Image.Image]) -> None:
@@ -264,7 +259,7 @@ def _image_section(
                     method,
                     writer.image(
                         f"{base}/{slugify(method)}-{rank + 1}-{slugify(name)}.webp",
-                        _compose(_display_tile, tiles[method]),
+                        partial(_display_tile, tiles[method]),
                         caption,
                         caption,
                     ),
@@ -459,14 +454,9 @@ def _build_model_page(
     stages = stage_layers(model)
     explainer = Explainer(model, target_layer=target, stage_layers=stages)
     if card is None:
-        card = _ModelCard(
-            target,
-            stages,
-            explainer.report.summary().splitlines(),
-            _filter_figures(writer, spec, model),
-            0.0,
-        )
-        card = dataclasses.replace(card, seconds=round(time.perf_counter() - start, 1))
+        filters = _filter_figures(writer, spec, model)
+        seconds = round(time.perf_counter() - start, 1)
+        card = _ModelCard(target, stages, explainer.report.summary().splitlines(), filters, seconds)
         cache.put(cached.key, dataclasses.asdict(card))
     else:
         writer.keep(f for _, _, f in card.filters)
