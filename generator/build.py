@@ -10,12 +10,19 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import multiprocessing
+import os
+import resource
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import keras
@@ -47,6 +54,7 @@ from generator.pages import (
     SiteInfo,
     write_site,
 )
+from generator.reference_times import record_build_times, reference_times
 from generator.registry import ModelSpec, build_model
 from generator.weights import WeightsUnavailable
 
@@ -73,6 +81,7 @@ class BuildOptions:
     weights: str | Path  # "imagenet", "random" or a folder of Keras weight files
     top: int = 5
     force: bool = False  # write into a non-empty folder the generator did not create
+    isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
 
 
 @dataclass
@@ -80,6 +89,8 @@ class BuildReport:
     """What happened, for the closing summary and the exit code."""
 
     built: dict[str, float] = field(default_factory=dict)  # model -> seconds
+    peak_gib: dict[str, float] = field(default_factory=dict)  # model -> its process's peak
+    main_peak_gib: float = 0.0  # the build process itself
     failed: dict[str, str] = field(default_factory=dict)  # model -> reason
     skipped_images: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -89,9 +100,19 @@ class BuildReport:
 
     def summary(self) -> str:
         lines = [f"Built {len(self.built)} model(s), {len(self.failed)} failed."]
-        lines += [f"  {name:<22} {seconds:7.1f} s" for name, seconds in self.built.items()]
+        for name, seconds in self.built.items():
+            peak = self.peak_gib.get(name)
+            lines.append(
+                f"  {name:<22} {seconds:7.1f} s" + (f"  peak {peak:5.2f} GiB" if peak else "")
+            )
         lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed.items()]
         lines += [f"  skipped image {path.name}: {reason}" for path, reason in self.skipped_images]
+        if self.peak_gib:
+            largest = max(self.peak_gib, key=self.peak_gib.get)
+            lines.append(
+                f"Peak memory: {self.main_peak_gib:.2f} GiB in the build process; model "
+                f"processes up to {self.peak_gib[largest]:.2f} GiB ({largest})."
+            )
         return "\n".join(lines)
 
 
@@ -432,11 +453,10 @@ def _build_model_page(
     images: list[SourceImage],
     legend: Figure,
     progress: tqdm,
-) -> tuple[ModelPage, bool]:
+) -> _Outcome:
     """One model's page context: from the cache where possible, computing only what is missing.
 
-    The model is built only when some part of its page is missing from the cache; the flag says
-    whether it was.
+    The model is built only when some part of its page is missing from the cache.
     """
     cached = _Cached(cache, options.out, _model_key(spec, options))
     card = cached.card()
@@ -446,8 +466,43 @@ def _build_model_page(
             writer.keep(_section_figures(section))
         writer.keep(f for _, _, f in card.filters)
         progress.update(len(images))
-        return _model_page(spec, options, card, [found[s.slug] for s in images]), False
+        page, seconds = _model_page(spec, options, card, [found[s.slug] for s in images])
+        return _Outcome(page, seconds, built_here=False)
+    work = _ModelWork(spec, options, images, legend, cached.key, card, found)
+    if options.isolate:
+        page, seconds, written, peak = run_in_child_process(work, progress)
+        writer.written += written
+        return _Outcome(page, seconds, built_here=False, peak_gib=peak)
+    page, seconds = _compute_model_page(work, writer, cache, progress)
+    return _Outcome(page, seconds, built_here=True)
 
+
+@dataclass(frozen=True)
+class _Outcome:
+    page: ModelPage
+    seconds: float  # this build's recorded compute time (from the cache where reused)
+    built_here: bool  # the model was built in this process, which must release it
+    peak_gib: float | None = None  # peak memory of the child process that built it
+
+
+@dataclass(frozen=True)
+class _ModelWork:
+    """What one model still has to compute; picklable, so a child process can do it."""
+
+    spec: ModelSpec
+    options: BuildOptions
+    images: list[SourceImage]
+    legend: Figure
+    key: str
+    card: _ModelCard | None  # from the cache, or None to compute
+    found: dict[str, tuple[ImageSection, float] | None]  # image slug -> cached section
+
+
+def _compute_model_page(
+    work: _ModelWork, writer: _Writer, cache: Cache, progress: tqdm | _PipeProgress
+) -> tuple[ModelPage, float]:
+    """Build the model once and compute the parts of its page the cache lacks."""
+    spec, options, card, found = work.spec, work.options, work.card, dict(work.found)
     start = time.perf_counter()
     model = build_model(spec, options.weights)
     target = spec.gradcam_layer or gradcam_target_layer(model)
@@ -457,24 +512,132 @@ def _build_model_page(
         filters = _filter_figures(writer, spec, model)
         seconds = round(time.perf_counter() - start, 1)
         card = _ModelCard(target, stages, explainer.report.summary().splitlines(), filters, seconds)
-        cache.put(cached.key, dataclasses.asdict(card))
+        cache.put(work.key, dataclasses.asdict(card))
     else:
         writer.keep(f for _, _, f in card.filters)
     sections = []
-    for source in images:
+    for source in work.images:
         progress.set_postfix_str(f"{spec.name} / {source.title}"[:40])
         if found[source.slug] is None:
             began = time.perf_counter()
-            section = _image_section(writer, spec, explainer, source, options.top, legend)
+            section = _image_section(writer, spec, explainer, source, options.top, work.legend)
             seconds = round(time.perf_counter() - began, 1)
             entry = {"section": dataclasses.asdict(section), "seconds": seconds}
-            cache.put(_image_key(cached.key, source), entry)  # its files are checked on reuse
+            cache.put(_image_key(work.key, source), entry)  # its files are checked on reuse
             found[source.slug] = (section, seconds)
         else:
             writer.keep(_section_figures(found[source.slug][0]))
         sections.append(found[source.slug])
         progress.update(1)
-    return _model_page(spec, options, card, sections), True
+    return _model_page(spec, options, card, sections)
+
+
+class ModelProcessFailed(RuntimeError):
+    """The child process building a model failed or died; the message is the whole reason."""
+
+
+class _PipeProgress:
+    """The two progress-bar calls a child makes, forwarded to the parent's bar."""
+
+    def __init__(self, sender: Connection) -> None:
+        self.sender = sender
+
+    def update(self, count: int) -> None:
+        self.sender.send(("progress", count))
+
+    def set_postfix_str(self, text: str) -> None:
+        self.sender.send(("status", text))
+
+
+def _exit_with_parent() -> None:
+    """End this child process as soon as its parent is gone (e.g. killed with SIGKILL).
+
+    An orphan would go on writing into a folder that the next build is already using.
+    """
+
+    def watch(parent: multiprocessing.process.BaseProcess) -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=watch, args=(multiprocessing.parent_process(),), daemon=True).start()
+
+
+def _child_main(sender: Connection, work: _ModelWork) -> None:
+    """Entry point of the child process: compute, write files, send back the page context."""
+    _exit_with_parent()
+    try:
+        with _Writer(work.options.out) as writer:
+            cache = Cache(work.options.out / CACHE_DIR)
+            page, seconds = _compute_model_page(work, writer, cache, _PipeProgress(sender))
+        sender.send(("done", (page, seconds, writer.written, _peak_rss_gib())))
+    except KeyboardInterrupt:
+        pass  # the parent was interrupted too and says so
+    except (Exception, MemoryError) as error:
+        sender.send(("failed", _failure_reason(error)))
+
+
+def _peak_rss_gib() -> float:
+    """This process's peak resident memory (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
+
+
+def run_in_child_process(
+    work: _ModelWork, progress: tqdm
+) -> tuple[ModelPage, float, list[str], float]:
+    """Compute one model in a fresh process, so all its memory is returned when it ends.
+
+    TensorFlow keeps much of a model's memory after `clear_session()`: in one process, a
+    40-model build grew to 20 GB. A spawned child per model bounds the build's peak by the
+    largest model's own. Returns the page context, its compute seconds, the files the child
+    wrote and its peak memory in GiB.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_child_main, args=(sender, work), name=f"gallery-{work.spec.slug}"
+    )
+    child.start()
+    sender.close()  # so that the child's end closing gives EOF here
+    try:
+        while True:
+            try:
+                kind, payload = receiver.recv()
+            except EOFError:
+                child.join()
+                raise ModelProcessFailed(_death_reason(work.spec.name, child.exitcode)) from None
+            if kind == "progress":
+                progress.update(payload)
+            elif kind == "status":
+                progress.set_postfix_str(payload)
+            elif kind == "failed":
+                raise ModelProcessFailed(payload)
+            else:
+                return payload
+    finally:
+        _stop(child)
+        receiver.close()
+
+
+def _death_reason(name: str, exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        signal_name = signal.Signals(-exitcode).name
+        likely = " (most likely out of memory)" if signal_name == "SIGKILL" else ""
+        return (
+            f"the process building {name} was killed by {signal_name}{likely}; build it alone "
+            f"with --models {name}, or on a machine with more memory"
+        )
+    return f"the process building {name} ended with exit code {exitcode} and no result"
+
+
+def _stop(child: multiprocessing.process.BaseProcess, grace: float = 30.0) -> None:
+    """Let the child finish the files it started (SIGINT), then make sure it is gone."""
+    if child.is_alive():
+        os.kill(child.pid, signal.SIGINT)
+        child.join(grace)
+    if child.is_alive():
+        child.kill()
+    child.join()
 
 
 def _model_page(
@@ -482,13 +645,11 @@ def _model_page(
     options: BuildOptions,
     card: _ModelCard,
     sections: list[tuple[ImageSection, float]],
-) -> ModelPage:
-    """Assemble the page context; build time is the recorded compute time, so pages rebuilt
-    from the cache are byte-identical."""
+) -> tuple[ModelPage, float]:
+    """The page context, and the model's compute seconds as recorded when they were spent."""
     mode, weights_label = _weights_label(options.weights)
-    seconds = card.seconds + sum(seconds for _, seconds in sections)
-    return ModelPage(
-        summary=_summary(spec, card.target, "built", None, seconds),
+    page = ModelPage(
+        summary=_summary(spec, card.target, "built", None),
         paper=spec.paper,
         paper_url=spec.paper_url,
         preprocessing=spec.preprocessing,
@@ -499,6 +660,7 @@ def _model_page(
         filters=card.filters,
         images=[section for section, _ in sections],
     )
+    return page, card.seconds + sum(seconds for _, seconds in sections)
 
 
 def _summary(
@@ -506,9 +668,8 @@ def _summary(
     target: str | None,
     status: str,
     failure: str | None,
-    seconds: float | None,
 ) -> ModelSummary:
-    """The model's row of the home-page table."""
+    """The model's row of the home-page table, with the reference machine's build time."""
     return ModelSummary(
         name=spec.name,
         slug=spec.slug,
@@ -521,13 +682,13 @@ def _summary(
         target_layer=target,
         status=status,
         failure=failure,
-        build_seconds=None if seconds is None else round(seconds, 1),
+        reference_seconds=reference_times().seconds.get(spec.name) if status == "built" else None,
     )
 
 
 def _failure_reason(error: BaseException) -> str:
     """One line naming the cause; weights errors already carry the file name and the fix."""
-    if isinstance(error, WeightsUnavailable):
+    if isinstance(error, WeightsUnavailable | ModelProcessFailed):
         return str(error)
     where = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})"
@@ -605,6 +766,8 @@ def build(options: BuildOptions) -> BuildReport:
         weights_label=weights_label,
         keras_version=keras.__version__,
         tensorflow_version=tf.__version__,
+        reference_machine=reference_times().machine,
+        reference_images=reference_times().images,
     )
     legend = writer.image(
         "assets/legend-gradcam.webp",
@@ -637,29 +800,33 @@ def build(options: BuildOptions) -> BuildReport:
     ):
         for spec in options.specs:
             done_before = progress.n
-            built_model = True
+            built_here = not options.isolate
             try:
-                page, built_model = _build_model_page(
-                    writer, cache, spec, options, images, legend, progress
-                )
+                outcome = _build_model_page(writer, cache, spec, options, images, legend, progress)
+                built_here = outcome.built_here
                 writer.wait()  # a file that cannot be written fails its own model only
             except (Exception, MemoryError) as error:  # one model never stops the build
                 reason = _failure_reason(error)
                 report.failed[spec.name] = reason
                 tqdm.write(f"FAILED {spec.name}: {reason}")
-                summaries.append(_summary(spec, None, "failed", reason, None))
+                summaries.append(_summary(spec, None, "failed", reason))
                 progress.update(done_before + len(images) - progress.n)
                 continue
             finally:
-                if built_model:
+                if built_here:
                     _release_models()
-            report.built[spec.name] = page.summary.build_seconds
+            page = outcome.page
+            report.built[spec.name] = round(outcome.seconds, 1)
+            if outcome.peak_gib:
+                report.peak_gib[spec.name] = outcome.peak_gib
             summaries.append(page.summary)
             pages.append(page)
-            tqdm.write(f"built {spec.name} ({page.summary.build_seconds:.1f} s of compute)")
+            tqdm.write(f"built {spec.name} ({outcome.seconds:.1f} s of compute)")
 
     written_pages = write_site(options.out, site, summaries, pages, thumbnails)
     root = options.out.resolve()
     writer.written += [Path(p).resolve().relative_to(root).as_posix() for p in written_pages]
     _write_manifest(options.out, writer.written)
+    record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, len(images))
+    report.main_peak_gib = _peak_rss_gib()
     return report

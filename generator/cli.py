@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write into a non-empty --out folder the generator did not create",
     )
+    build.add_argument(
+        "--in-process",
+        action="store_true",
+        help="build every model in this process instead of one child process per model "
+        "(faster start, for debugging; memory then grows with each model)",
+    )
     bench = commands.add_parser(
         "bench", help="time each stage per image against one compiled forward(+backward) pass"
     )
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         weights=args.weights,
         top=args.top,
         force=args.force,
+        isolate=not args.in_process,
     )
     try:
         report = build(options)

@@ -32,8 +32,21 @@ _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
 # Letters that NFKD does not decompose into ASCII but that have a usual ASCII spelling.
 _TRANSLITERATIONS = str.maketrans(
     {
-        "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
-        "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH",
+        "ß": "ss",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ø": "o",
+        "Ø": "O",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "Ð": "D",
+        "þ": "th",
+        "Þ": "TH",
     }
 )
 # Names Windows refuses as a file or folder, whatever the extension.
@@ -70,8 +83,11 @@ def load_image(path: Path) -> SourceImage:
     try:
         data = path.read_bytes()
     except OSError as err:
-        raise ImageError(path, f"cannot be read ({err.strerror or err})",
-                         "check that the file exists and is readable") from err
+        raise ImageError(
+            path,
+            f"cannot be read ({err.strerror or err})",
+            "check that the file exists and is readable",
+        ) from err
     if not data:
         raise ImageError(path, "is empty (0 bytes)", "replace it with a real photo or remove it")
 
@@ -108,8 +124,11 @@ def find_images(folder: Path) -> tuple[list[SourceImage], list[tuple[Path, str]]
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise ImageError(folder, "is not a folder of images",
-                         "create it and put photos in it, or point the build at another folder")
+        raise ImageError(
+            folder,
+            "is not a folder of images",
+            "create it and put photos in it, or point the build at another folder",
+        )
     images: list[SourceImage] = []
     skipped: list[tuple[Path, str]] = []
     taken: set[str] = set()
@@ -178,14 +197,23 @@ def _open_header(path: Path, data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise ImageError(path, f"is refused as a possible decompression bomb ({err})",
-                         f"downscale it below {MAX_PIXELS // 1_000_000} megapixels") from err
+        raise ImageError(
+            path,
+            f"is refused as a possible decompression bomb ({err})",
+            f"downscale it below {MAX_PIXELS // 1_000_000} megapixels",
+        ) from err
     except UnidentifiedImageError as err:
-        raise ImageError(path, "is not an image (Pillow cannot identify its format)",
-                         "remove it from the images folder or convert it to JPEG or PNG") from err
+        raise ImageError(
+            path,
+            "is not an image (Pillow cannot identify its format)",
+            "remove it from the images folder or convert it to JPEG or PNG",
+        ) from err
     except Exception as err:  # Pillow's format plugins raise many unrelated types on bad headers
-        raise ImageError(path, f"has an unreadable image header ({type(err).__name__}: {err})",
-                         "export or download the photo again") from err
+        raise ImageError(
+            path,
+            f"has an unreadable image header ({type(err).__name__}: {err})",
+            "export or download the photo again",
+        ) from err
 
 
 def _check_size(path: Path, size: tuple[int, int]) -> None:
@@ -212,8 +240,11 @@ def _decode_upright_rgb(path: Path, img: Image.Image) -> np.ndarray:
         img.load()  # full decode now, so truncated files fail here and not half-grey later
         upright = ImageOps.exif_transpose(img)
     except Exception as err:  # Pillow's decoders raise many unrelated types on corrupt data
-        raise ImageError(path, f"cannot be decoded ({type(err).__name__}: {err})",
-                         "the file is truncated or corrupt: export or download it again") from err
+        raise ImageError(
+            path,
+            f"cannot be decoded ({type(err).__name__}: {err})",
+            "the file is truncated or corrupt: export or download it again",
+        ) from err
     try:
         return _to_rgb(upright)
     except (ValueError, OSError) as err:

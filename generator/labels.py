@@ -13,9 +13,8 @@ NUM_CLASSES = 1000
 @functools.cache
 def imagenet_labels() -> tuple[str, ...]:
     """All 1000 class names in Keras' class-index order, read once from the package data."""
-    text = (
-        (importlib.resources.files("generator") / "data" / "imagenet_labels.json")
-        .read_text(encoding="utf-8")
+    text = (importlib.resources.files("generator") / "data" / "imagenet_labels.json").read_text(
+        encoding="utf-8"
     )
     labels = json.loads(text)
     if len(labels) != NUM_CLASSES or not all(isinstance(name, str) for name in labels):

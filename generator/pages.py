@@ -80,6 +80,8 @@ class SiteInfo:
     weights_label: str  # human text, e.g. "ImageNet (Keras)"
     keras_version: str
     tensorflow_version: str
+    reference_machine: str  # where the build times shown were measured (reference_times)
+    reference_images: int  # how many images those times cover
 
     @property
     def weights_random(self) -> bool:
@@ -114,7 +116,7 @@ class ModelSummary:
     target_layer: str | None
     status: str  # "built" | "failed"
     failure: str | None
-    build_seconds: float | None
+    reference_seconds: float | None  # build time on the reference machine (reference_times)
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,8 @@ def millions(value: float | None) -> str:
 
 
 def seconds(value: float | None) -> str:
-    return "unknown" if value is None else f"{value:.1f} s"
+    """A reference build time; a model the reference build did not cover is "not measured"."""
+    return "not measured" if value is None else f"{value:.1f} s"
 
 
 def dims(values: tuple | None) -> str:

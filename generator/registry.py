@@ -195,9 +195,7 @@ def get_spec(name: str) -> ModelSpec:
     lower_to_name = {spec.name.lower(): spec.name for spec in specs.values()}
     close = difflib.get_close_matches(wanted, list(lower_to_name), n=1, cutoff=0.0)
     suggestion = f" Did you mean {lower_to_name[close[0]]!r}?" if close else ""
-    raise UnknownModelError(
-        f"unknown model {name!r}.{suggestion} Valid names: {', '.join(specs)}"
-    )
+    raise UnknownModelError(f"unknown model {name!r}.{suggestion} Valid names: {', '.join(specs)}")
 
 
 def build_model(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -40,12 +39,4 @@ def site_files(folder: Path) -> dict[str, bytes]:
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
         if p.is_file() and ".gallery-cache" not in p.parts
-    }
-
-
-def without_times(tree: dict[str, bytes]) -> dict[str, bytes]:
-    """The same files with measured build times in pages masked: each build measures its own."""
-    return {
-        name: re.sub(rb"\d+(\.\d+)? s\b", b"<time>", data) if name.endswith(".md") else data
-        for name, data in tree.items()
     }

@@ -129,7 +129,7 @@ def _summary(name: str, status: str, failure: str | None, titles: list[str]) -> 
         target_layer="conv5_block3_out" if status == "built" else None,
         status=status,
         failure=failure,
-        build_seconds=12.34 if status == "built" else None,
+        reference_seconds=12.34 if status == "built" else None,
     )
 
 
@@ -143,6 +143,8 @@ def make_contexts(root: Path, weights_mode: str):
         weights_label="random, untrained (seeded)" if random else "ImageNet (Keras)",
         keras_version="3.15.0",
         tensorflow_version="2.21.0",
+        reference_machine="4 CPU cores (x86_64), no GPU, TensorFlow 2.21.0",
+        reference_images=5,
     )
     legend = _figure(root, "assets/legend-gradcam.webp", "Grad-CAM colour scale", (0, 0, 0))
     thumbnails = [
@@ -317,7 +319,8 @@ def test_index_table_has_every_model_links_built_ones_and_marks_failures(imagene
     }
     assert "25.6 M" in model_rows["AlphaNet"] and "224×224" in model_rows["AlphaNet"]
     assert "76.0%" in model_rows["AlphaNet"] and "92.9%" in model_rows["AlphaNet"]
-    assert "built in 12.3 s" in model_rows["AlphaNet"]
+    assert "12.3 s" in model_rows["AlphaNet"]
+    assert "reference machine (4 CPU cores" in visible_text(index)  # where times were measured
     assert "conv5_block3_out" in model_rows["AlphaNet"]  # the Grad-CAM layer
     assert "unknown" in model_rows["BetaNet"]  # top-1 is None
     assert "failed" in model_rows["GammaNet"] and HOSTILE_FAILURE in model_rows["GammaNet"]

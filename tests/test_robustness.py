@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -19,13 +20,10 @@ from PIL import Image
 import generator.build as build_module
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
-from sitekit import REPO, mkdocs_build, site_files, without_times
+from sitekit import REPO, mkdocs_build, site_files
 from test_images import BAD_FILES
 
 HOSTILE = "<img src=x onerror=alert(1)> [x](y) #h ..%2F"
-
-
-
 
 
 def test_hostile_image_names_stay_inside_out_and_show_as_text(tmp_path):
@@ -73,6 +71,35 @@ def test_a_failing_model_is_reported_and_the_others_build(tmp_path, monkeypatch)
     assert not (out / "models" / "mobilenet.md").exists()
 
 
+def _killed_like_out_of_memory(**kwargs):
+    """A model constructor whose process dies the way the kernel's OOM killer ends one."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_model_process_killed_for_memory_fails_only_that_model(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    doomed = dataclasses.replace(
+        get_spec("MobileNetV3Small"),
+        name="Doomed",
+        slug="doomed",
+        constructor=_killed_like_out_of_memory,
+    )
+    out = tmp_path / "docs"
+    specs = (doomed, get_spec("MobileNetV3Small"))
+    report = build(
+        BuildOptions(specs=specs, images=images, out=out, weights="random", top=2, isolate=True)
+    )
+    assert list(report.built) == ["MobileNetV3Small"]
+    reason = report.failed["Doomed"]
+    assert "killed by SIGKILL (most likely out of memory)" in reason and "--models Doomed" in reason
+    assert "killed by SIGKILL" in (out / "index.md").read_text("utf-8")
+    assert (out / "models" / "mobilenetv3small.md").exists()
+    assert not (out / "models" / "doomed.md").exists()
+    assert report.peak_gib["MobileNetV3Small"] > 0 and "Peak memory" in report.summary()
+
+
 def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path):
     images = tmp_path / "images"
     images.mkdir()
@@ -81,9 +108,25 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
     weights.mkdir()
     out = tmp_path / "docs"
     result = subprocess.run(
-        [sys.executable, "-m", "generator", "build", "--models", "MobileNetV3Small", "VGG16",
-         "--images", str(images), "--out", str(out), "--weights", str(weights)],
-        capture_output=True, text=True, cwd=REPO, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "build",
+            "--models",
+            "MobileNetV3Small",
+            "VGG16",
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--weights",
+            str(weights),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
     )
     assert result.returncode == 1
     assert "Built 0 model(s), 2 failed." in result.stdout
@@ -95,9 +138,26 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
 
 def _start_build(images: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "generator", "build", "--models", "MobileNetV3Small",
-         "--images", str(images), "--out", str(out), "--weights", "random", "--top", "2"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "build",
+            "--models",
+            "MobileNetV3Small",
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--weights",
+            "random",
+            "--top",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -146,9 +206,12 @@ def test_an_interrupted_build_resumes_to_the_same_site(tmp_path, stop):
     clean = tmp_path / "clean"
     fresh = _start_build(images, clean)
     fresh.communicate(timeout=600)
-    assert without_times(site_files(interrupted)) == without_times(site_files(clean))
+    assert site_files(interrupted) == site_files(clean)
     manifest = json.loads((interrupted / ".gallery-manifest.json").read_text("utf-8"))
-    assert set(manifest["files"]) == set(site_files(interrupted)) - {".gallery-manifest.json", ".gallery-site"}
+    assert set(manifest["files"]) == set(site_files(interrupted)) - {
+        ".gallery-manifest.json",
+        ".gallery-site",
+    }
 
 
 def _good_but_unusual(folder: Path) -> list[str]:
