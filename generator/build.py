@@ -470,7 +470,7 @@ def _build_model_page(
         return _Outcome(page, seconds, built_here=False)
     work = _ModelWork(spec, options, images, legend, cached.key, card, found)
     if options.isolate:
-        page, seconds, written, peak = run_in_child_process(work, progress)
+        page, seconds, written, peak = _compute_in_child(work, progress)
         writer.written += written
         return _Outcome(page, seconds, built_here=False, peak_gib=peak)
     page, seconds = _compute_model_page(work, writer, cache, progress)
@@ -582,7 +582,7 @@ def _peak_rss_gib() -> float:
     return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
 
 
-def run_in_child_process(
+def _compute_in_child(
     work: _ModelWork, progress: tqdm
 ) -> tuple[ModelPage, float, list[str], float]:
     """Compute one model in a fresh process, so all its memory is returned when it ends.
