@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -90,6 +91,9 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
     assert "assets/mobilenetv3small/coffee-cup/explanations.webp" in trees[0]
     # Only the child-process build knows its model's own peak memory.
     assert not reports[0].peak_gib and 0.2 < reports[1].peak_gib["MobileNetV3Small"] < 8
+    for name in ("in-process", "isolated"):  # each build records its own measured times
+        times = json.loads((tmp_path / name / ".gallery-cache/build-times.json").read_text())
+        assert times["seconds"]["MobileNetV3Small"] > 0 and times["images"] == 1
 
 
 def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted):
