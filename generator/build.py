@@ -577,7 +577,17 @@ def _child_main(sender: Connection, work: _ModelWork) -> None:
 
 
 def _peak_rss_gib() -> float:
-    """This process's peak resident memory (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident memory, in GiB.
+
+    On Linux, `ru_maxrss` also counts what the parent held when it forked this process, before
+    the exec, so a child of a large process would report the parent's size; `VmHWM` counts only
+    this program. Elsewhere `ru_maxrss` is used (bytes on macOS).
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 2**20, 2)  # kB
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
 

@@ -89,8 +89,9 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
     assert all(report.ok for report in reports)
     assert trees[0] == trees[1]  # every page, picture and the manifest
     assert "assets/mobilenetv3small/coffee-cup/explanations.webp" in trees[0]
-    # Only the child-process build knows its model's own peak memory.
-    assert not reports[0].peak_gib and 0.2 < reports[1].peak_gib["MobileNetV3Small"] < 8
+    # Only the child-process build knows its model's own peak memory; the test process holds
+    # many models by now, and the child's figure must not include them.
+    assert not reports[0].peak_gib and 0.2 < reports[1].peak_gib["MobileNetV3Small"] < 4
     for name in ("in-process", "isolated"):  # each build records its own measured times
         times = json.loads((tmp_path / name / ".gallery-cache/build-times.json").read_text())
         assert times["seconds"]["MobileNetV3Small"] > 0 and times["images"] == 1
