@@ -158,6 +158,9 @@ def _start_build(images: Path, out: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test run started in the background inherits SIGINT ignored, and Python keeps it so;
+        # the build under test must react to Ctrl-C as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
