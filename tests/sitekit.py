@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
 
 
 def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.request import urlopen
 
 import pytest
-from sitekit import REPO, mkdocs_build
+from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -72,10 +72,7 @@ def site(tmp_path_factory) -> Path:
     docs = work / "docs"
     generated = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "generator",
-            "build",
+            *BUILD_COMMAND,
             "--models",
             *MODELS,
             "--weights",

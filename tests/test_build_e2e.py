@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
-from sitekit import REPO, mkdocs_build
+from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
 MODELS = ("MobileNetV3Small", "MobileNet")
 
@@ -25,7 +24,7 @@ def built(tmp_path_factory):
     (images / "broken.jpg").write_bytes(b"this is not a JPEG")
     docs = work / "docs"
     result = subprocess.run(
-        [sys.executable, "-m", "generator", "build", "--models", *MODELS, "--images", str(images),
+        [*BUILD_COMMAND, "--models", *MODELS, "--images", str(images),
          "--out", str(docs), "--weights", "random", "--top", "3"],
         capture_output=True, text=True, cwd=REPO, timeout=900,
     )

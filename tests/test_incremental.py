@@ -63,9 +63,8 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     (images / "rocket.jpg").unlink()
     assert build(options).ok
     assert counted["images"] == 2
-    assert not (
-        out / "assets/mobilenetv3small/rocket/explanations.webp"
-    ).exists()  # stale file removed
+    stale = out / "assets/mobilenetv3small/rocket/explanations.webp"
+    assert not stale.exists()  # the removed image's files are deleted
     assert site_files(out) == first
 
 

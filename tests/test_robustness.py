@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from PIL import Image
 import generator.build as build_module
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
-from sitekit import REPO, mkdocs_build, site_files
+from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files
 from test_images import BAD_FILES
 
 HOSTILE = "<img src=x onerror=alert(1)> [x](y) #h ..%2F"
@@ -108,21 +107,8 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
     weights.mkdir()
     out = tmp_path / "docs"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "build",
-            "--models",
-            "MobileNetV3Small",
-            "VGG16",
-            "--images",
-            str(images),
-            "--out",
-            str(out),
-            "--weights",
-            str(weights),
-        ],
+        [*BUILD_COMMAND, "--models", "MobileNetV3Small", "VGG16", "--images", str(images),
+         "--out", str(out), "--weights", str(weights)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -138,22 +124,8 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
 
 def _start_build(images: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "generator",
-            "build",
-            "--models",
-            "MobileNetV3Small",
-            "--images",
-            str(images),
-            "--out",
-            str(out),
-            "--weights",
-            "random",
-            "--top",
-            "2",
-        ],
+        [*BUILD_COMMAND, "--models", "MobileNetV3Small", "--images", str(images), "--out",
+         str(out), "--weights", "random", "--top", "2"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
