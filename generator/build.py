@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
-from generator.images import SourceImage, center_crop, find_images, slugify
+from generator.images import ImageError, SourceImage, center_crop, find_images, slugify
 from generator.labels import imagenet_labels
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
@@ -67,7 +67,11 @@ THUMBNAIL_SIZE = 192
 DISPLAY_SIDE = 320  # per-class pictures: shown at about 200 px, zoomed to this in the lightbox
 
 
-class OutputFolderRefused(RuntimeError):
+class BuildRefused(RuntimeError):
+    """The build cannot go on as asked; the message names the culprit and the fix."""
+
+
+class OutputFolderRefused(BuildRefused):
     """`--out` is a non-empty folder the generator did not create."""
 
 
@@ -759,11 +763,25 @@ def prepare_output(out: Path, force: bool) -> None:
         leftover.unlink(missing_ok=True)
 
 
+def _unique_specs(specs: Iterable[ModelSpec]) -> tuple[ModelSpec, ...]:
+    """Each model once, in the order first asked for; a repeat is merged with a note."""
+    unique: dict[str, ModelSpec] = {}
+    for spec in specs:
+        if spec.name in unique:
+            tqdm.write(f"note: {spec.name} was asked for more than once; it is built once")
+        unique.setdefault(spec.name, spec)
+    return tuple(unique.values())
+
+
 def build(options: BuildOptions) -> BuildReport:
     """Build every requested model's page, then the home and methods pages."""
+    try:
+        images, skipped = find_images(options.images)
+    except ImageError as error:  # a missing folder, or two photos that would share one address
+        raise BuildRefused(str(error)) from None
+    options = dataclasses.replace(options, specs=_unique_specs(options.specs))
     prepare_output(options.out, options.force)
-    report = BuildReport()
-    images, report.skipped_images = find_images(options.images)
+    report = BuildReport(skipped_images=skipped)
     for path, reason in report.skipped_images:
         tqdm.write(f"skipping image {path.name}: {reason}")
     writer = _Writer(options.out)

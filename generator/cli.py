@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: image folder {str(args.images)!r} does not exist", file=sys.stderr)
         return 2
 
-    from generator.build import BuildOptions, OutputFolderRefused, build, select_shard
+    from generator.build import BuildOptions, BuildRefused, build, select_shard
 
     if args.shard:
         specs = list(select_shard(specs, *args.shard))
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         report = build(options)
-    except OutputFolderRefused as error:
+    except BuildRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

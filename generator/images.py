@@ -3,13 +3,16 @@
 Knows nothing of models: the build asks `center_crop` for each model's input size. Every
 problem with an input file becomes an `ImageError` whose one-line message names the file, says
 what is wrong and how to fix it, so one bad photo never stops a build and is easy to act on.
+
+Memory stays bounded whatever the photos: a file is identified and sized from its header
+before its pixels are decoded, JPEGs are decoded at a reduced scale, and every photo is kept at
+most `WORKING_SIDE` pixels on its short side (enough for the largest model input, 600 px).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import re
 import unicodedata
 import warnings
@@ -21,9 +24,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Checked from the header, before any pixel is decoded: a few-kilobyte PNG can claim gigapixels.
 MAX_PIXELS = 50_000_000
+# Checked before the file is opened: no photo of MAX_PIXELS needs more, and a multi-gigabyte
+# file named .jpg is refused without being read.
+MAX_FILE_BYTES = 256 * 2**20
+# Photos are kept at most this many pixels on the short side (decoded at a reduced scale where
+# the format allows): twice the largest model input would not look sharper, only cost memory.
+WORKING_SIDE = 1024
 # Below this the image carries too little for a 224 px model input to mean anything.
 MIN_SIDE = 32
 MAX_SLUG_LENGTH = 64
+# Image slugs are HTML ids on the model pages, which must start with a letter.
+DIGIT_PREFIX = "photo-"
 
 # Modes holding 16-bit samples. Pillow's convert() clips them at 255 (a nearly white picture),
 # so they are scaled instead. 'I' (32-bit) is how several formats hand over 16-bit data.
@@ -66,6 +77,23 @@ class ImageError(ValueError):
         super().__init__(f"{path}: {self.reason}")
 
 
+class SlugClash(ImageError):
+    """Two photos of one folder would get the same slug, hence the same page addresses.
+
+    Neither is renamed behind the user's back: an address must depend on its own file alone,
+    or adding a photo could move a cited one.
+    """
+
+    def __init__(self, first: Path, second: Path, slug: str) -> None:
+        renamed = f"{second.stem}-2{second.suffix}"
+        super().__init__(
+            second,
+            f"gets the address slug '{slug}', which {first.name} already has (slugs ignore "
+            "case, accents and punctuation)",
+            f"rename one of the two files, e.g. {second.name} to {renamed}",
+        )
+
+
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value for ==
 class SourceImage:
     """One validated input photo, upright and in 8-bit RGB."""
@@ -78,33 +106,44 @@ class SourceImage:
 
 
 def load_image(path: Path) -> SourceImage:
-    """Read, check and convert one image file; raises `ImageError` for anything unusable."""
+    """Read, check and convert one image file; raises `ImageError` for anything unusable.
+
+    The file is opened lazily: its size and header are checked before any pixel is decoded or
+    the file is read whole.
+    """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        size = path.stat().st_size
     except OSError as err:
         raise ImageError(
             path,
             f"cannot be read ({err.strerror or err})",
             "check that the file exists and is readable",
         ) from err
-    if not data:
+    if size == 0:
         raise ImageError(path, "is empty (0 bytes)", "replace it with a real photo or remove it")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(
+            path,
+            f"is {size / 2**20:,.0f} MiB, over the limit of {MAX_FILE_BYTES // 2**20} MiB for a "
+            "photo",
+            "export it as a JPEG under that size, or remove it from the images folder",
+        )
 
     # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make the warning an error too.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with _open_header(path, data) as img:
+        with _open_header(path) as img:
             _check_size(path, img.size)
             pixels = _decode_upright_rgb(path, img)
 
     pixels.setflags(write=False)  # shared by every model of the build: nobody may edit it
     return SourceImage(
         path=path,
-        slug=slugify(path.stem),
+        slug=image_slug(path.stem),
         title=_display_text(path.stem),
         pixels=pixels,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=_file_sha256(path),
     )
 
 
@@ -119,8 +158,8 @@ def find_images(folder: Path) -> tuple[list[SourceImage], list[tuple[Path, str]]
     usable image is reported as skipped.
 
     Returns the loaded images and, for each file that could not be used, its path and reason.
-    Colliding slugs (`a.jpg`, `a.png`) are made unique: the first by name keeps the plain slug,
-    later ones get a short hash of their own file name, so the result never depends on counters.
+    A slug depends on its own file name only; two usable photos with one slug (`cat.png`,
+    `Cat.jpg`) raise `SlugClash`, naming both (the build then stops before any model work).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -129,28 +168,44 @@ def find_images(folder: Path) -> tuple[list[SourceImage], list[tuple[Path, str]]
             "is not a folder of images",
             "create it and put photos in it, or point the build at another folder",
         )
+    paths = [
+        path
+        for path in sorted(folder.iterdir(), key=lambda p: p.name)
+        if not path.name.startswith(".")
+        and path.is_file()
+        and path.suffix.lower() not in DOC_SUFFIXES
+    ]
     images: list[SourceImage] = []
     skipped: list[tuple[Path, str]] = []
-    taken: set[str] = set()
-    for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() in DOC_SUFFIXES:
-            continue
+    for path in paths:
         try:
-            image = load_image(path)
+            images.append(load_image(path))
         except ImageError as err:
             skipped.append((path, err.reason))
-            continue
-        slug = _unique_slug(image.slug, path.name, taken)
-        taken.add(slug)
-        images.append(dataclasses.replace(image, slug=slug))
+    owner: dict[str, Path] = {}
+    for image in images:
+        if image.slug in owner:
+            raise SlugClash(owner[image.slug], image.path, image.slug)
+        owner[image.slug] = image.path
     return images, skipped
+
+
+def image_slug(stem: str) -> str:
+    """The slug of a photo from its file stem alone: `slugify`, starting with a letter.
+
+    It names the photo's files, folders, URLs and HTML ids; an id may not start with a digit,
+    so camera names such as `20240501_123000` become `photo-20240501-123000`.
+    """
+    slug = slugify(stem)
+    return f"{DIGIT_PREFIX}{slug}" if slug[0].isdigit() else slug
 
 
 def slugify(name: str) -> str:
     """A lowercase ASCII `[a-z0-9-]` slug of `name`, safe as a path component and in a URL.
 
     Accents are transliterated (NFKD), other non-ASCII characters dropped; never empty (a
-    short hash of the name stands in), never a name Windows reserves; same input, same slug.
+    short hash of the name stands in, e.g. for a name in another script), never longer than
+    `MAX_SLUG_LENGTH`, never a name Windows reserves; same input, same slug.
     """
     ascii_text = (
         unicodedata.normalize("NFKD", name.translate(_TRANSLITERATIONS))
@@ -158,7 +213,8 @@ def slugify(name: str) -> str:
         .decode("ascii")
     )
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    slug = slug[:MAX_SLUG_LENGTH].rstrip("-")
+    if len(slug) > MAX_SLUG_LENGTH:  # the hash keeps two long names that share a start apart
+        slug = f"{slug[: MAX_SLUG_LENGTH - 9].rstrip('-')}-{_short_hash(name)}"
     if not slug:
         return f"image-{_short_hash(name)}"
     if slug in _WINDOWS_RESERVED:
@@ -192,10 +248,10 @@ def center_crop(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.array(scaled)[top : top + height, left : left + width].copy()
 
 
-def _open_header(path: Path, data: bytes) -> Image.Image:
+def _open_header(path: Path) -> Image.Image:
     """Identify the format and read the header only (no pixels are decoded yet)."""
     try:
-        return Image.open(io.BytesIO(data))
+        return Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise ImageError(
             path,
@@ -207,6 +263,12 @@ def _open_header(path: Path, data: bytes) -> Image.Image:
             path,
             "is not an image (Pillow cannot identify its format)",
             "remove it from the images folder or convert it to JPEG or PNG",
+        ) from err
+    except OSError as err:
+        raise ImageError(
+            path,
+            f"cannot be read ({err.strerror or err})",
+            "check that the file exists and is readable",
         ) from err
     except Exception as err:  # Pillow's format plugins raise many unrelated types on bad headers
         raise ImageError(
@@ -235,8 +297,11 @@ def _check_size(path: Path, size: tuple[int, int]) -> None:
 
 
 def _decode_upright_rgb(path: Path, img: Image.Image) -> np.ndarray:
-    """Fully decode the first frame, apply the EXIF orientation and convert to 8-bit RGB."""
+    """Decode the first frame, upright (EXIF), in 8-bit RGB, at most `WORKING_SIDE` on its short
+    side; a JPEG is decoded at the smallest DCT scale that still covers that."""
     try:
+        if min(img.size) > WORKING_SIDE and img.format == "JPEG":
+            img.draft("RGB", _working_size(img.size))
         img.load()  # full decode now, so truncated files fail here and not half-grey later
         upright = ImageOps.exif_transpose(img)
     except Exception as err:  # Pillow's decoders raise many unrelated types on corrupt data
@@ -246,43 +311,46 @@ def _decode_upright_rgb(path: Path, img: Image.Image) -> np.ndarray:
             "the file is truncated or corrupt: export or download it again",
         ) from err
     try:
-        return _to_rgb(upright)
+        rgb = _to_rgb(upright)
     except (ValueError, OSError) as err:
         raise ImageError(
             path,
             f"has colour mode {upright.mode!r}, which cannot be converted to RGB ({err})",
             "save it as an 8-bit RGB JPEG or PNG",
         ) from err
+    if min(rgb.size) > WORKING_SIDE:
+        rgb = rgb.resize(_working_size(rgb.size), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.array(rgb)
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def _working_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) scaled so the short side is `WORKING_SIDE`."""
+    scale = WORKING_SIDE / min(size)
+    return max(WORKING_SIDE, round(size[0] * scale)), max(WORKING_SIDE, round(size[1] * scale))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
     """8-bit RGB from any colour mode: 16-bit scaled down, transparency laid on white."""
     if img.mode in _SIXTEEN_BIT_MODES:
-        samples = np.asarray(img, dtype=np.float64)
+        samples = np.asarray(img, dtype=np.float32)  # exact for 16-bit values, half of float64
         gray = np.clip(np.rint(samples / 257.0), 0, 255).astype(np.uint8)  # 65535 -> 255
-        return np.stack([gray, gray, gray], axis=-1)
+        return Image.fromarray(gray, mode="L").convert("RGB")
     if img.has_transparency_data:  # RGBA, LA, PA, and palette or RGB with a transparent colour
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return np.array(Image.alpha_composite(white, rgba).convert("RGB"))
-    return np.array(img.convert("RGB"))  # L, 1, P, CMYK, YCbCr, RGB
-
-
-def _unique_slug(slug: str, file_name: str, taken: set[str]) -> str:
-    """`slug`, or if another file has it, `slug-<hash of this file's name>`."""
-    if slug not in taken:
-        return slug
-    candidate = f"{slug}-{_short_hash(file_name)}"
-    suffix = 2
-    while candidate in taken:  # only if an earlier file's own slug happens to equal the candidate
-        candidate = f"{slug}-{_short_hash(file_name)}-{suffix}"
-        suffix += 1
-    return candidate
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")  # L, 1, P, CMYK, YCbCr, RGB
 
 
 def _short_hash(text: str) -> str:
     """8 hex digits identifying `text`; surrogatepass keeps undecodable file-name bytes hashable."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _file_sha256(path: Path) -> str:
+    """The file's hash, read in chunks (the cache key changes whenever the file does)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _display_text(stem: str) -> str:

@@ -14,7 +14,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generator.images import ImageError, SourceImage, center_crop, find_images, load_image, slugify
+from generator.images import (
+    MAX_FILE_BYTES,
+    WORKING_SIDE,
+    ImageError,
+    SlugClash,
+    SourceImage,
+    center_crop,
+    find_images,
+    image_slug,
+    load_image,
+    slugify,
+)
 
 SAMPLE_IMAGES = Path(__file__).resolve().parents[1] / "sample_images"
 SAFE_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -299,23 +310,46 @@ def test_find_images_refuses_a_missing_folder(tmp_path):
         find_images(tmp_path / "nowhere")
 
 
-def test_colliding_slugs_are_made_unique_and_stable(tmp_path):
-    for name in ["a.jpg", "a.png", "A.gif", "a-b.png", "a b.png"]:
+def test_two_photos_with_one_slug_fail_naming_both(tmp_path):
+    write(Image.fromarray(noise(40, 40)), tmp_path / "cat.png")
+    write(Image.fromarray(noise(40, 40)), tmp_path / "Cat.jpg")
+    (tmp_path / "cat.gif").write_bytes(b"")  # unusable: skipped, so it clashes with nothing
+
+    with pytest.raises(SlugClash) as caught:
+        find_images(tmp_path)
+
+    message = str(caught.value)
+    assert "Cat.jpg" in message and "cat.png" in message and "'cat'" in message
+    assert "rename one" in message and "\n" not in message
+
+
+def test_adding_a_photo_never_changes_another_photos_slug(tmp_path):
+    names = ["cat.png", "a b.png", "20240501_123000.jpg", "猫.png", "x" * 200 + ".png"]
+    for name in names:
+        write(Image.fromarray(noise(40, 40)), tmp_path / name)
+    before = {image.path.name: image.slug for image in find_images(tmp_path)[0]}
+    for name in ["a-b-c.png", "cats.png", "20240501_123001.jpg", "犬.png", "x" * 199 + "y.png"]:
         write(Image.fromarray(noise(40, 40)), tmp_path / name)
 
-    first, _ = find_images(tmp_path)
-    second, _ = find_images(tmp_path)
+    after = {image.path.name: image.slug for image in find_images(tmp_path)[0]}
 
-    slugs = [image.slug for image in first]
-    assert len(set(slugs)) == 5
-    assert all(SAFE_SLUG.match(slug) for slug in slugs)
-    assert slugs == [image.slug for image in second]
-    by_name = dict(zip([image.path.name for image in first], slugs))
-    # Sorted by name ("A" < "a", " " < "-" < "."), the first of each clash keeps the plain slug.
-    assert by_name["A.gif"] == "a"
-    assert by_name["a b.png"] == "a-b"
-    assert by_name["a-b.png"].startswith("a-b-")
-    assert by_name["a.jpg"].startswith("a-") and by_name["a.png"].startswith("a-")
+    assert len(after) == 10 and len(set(after.values())) == 10
+    assert {name: after[name] for name in before} == before
+    assert before == {name: image_slug(Path(name).stem) for name in names}
+
+
+@pytest.mark.parametrize(
+    ("stem", "slug"),
+    [("20240501_123000", "photo-20240501-123000"), ("1", "photo-1"), ("IMG_0001", "img-0001")],
+)
+def test_image_slugs_start_with_a_letter_for_html_ids(stem, slug):
+    assert image_slug(stem) == slug
+
+
+def test_non_latin_names_get_a_slug_from_their_own_name_only():
+    assert image_slug("猫") == image_slug("猫")
+    assert image_slug("猫") != image_slug("犬")
+    assert SAFE_SLUG.match(image_slug("кошка")) and image_slug("кошка")[0].isalpha()
 
 
 HOSTILE_NAMES = [
@@ -381,6 +415,56 @@ def test_slugify_transliterates_and_falls_back_to_distinct_hashes():
 
 
 # --- the shipped sample photos -----------------------------------------------------------------
+
+
+# --- big inputs: checked by header and size, decoded at a reduced scale --------------------------
+
+
+def test_a_huge_file_is_refused_from_its_size_without_being_read(tmp_path, monkeypatch):
+    path = tmp_path / "huge.jpg"
+    with path.open("wb") as handle:  # sparse: takes no disk space
+        handle.write(_jpeg_bytes())
+        handle.truncate(MAX_FILE_BYTES + 1)
+    opened = []
+    monkeypatch.setattr(Image, "open", lambda *args, **kwargs: opened.append(args))
+
+    with pytest.raises(ImageError, match="huge.jpg.*over the limit of 256 MiB"):
+        load_image(path)
+
+    assert opened == []
+
+
+def test_a_big_non_image_with_a_jpg_name_is_refused_from_its_header(tmp_path, monkeypatch):
+    path = tmp_path / "video.jpg"
+    with path.open("wb") as handle:
+        handle.write(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 4096)
+        handle.truncate(MAX_FILE_BYTES - 1)  # sparse, 256 MiB
+    read = []
+    real_read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self) or real_read(self))
+
+    with pytest.raises(ImageError, match="video.jpg.*not an image"):
+        load_image(path)
+
+    assert read == []
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_big_photo_is_kept_at_working_size_upright(tmp_path, fmt):
+    width, height = 6000, 4000  # 24 megapixels, as a camera gives
+    left_red = np.zeros((height, width, 3), np.uint8)
+    left_red[:, : width // 2] = (220, 30, 30)
+    left_red[:, width // 2 :] = (30, 30, 220)
+    path = tmp_path / f"big.{fmt.lower()}"
+    Image.fromarray(left_red).save(path, fmt, quality=90)
+    del left_red
+
+    image = load_image(path)
+
+    assert image.pixels.shape == (WORKING_SIDE, WORKING_SIDE * 3 // 2, 3)
+    assert np.abs(image.pixels[:, :700].astype(int) - (220, 30, 30)).max() < 12
+    assert np.abs(image.pixels[:, -700:].astype(int) - (30, 30, 220)).max() < 12
+    assert image.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_every_sample_image_loads():

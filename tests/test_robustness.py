@@ -235,3 +235,49 @@ def test_a_folder_of_bad_and_odd_images_builds_the_good_ones_and_lists_the_rest(
         assert f"assets/mobilenetv3small/{slug}/crop.webp" in page
     with Image.open(out / "assets" / "mobilenetv3small" / "rotated" / "crop.webp") as crop:
         assert crop.size == (224, 224)
+
+
+# --- stable addresses ----------------------------------------------------------------------------
+
+
+def test_camera_and_non_latin_photo_names_build_a_strict_site_and_repeat_models_merge(
+    tmp_path, capsys
+):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("20240501_123000.jpg", "2024-05-02 09.41.07.jpg", "猫.jpg"):
+        shutil.copy(REPO / "sample_images" / "cat.jpg", images / name)
+    out = tmp_path / "docs"
+    spec = get_spec("MobileNetV3Small")
+    report = build(
+        BuildOptions(specs=(spec, get_spec("mobilenetv3small")), images=images, out=out,
+                     weights="random", top=1)
+    )
+    assert report.ok, report.summary()
+    assert list(report.built) == ["MobileNetV3Small"]
+    assert "MobileNetV3Small was asked for more than once; it is built once" in (
+        capsys.readouterr().out
+    )
+    folders = sorted(p.name for p in (out / "assets" / "mobilenetv3small").iterdir())
+    assert "photo-20240501-123000" in folders and "photo-2024-05-02-09-41-07" in folders
+    assert all(name[0].isalpha() for name in folders)
+    result = mkdocs_build(out, tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_two_photos_with_one_slug_stop_the_build_before_any_model_work(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    Image.open(REPO / "sample_images" / "cat.jpg").save(images / "Cat.png")
+    out = tmp_path / "docs"
+    result = subprocess.run(
+        [*BUILD_COMMAND, "--models", "MobileNetV3Small", "--images", str(images), "--out",
+         str(out), "--weights", "random"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip().splitlines()[-1]
+    assert "Cat.png" in message and "cat.jpg" in message and "rename one" in message
+    assert not out.exists()
