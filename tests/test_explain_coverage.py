@@ -2,7 +2,8 @@
 
 The report's counts are compared with an independent count read off the layers' configs and
 names (not the graph patterns `backward_rules` uses). Seven representative models run by
-default on a small input; the other constructors are marked slow.
+default on a small input; the other constructors are marked slow. Each architecture is checked in
+a process of its own (see archkit.py), so this test's memory does not grow with every model.
 """
 
 from collections import Counter
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import archkit
 from generator.methods.explain import Explainer
 from generator.methods.layers import iter_layers, stage_layers
 from generator.registry import build_model, discover
@@ -71,9 +73,17 @@ def _independent_counts(model: keras.Model) -> Counter:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(name, marks=[] if name in FAST else [pytest.mark.slow]) for name in discover()],
+    [
+        pytest.param(name, marks=[] if name in FAST else [pytest.mark.slow])
+        for name in archkit.architectures()
+    ],
 )
 def test_every_model_explains_and_reports_its_nonlinearities(name):
+    archkit.assert_check_passed(name, check_explains_and_reports_nonlinearities)
+
+
+def check_explains_and_reports_nonlinearities(name: str) -> None:
+    """Run in the architecture's own process by archkit."""
     spec = discover()[name]
     size = _size(name)
     model = build_model(spec, "random", input_shape=(size, size, 3))
