@@ -44,6 +44,11 @@ from generator.methods.filters import (
     layer_filters,
 )
 from generator.methods.layers import gradcam_target_layer, stage_layers
+from generator.methods.receptive_field import (
+    ReceptiveField,
+    receptive_fields,
+    strongest_unit_boxes,
+)
 from generator.pages import (
     ClassExplanation,
     Figure,
@@ -212,7 +217,7 @@ def _filter_figures(writer: _Writer, spec: ModelSpec, model: keras.Model) -> lis
                 "grey = 0, one scale per filter."
             )
         relative = f"assets/{spec.slug}/filters-{slugify(filters.layer)}.webp"
-        caption = f"{spec.name}: filters of layer {filters.layer}"
+        caption = f"{spec.name}: filters of layer {filters.layer}. {note}"
         figures.append((filters.layer, note, writer.image(relative, picture, caption, caption)))
     return figures
 
@@ -224,6 +229,8 @@ def _image_section(
     source: SourceImage,
     top: int,
     legend: Figure,
+    fields: dict[str, ReceptiveField],
+    weights: str,
 ) -> ImageSection:
     """Everything the model page shows for one image: one forward pass feeds all of it."""
     labels = imagenet_labels()
@@ -243,7 +250,7 @@ def _image_section(
         f"{base}/crop.webp",
         partial(Image.fromarray, crop),
         f"The {spec.input_size[0]}x{spec.input_size[1]} crop of '{source.title}' that {spec.name} sees",
-        f"{what}: the centre crop the model sees",
+        f"{what}: the input crop, the centre of the photo the model sees",
     )
     row_labels = [
         f"{rank + 1}. {name}\n{100 * result.probabilities[0, c]:.1f}%"
@@ -257,6 +264,11 @@ def _image_section(
         result.guided_backprop[0],
         result.deconvnet[0],
         row_labels,
+        [
+            f"{spec.name} · photo '{source.title}' · top-{top} classes · Grad-CAM at layer "
+            f"{explainer.target_layer}",
+            f"CNN Gallery {__version__} · weights: {weights}",
+        ],
     )
     explanations = writer.image(
         f"{base}/explanations.webp",
@@ -278,7 +290,10 @@ def _image_section(
         figures = []
         for method in render.EXPLANATION_COLUMNS:
             layer = f" at layer {explainer.target_layer}" if "Grad-CAM" in method else ""
-            caption = f"{what}: {method}{layer} for class {rank + 1}, '{name}'"
+            caption = (
+                f"{what}: {method}{layer} for class {rank + 1}, '{name}'; "
+                f"{render.METHOD_SCALES[method]}"
+            )
             figures.append(
                 (
                     method,
@@ -298,9 +313,9 @@ def _image_section(
         maps = strongest_channels(activation[0], layer, FEATURE_CHANNELS)
         projection_channels[layer] = [int(c) for c in maps.channels[:PROJECTION_CHANNELS]]
         caption = (
-            f"{what}: the {len(maps.channels)} most active channels of layer {layer} "
-            f"({activation.shape[1]}x{activation.shape[2]}x{activation.shape[3]}), "
-            f"one colour scale from {maps.scale[0]:.3g} to {maps.scale[1]:.3g}"
+            f"{what}: feature maps of layer {layer} "
+            f"({activation.shape[1]}x{activation.shape[2]}x{activation.shape[3]}), its "
+            f"{len(maps.channels)} most active channels; {render.feature_scale(*maps.scale)}"
         )
         figure = writer.image(
             f"{base}/features-{slugify(layer)}.webp",
@@ -312,13 +327,20 @@ def _image_section(
 
     projection_figures = []
     for layer, (guided, deconv) in explainer.project_layers(batch, projection_channels).items():
+        channels = projection_channels[layer]
+        activation = result.stage_activations[layer][0]
+        boxes = strongest_unit_boxes(activation, channels, fields[layer])
+        side = fields[layer].size[0]
         caption = (
-            f"{what}: the strongest activation of channels {projection_channels[layer]} of "
-            f"layer {layer}, projected to pixels by Guided Backprop and DeConvNet"
+            f"{what}: projections to pixels of layer {layer}: for channels {channels}, where "
+            f"the strongest activation looks, the photo and its Guided Backprop and DeConvNet "
+            f"projections cropped to that unit's receptive field ({side}x{side} px, within "
+            f"the photo); "
+            f"{render.GRADIENT_SCALE}"
         )
         figure = writer.image(
             f"{base}/projections-{slugify(layer)}.webp",
-            partial(render.projection_grid, guided[0], deconv[0], projection_channels[layer]),
+            partial(render.projection_grid, crop, guided[0], deconv[0], channels, boxes),
             caption,
             caption,
         )
@@ -369,6 +391,7 @@ def _model_key(spec: ModelSpec, options: BuildOptions) -> str:
         features=FEATURE_CHANNELS,
         projections=PROJECTION_CHANNELS,
         display=DISPLAY_SIDE,
+        figures=render.FIGURE_STYLE,
         gradcam_layer=spec.gradcam_layer,
     )
 
@@ -512,6 +535,8 @@ def _compute_model_page(
     target = spec.gradcam_layer or gradcam_target_layer(model)
     stages = stage_layers(model)
     explainer = Explainer(model, target_layer=target, stage_layers=stages)
+    fields = receptive_fields(model, stages)
+    weights = _weights_label(options.weights)[1]
     if card is None:
         filters = _filter_figures(writer, spec, model)
         seconds = round(time.perf_counter() - start, 1)
@@ -524,7 +549,9 @@ def _compute_model_page(
         progress.set_postfix_str(f"{spec.name} / {source.title}"[:40])
         if found[source.slug] is None:
             began = time.perf_counter()
-            section = _image_section(writer, spec, explainer, source, options.top, work.legend)
+            section = _image_section(
+                writer, spec, explainer, source, options.top, work.legend, fields, weights
+            )
             seconds = round(time.perf_counter() - began, 1)
             entry = {"section": dataclasses.asdict(section), "seconds": seconds}
             cache.put(_image_key(work.key, source), entry)  # its files are checked on reuse
@@ -798,10 +825,12 @@ def build(options: BuildOptions) -> BuildReport:
         reference_images=reference_times().images,
     )
     legend = writer.image(
-        "assets/legend-gradcam.webp",
-        partial(render.colour_legend, "0: no evidence", "1: strongest evidence"),
-        "Colour scale of Grad-CAM maps: dark is no evidence, bright yellow the strongest",
-        "Grad-CAM colour scale",
+        "assets/legend-explanations.webp",
+        render.explanation_legend,
+        "Colour scales: Grad-CAM from black (no evidence) to yellow (strongest); Guided "
+        "Grad-CAM, Guided Backprop and DeConvNet from black (negative) through grey (0) to "
+        "white (positive) in each colour channel",
+        "Colour scales of the explanation maps",
     )
     thumbnails = [
         (

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import jinja2
 import yaml
 from markupsafe import Markup
+from PIL import Image
 
 from generator import __release_date__
 from generator.render import EXPLANATION_COLUMNS, atomic_write_text
@@ -90,11 +91,17 @@ class SiteInfo:
 
 @dataclass(frozen=True)
 class Figure:
-    """One image file; `path` is POSIX and relative to the site root (`site_src/`)."""
+    """One image file; `path` is POSIX and relative to the site root (`site_src/`).
+
+    `width` and `height` are the file's pixel size, filled in by `write_site` from the written
+    file (never cached), so every <img> reserves its space before it loads.
+    """
 
     path: str
     caption: str
     alt: str
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ class ImageSection:
     crop: Figure
     predictions: list[Prediction]
     explanations: Figure | None
-    gradcam_legend: Figure | None
+    gradcam_legend: Figure | None  # the colour scales of all four explanation methods
     feature_maps: list[tuple[str, tuple, Figure]]  # (layer, activation shape, figure)
     projections: list[tuple[str, Figure]]  # (layer, figure)
     classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class
@@ -268,6 +275,7 @@ class ComparisonPage:
     overview: bool
     families: list[FamilyGroup]
     missing: list[str]  # models asked for but without a result for this image
+    legend: Figure | None = None  # the colour scales of the explanation maps, if any was drawn
 
 
 @dataclass(frozen=True)
@@ -369,19 +377,34 @@ def page_url(path: str, page_dir: str) -> str:
     return quote(relative, safe="/.-_~")
 
 
-def _relocate(value: Any, page_dir: str) -> Any:
-    """A copy of a context with every `Figure.path` made relative to `page_dir`."""
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header, or None if it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
+def _relocate(value: Any, page_dir: str, out_dir: Path) -> Any:
+    """A copy of a context with every `Figure.path` made relative to `page_dir` and its pixel
+    size read from the file under `out_dir`."""
     if isinstance(value, Figure):
-        return dataclasses.replace(value, path=page_url(value.path, page_dir))
+        size = image_size(out_dir / value.path)
+        width, height = size if size else (value.width, value.height)
+        return dataclasses.replace(
+            value, path=page_url(value.path, page_dir), width=width, height=height
+        )
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {
-            f.name: _relocate(getattr(value, f.name), page_dir) for f in dataclasses.fields(value)
+            f.name: _relocate(getattr(value, f.name), page_dir, out_dir)
+            for f in dataclasses.fields(value)
         }
         return dataclasses.replace(value, **changes)
     if isinstance(value, list):
-        return [_relocate(item, page_dir) for item in value]
+        return [_relocate(item, page_dir, out_dir) for item in value]
     if isinstance(value, tuple):
-        return tuple(_relocate(item, page_dir) for item in value)
+        return tuple(_relocate(item, page_dir, out_dir) for item in value)
     return value
 
 
@@ -477,6 +500,8 @@ def comparisons(
         samples.append(sample)
         answered_slugs = {page.summary.slug for page, _ in answered}
         missing = [model.name for model in models if model.slug not in answered_slugs]
+        legends = [block.section.gradcam_legend for _, block in answered]
+        legend = next((figure for figure in legends if figure), None)
         shown_methods = [(OVERVIEW_METHOD, True)] + [(m, False) for m in EXPLANATION_COLUMNS]
         for method, overview in shown_methods:
             results = [
@@ -484,7 +509,7 @@ def comparisons(
                 for page, block in answered
             ]
             compare_pages.append(
-                ComparisonPage(sample, method, overview, _family_groups(results), missing)
+                ComparisonPage(sample, method, overview, _family_groups(results), missing, legend)
             )
     top1 = []
     for page in pages:
@@ -592,11 +617,17 @@ def make_environment() -> jinja2.Environment:
 def read_methods_rules() -> Markup | None:
     """The trusted Markdown of the backward-rules section, or None while it is not written.
 
-    Read at render time, so an edit of the file shows up at the next build.
+    Read at render time, so an edit of the file shows up at the next build. A leading level-2
+    heading is dropped: the methods page's own "Backward rules" heading (the `#backward-rules`
+    anchor) stands for it, so the page has no empty heading.
     """
     if not METHODS_RULES_PATH.is_file():
         return None
-    return Markup(METHODS_RULES_PATH.read_text(encoding="utf-8").strip())
+    text = METHODS_RULES_PATH.read_text(encoding="utf-8").strip()
+    first, _, rest = text.partition("\n")
+    if first.startswith("## "):
+        text = rest.strip()
+    return Markup(text)
 
 
 def _one_trailing_newline(text: str) -> str:
@@ -632,7 +663,7 @@ def write_site(
 
     def write(relative: str, template: str, title: str, **context: Any) -> None:
         page_dir = posixpath.dirname(relative)
-        relocated = {key: _relocate(value, page_dir) for key, value in context.items()}
+        relocated = {key: _relocate(value, page_dir, out_dir) for key, value in context.items()}
         cite = citation(relative, title, site, site_url)
         text = env.get_template(template).render(site=site, cite=cite, **relocated)
         path = out_dir / relative

@@ -19,6 +19,9 @@ from PIL import Image, ImageDraw, ImageFont
 HEATMAP_COLORMAP = "inferno"  # perceptually uniform, readable in grayscale print
 DIVERGING_COLORMAP = "RdBu_r"
 WEBP_QUALITY = 85
+# Part of every cache key: raise it when a figure's drawing or caption changes, so a rebuild
+# redraws instead of reusing pictures and captions of the old style.
+FIGURE_STYLE = 2
 # Gradients of random deep networks can be ~1e-13: only an exact zero range counts as constant.
 _TINY = float(np.finfo(np.float32).tiny)
 
@@ -43,9 +46,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def encode_webp(image: Image.Image) -> bytes:
-    """Encode for the web; no EXIF or timestamps, so equal pixels give equal bytes."""
+    """Encode for the web; no EXIF or timestamps, so equal pixels give equal bytes.
+
+    Pictures with a transparent background (grids, legends) use encoder method 4: method 6 with
+    an alpha channel takes about eight times as long for 2% fewer bytes.
+    """
     buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=6)
+    method = 4 if image.mode == "RGBA" else 6
+    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=method)
     return buffer.getvalue()
 
 
@@ -112,9 +120,15 @@ def heatmap_overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.5) -> 
     return np.round(blended).astype(np.uint8)
 
 
-# --- grids ----------------------------------------------------------------------------------
+# --- grids ---------------------------------------------------------------------------------
+# Pictures are drawn on a transparent background with dark text in a light halo, so they read on
+# the light and the dark page, on the lightbox's black and on paper. Text is drawn at 16 px or
+# more: a picture shown at 60% of its size on a 390 px phone still has 10 px letters.
 
-_FONT_SIZE = 13
+_FONT_SIZE = 16
+_INK = (20, 20, 20, 255)
+_HALO = (255, 255, 255, 255)
+_CLEAR = (0, 0, 0, 0)
 
 
 def _font(size: int = _FONT_SIZE) -> ImageFont.ImageFont:
@@ -134,6 +148,67 @@ def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
     return text + "…"
 
 
+def wrap_text(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """Break `text` into lines no wider than `width` pixels, at spaces where possible and
+    inside a word only when the word alone is too wide; nothing is cut off."""
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if font.getlength(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            while font.getlength(word) > width and len(word) > 1:
+                cut = len(word) - 1
+                while cut > 1 and font.getlength(word[:cut]) > width:
+                    cut -= 1
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        lines.append(line)
+    return lines
+
+
+def _line_height(font: ImageFont.ImageFont) -> int:
+    return round(font.size * 1.3)
+
+
+def _write(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font, **kw) -> None:
+    """Dark text in a light halo: readable on any background."""
+    stroke = max(2, font.size // 8)
+    draw.text(xy, text, fill=_INK, font=font, stroke_width=stroke, stroke_fill=_HALO, **kw)
+
+
+def _canvas(width: int, height: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    canvas = Image.new("RGBA", (width, height), _CLEAR)
+    return canvas, ImageDraw.Draw(canvas)
+
+
+def text_block(lines: Sequence[str], width: int, size: int = _FONT_SIZE) -> Image.Image:
+    """Lines of text wrapped to `width` pixels, as a transparent picture."""
+    font = _font(size)
+    wrapped = [part for line in lines for part in wrap_text(line, font, width)]
+    canvas, draw = _canvas(width, _line_height(font) * len(wrapped) + 4)
+    for number, line in enumerate(wrapped):
+        _write(draw, (0, 2 + number * _line_height(font)), line, font)
+    return canvas
+
+
+def stack(parts: Sequence[Image.Image], gap: int = 10, margin: int = 8) -> Image.Image:
+    """Pictures one below the other, left-aligned, on a transparent background."""
+    width = max(part.width for part in parts) + 2 * margin
+    height = sum(part.height for part in parts) + gap * (len(parts) - 1) + 2 * margin
+    canvas, _ = _canvas(width, height)
+    y = margin
+    for part in parts:
+        canvas.alpha_composite(part.convert("RGBA"), (margin, y))
+        y += part.height + gap
+    return canvas
+
+
 def labelled_grid(
     tiles: Sequence[np.ndarray],
     columns: int,
@@ -141,70 +216,104 @@ def labelled_grid(
     tile_size: int | None = None,
     row_labels: Sequence[str] | None = None,
     column_labels: Sequence[str] | None = None,
-    gap: int = 4,
+    gap: int = 6,
     row_label_width: int = 150,
 ) -> Image.Image:
     """Lay out uint8 tiles (H, W) or (H, W, 3) in a grid, with optional captions.
 
-    `labels` go under each tile; `row_labels` to the left of each row; `column_labels` above
-    each column. Tiles are upscaled with nearest neighbour to `tile_size` so small kernels stay
-    crisp.
+    `labels` go under each tile; `row_labels` to the left of each row, wrapped (never cut);
+    `column_labels` above each column, wrapped. Tiles are upscaled with nearest neighbour to
+    `tile_size` when small, so small kernels stay crisp.
     """
     font = _font()
+    line = _line_height(font)
     first = np.asarray(tiles[0])
     size = tile_size or first.shape[0]
     rows = (len(tiles) + columns - 1) // columns
-    label_h = _FONT_SIZE + 6 if labels else 0
-    header_h = _FONT_SIZE + 8 if column_labels else 0
+    label_h = line + 2 if labels else 0
+    headers = [wrap_text(text, font, size) for text in column_labels or []]
+    header_h = max((len(lines) for lines in headers), default=0) * line + (4 if headers else 0)
     left = row_label_width if row_labels else 0
+    wrapped_rows = [wrap_text(text, font, row_label_width - 2 * gap) for text in row_labels or []]
+    row_h = max(size + label_h, max((len(ls) * line for ls in wrapped_rows), default=0))
     width = left + columns * (size + gap) + gap
-    height = header_h + rows * (size + label_h + gap) + gap
-    canvas = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(canvas)
-    for col, text in enumerate(column_labels or []):
+    height = header_h + rows * (row_h + gap) + gap
+    canvas, draw = _canvas(width, height)
+    for col, lines in enumerate(headers):
         x = left + gap + col * (size + gap)
-        draw.text((x, 3), _fit(text, font, size), fill="black", font=font)
+        for number, text in enumerate(lines):
+            _write(draw, (x, 2 + number * line), text, font)
     for index, tile in enumerate(tiles):
         row, col = divmod(index, columns)
         x = left + gap + col * (size + gap)
-        y = header_h + gap + row * (size + label_h + gap)
+        y = header_h + gap + row * (row_h + gap)
         picture = Image.fromarray(np.asarray(tile)).convert("RGB")
-        resample = Image.NEAREST if picture.width < size / 2 else Image.BILINEAR
-        canvas.paste(picture.resize((size, size), resample), (x, y))
+        resample = Image.NEAREST if max(picture.size) < size / 2 else Image.BILINEAR
+        scale = size / max(picture.size)  # a tile that is not square keeps its shape, centred
+        shape = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+        canvas.paste(
+            picture.resize(shape, resample),
+            (x + (size - shape[0]) // 2, y + (size - shape[1]) // 2),
+        )
         if labels:
-            draw.text((x, y + size + 2), _fit(labels[index], font, size), fill="black", font=font)
-    for row, text in enumerate(row_labels or []):
-        y = header_h + gap + row * (size + label_h + gap) + size // 2 - _FONT_SIZE
-        for line_no, line in enumerate(text.split("\n")[:3]):
-            draw.text(
-                (gap, y + line_no * (_FONT_SIZE + 3)),
-                _fit(line, font, row_label_width - 2 * gap),
-                fill="black",
-                font=font,
-            )
+            _write(draw, (x, y + size + 1), _fit(labels[index], font, size), font)
+    for row, lines in enumerate(wrapped_rows):
+        y = header_h + gap + row * (row_h + gap)
+        for number, text in enumerate(lines):
+            _write(draw, (gap, y + number * line), text, font)
     return canvas
 
 
 def colour_legend(
-    low_label: str, high_label: str, colormap: str = HEATMAP_COLORMAP, width: int = 256
+    low_label: str,
+    high_label: str,
+    colormap: str = HEATMAP_COLORMAP,
+    width: int = 256,
+    title: str | None = None,
+    middle_label: str | None = None,
 ) -> Image.Image:
-    """A horizontal colour bar with its end labels, for reading a heat map."""
+    """A horizontal colour bar with its end labels (and a title above), for reading a map."""
     font = _font()
-    bar_h, text_h = 14, _FONT_SIZE + 6
+    line = _line_height(font)
+    bar_h = 16
+    titles = wrap_text(title, font, width) if title else []
+    top = line * len(titles)
+    canvas, draw = _canvas(width + 8, top + bar_h + line + 8)
+    for number, text in enumerate(titles):
+        _write(draw, (4, number * line), text, font)
     ramp = colormap_rgb(np.tile(np.linspace(0.0, 1.0, width), (bar_h, 1)), colormap)
-    canvas = Image.new("RGB", (width + 8, bar_h + text_h + 6), "white")
-    canvas.paste(Image.fromarray(ramp), (4, 4))
-    draw = ImageDraw.Draw(canvas)
-    draw.text((4, bar_h + 6), low_label, fill="black", font=font)
-    draw.text(
-        (width + 4 - font.getlength(high_label), bar_h + 6), high_label, fill="black", font=font
-    )
+    canvas.paste(Image.fromarray(ramp), (4, top + 2))
+    draw.rectangle((3, top + 1, width + 4, top + bar_h + 2), outline=(128, 128, 128, 255))
+    y = top + bar_h + 5
+    _write(draw, (4, y), low_label, font)
+    _write(draw, (width + 4 - font.getlength(high_label), y), high_label, font)
+    if middle_label:
+        _write(draw, (4 + width / 2 - font.getlength(middle_label) / 2, y), middle_label, font)
     return canvas
 
 
 # --- the gallery's figures ------------------------------------------------------------------
 
 EXPLANATION_COLUMNS = ("Grad-CAM", "Guided Grad-CAM", "Guided Backprop", "DeConvNet")
+FEATURE_COLORMAP = "viridis"
+
+# How to read each kind of picture, for captions (the legends drawn below say the same).
+GRADCAM_SCALE = "colour scale inferno over the photo: black = 0, no evidence; yellow = 1, strongest"
+GRADIENT_SCALE = (
+    "colour scale: mid-grey = 0; per colour channel lighter = positive, darker = negative "
+    "gradient, scaled to its 99.5th percentile"
+)
+METHOD_SCALES = {
+    "Grad-CAM": GRADCAM_SCALE,
+    "Guided Grad-CAM": GRADIENT_SCALE,
+    "Guided Backprop": GRADIENT_SCALE,
+    "DeConvNet": GRADIENT_SCALE,
+}
+
+
+def feature_scale(low: float, high: float) -> str:
+    """The caption's words for a feature-map grid's shared colour scale."""
+    return f"one colour scale for all tiles, viridis: dark blue = {low:.3g}, yellow = {high:.3g}"
 
 
 def rgb_filter_grid(kernels: np.ndarray, columns: int = 16, tile_size: int = 28) -> Image.Image:
@@ -256,15 +365,46 @@ def pointwise_matrix(matrix: np.ndarray, max_size: int = 64, cell: int = 6) -> I
 
 
 def feature_map_grid(
-    maps: np.ndarray, channels: Sequence[int], scale: tuple[float, float], columns: int = 8
+    maps: np.ndarray, channels: Sequence[int], scale: tuple[float, float], columns: int = 4
 ) -> Image.Image:
-    """(n, h, w) activations on ONE shared colour scale, each tile labelled with its channel."""
+    """(n, h, w) activations on ONE shared colour scale, each tile labelled with its channel,
+    with that scale drawn below. Four columns keep the labels readable on a phone."""
     low, high = scale
     span = high - low if high - low > _TINY else 1.0
-    tiles = [colormap_rgb((m - low) / span, "viridis") for m in maps]
-    size = max(64, min(112, maps.shape[1] * 4))
+    tiles = [colormap_rgb((m - low) / span, FEATURE_COLORMAP) for m in maps]
+    size = max(96, min(128, maps.shape[1] * 4))
     labels = [f"ch {c}" for c in channels]
-    return labelled_grid(tiles, columns=min(columns, len(tiles)), labels=labels, tile_size=size)
+    grid = labelled_grid(tiles, columns=min(columns, len(tiles)), labels=labels, tile_size=size)
+    legend = colour_legend(
+        f"{low:.3g}",
+        f"{high:.3g}",
+        FEATURE_COLORMAP,
+        width=min(320, grid.width - 12),
+        title="activation, one scale for all tiles",
+    )
+    return stack([grid, legend], gap=4, margin=2)
+
+
+def explanation_legend(width: int = 300, side_by_side: bool = False) -> Image.Image:
+    """The two colour scales of the explanation maps, one above the other (narrow enough to
+    be shown at full size on a phone) or side by side (under the wide printable grid)."""
+    gradcam = colour_legend(
+        "0: no evidence", "1: strongest", HEATMAP_COLORMAP, width, title="Grad-CAM"
+    )
+    gradients = colour_legend(
+        "negative",
+        "positive",
+        "gray",
+        width,
+        title="Guided Grad-CAM, Guided Backprop, DeConvNet (each colour channel)",
+        middle_label="0",
+    )
+    if not side_by_side:
+        return stack([gradcam, gradients], gap=10, margin=0)
+    canvas, _ = _canvas(gradcam.width + 24 + gradients.width, max(gradcam.height, gradients.height))
+    canvas.alpha_composite(gradcam, (0, 0))
+    canvas.alpha_composite(gradients, (gradcam.width + 24, 0))
+    return canvas
 
 
 def explanation_grid(
@@ -274,35 +414,75 @@ def explanation_grid(
     guided_backprop: np.ndarray,
     deconvnet: np.ndarray,
     row_labels: Sequence[str],
-    tile_size: int = 160,
+    title: Sequence[str] = (),
+    tile_size: int = 200,
 ) -> Image.Image:
-    """One row per class: Grad-CAM overlay, Guided Grad-CAM, Guided Backprop, DeConvNet."""
+    """The printable grid: `title` lines (model, photo, layer, version), one row per class
+    (Grad-CAM overlay, Guided Grad-CAM, Guided Backprop, DeConvNet) with its whole name, and
+    the colour scales below."""
     tiles = []
     for k in range(len(row_labels)):
         tiles.append(heatmap_overlay(crop, gradcam[k]))
         tiles.append(gradient_image(guided_gradcam[k]))
         tiles.append(gradient_image(guided_backprop[k]))
         tiles.append(gradient_image(deconvnet[k]))
-    return labelled_grid(
+    grid = labelled_grid(
         tiles,
         columns=len(EXPLANATION_COLUMNS),
         tile_size=tile_size,
         row_labels=row_labels,
         column_labels=EXPLANATION_COLUMNS,
-        row_label_width=170,
+        row_label_width=190,
     )
+    parts = [text_block(title, grid.width, size=18)] if title else []
+    return stack([*parts, grid, explanation_legend(side_by_side=True)])
+
+
+def _clip(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The part of a receptive-field box that lies on the image (deep layers see past it)."""
+    top, left, bottom, right = box
+    return max(top, 0), max(left, 0), min(bottom, shape[0]), min(right, shape[1])
+
+
+def _marked(photo: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
+    """The photo at `size` with the receptive field outlined (in yellow on a dark rim)."""
+    picture = Image.fromarray(photo).convert("RGB").resize((size, size), Image.BILINEAR)
+    scale = size / photo.shape[0]
+    top, left, bottom, right = (round(v * scale) for v in box)
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((left - 1, top - 1, right, bottom), outline=(0, 0, 0), width=4)
+    draw.rectangle((left, top, right - 1, bottom - 1), outline=(255, 221, 0), width=2)
+    return np.asarray(picture)
+
+
+PROJECTION_COLUMNS = ("where", "photo", "Guided Backprop", "DeConvNet")
 
 
 def projection_grid(
-    guided: np.ndarray, deconv: np.ndarray, channels: Sequence[int], tile_size: int = 112
+    photo: np.ndarray,
+    guided: np.ndarray,
+    deconv: np.ndarray,
+    channels: Sequence[int],
+    boxes: Sequence[tuple[int, int, int, int]],
+    tile_size: int = 112,
 ) -> Image.Image:
-    """Per channel, its Guided Backprop and DeConvNet projection to pixel space (two rows)."""
-    tiles = [gradient_image(g) for g in guided] + [gradient_image(d) for d in deconv]
+    """Zeiler & Fergus projections: per channel (one row) where its strongest unit looks (the
+    receptive field `boxes[k]` outlined on the photo), the photo cropped to that field, and the
+    Guided Backprop and DeConvNet projections cropped to it, each scaled on its own crop.
+    Fields reaching past the photo (deep layers) are cropped to the photo."""
+    tiles = []
+    for k, box in enumerate(boxes):
+        top, left, bottom, right = _clip(box, photo.shape)
+        tiles.append(_marked(photo, (top, left, bottom, right), tile_size))
+        tiles.append(photo[top:bottom, left:right])
+        for projection in (guided[k], deconv[k]):
+            tiles.append(gradient_image(np.asarray(projection)[top:bottom, left:right]))
+    side = boxes[0][2] - boxes[0][0]
     return labelled_grid(
         tiles,
-        columns=len(channels),
+        columns=len(PROJECTION_COLUMNS),
         tile_size=tile_size,
-        row_labels=["Guided\nBackprop", "DeConvNet"],
-        column_labels=[f"ch {c}" for c in channels],
-        row_label_width=90,
+        row_labels=[f"ch {c}" for c in channels],
+        column_labels=[PROJECTION_COLUMNS[0], f"photo, field {side} px", *PROJECTION_COLUMNS[2:]],
+        row_label_width=72,
     )

@@ -1,10 +1,13 @@
 """The built site in a real browser: Debian's headless Chromium driven by Playwright.
 
-A small random-weights gallery (two models, two photos) is generated and built with
+A small random-weights gallery (three models, two photos) is generated and built with
 `mkdocs build --strict`, served on localhost, and every page is loaded: no console error, no
-broken picture, no broken internal link or anchor. Then what a reader does: search for a model,
-open a picture in the lightbox, switch image tabs, filter the models table, follow a cited link
-into a hidden tab. Screenshots of three pages, light and dark, go to `test-artifacts/`.
+broken picture, no broken internal link or anchor, every picture with its width and height, every
+lightbox picture with a caption naming its model and method, a title no other page has, nothing
+wider than a 390 px phone. Then what a reader does: search for a model, open a picture in the
+lightbox (enlarged, captioned), switch image tabs, filter the models table, follow a cited link
+into a hidden tab, follow a link to "Cite this page". Screenshots of pages (desktop and phone,
+light and dark), the lightbox and the print view go to `test-artifacts/`.
 
 Skipped, with the reason, when Chromium or the `playwright` package is missing (`.ci/run`
 installs both). Playwright's own browser download is never used.
@@ -37,10 +40,22 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-MODELS = ("MobileNetV3Small", "MobileNet")
+MODELS = ("MobileNetV3Small", "MobileNetV2", "ResNet50")
 IMAGES = ("cat.jpg", "cat-and-cup.jpg")  # slugs "cat" and "cat-and-cup"; tabs sort by slug
 ARTIFACTS = REPO / "test-artifacts"
 VIEWPORT = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# What a lightbox caption may name as the picture's method (models.md.j2 and build captions).
+METHODS = (
+    "Grad-CAM",
+    "Guided Grad-CAM",
+    "Guided Backprop",
+    "DeConvNet",
+    "feature maps",
+    "projections",
+    "filters",
+    "input crop",
+)
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
@@ -125,7 +140,7 @@ def page(browser) -> Iterator:
 
 
 def _page_paths(site: Path) -> list[str]:
-    """Every page's URL path, e.g. "", "models/mobilenet/", "compare/cat/grad-cam/"."""
+    """Every page's URL path, e.g. "", "models/mobilenetv2/", "compare/cat/grad-cam/"."""
     folders = [path.parent.relative_to(site) for path in site.rglob("index.html")]
     return sorted("" if f == Path(".") else f"{f.as_posix()}/" for f in folders if f.name != "404")
 
@@ -146,7 +161,7 @@ def test_every_page_loads_cleanly_with_working_pictures_links_and_anchors(site, 
     assert {
         "",
         "methods/",
-        "models/mobilenet/",
+        "models/mobilenetv2/",
         "compare/",
         "compare/cat/",
         "compare/cat-and-cup/deconvnet/",
@@ -190,6 +205,81 @@ def test_every_page_loads_cleanly_with_working_pictures_links_and_anchors(site, 
             assert not missing, (target, missing)
 
 
+def _visit(page, base_url: str, site: Path) -> Iterator[str]:
+    """Load every page in turn (its pictures too) and yield its path."""
+    for path in _page_paths(site):
+        page.goto(base_url + path, wait_until="load")
+        _load_all_pictures(page)
+        yield path
+
+
+def test_every_picture_reserves_its_size_and_every_title_is_unique(site, base_url, page):
+    titles: dict[str, str] = {}
+    for path in _visit(page, base_url, site):
+        unsized = page.evaluate(
+            "Array.from(document.images).filter(img => !(img.getAttribute('width') > 0 &&"
+            " img.getAttribute('height') > 0)).map(img => img.getAttribute('src'))"
+        )
+        assert not unsized, (path, unsized)
+        # The attributes are the file's own size, so the reserved box has the picture's shape.
+        wrong = page.evaluate(
+            "Array.from(document.images).filter(img => img.naturalWidth !=="
+            " +img.getAttribute('width') || img.naturalHeight !== +img.getAttribute('height'))"
+            ".map(img => img.getAttribute('src'))"
+        )
+        assert not wrong, (path, wrong)
+        title = page.title()
+        assert title not in titles, f"{path!r} and {titles[title]!r} share the title {title!r}"
+        titles[title] = path
+    assert "Grad-CAM on cat - CNN Gallery" in titles
+    assert "DeConvNet on cat-and-cup - CNN Gallery" in titles
+
+
+def test_every_lightbox_picture_has_a_caption_naming_its_model_and_method(site, base_url, page):
+    models = [name for name in MODELS]
+    counted = 0
+    for path in _visit(page, base_url, site):
+        captions = page.evaluate(
+            "Array.from(document.querySelectorAll('a.glightbox'),"
+            " a => [a.getAttribute('href'), a.getAttribute('data-description') || ''])"
+        )
+        for href, caption in captions:
+            text = caption.replace("&amp;", "&")
+            assert any(name in text for name in models), (path, href, caption)
+            assert any(method in text for method in METHODS), (path, href, caption)
+        counted += len(captions)
+    assert counted > 100
+
+
+def test_no_figure_is_wider_than_a_phone(site, base_url, browser):
+    context = browser.new_context(viewport=PHONE, color_scheme="light")
+    page = context.new_page()
+    for path in _visit(page, base_url, site):
+        # Every image tab at once, as if each were open.
+        page.add_style_tag(content=".tabbed-block { display: block !important; }")
+        too_wide = page.evaluate(
+            """Array.from(document.querySelectorAll('figure, img'))
+                .map(e => [e.tagName, e.getAttribute('src') || e.id, e.getBoundingClientRect()])
+                .filter(([, , r]) => r.width > 0 && (r.right > 390.5 || r.left < -0.5))
+                .map(([tag, what, r]) => `${tag} ${what}: ${r.left}..${r.right}`)"""
+        )
+        assert not too_wide, (path, too_wide)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+    context.close()
+
+
+def test_a_link_to_cite_shows_the_cite_box(base_url, page):
+    for path in ("models/mobilenetv2/", "compare/cat/grad-cam/", "methods/"):
+        page.goto(base_url + path + "#cite", wait_until="load")
+        _load_all_pictures(page)
+        page.wait_for_timeout(300)
+        box = page.locator(".gallery-cite").bounding_box()
+        height = page.viewport_size["height"]
+        assert box is not None and box["y"] >= 0 and box["y"] < height * 0.5, (path, box)
+        heading = page.locator("#cite").bounding_box()
+        assert heading["y"] >= 0, (path, heading)
+
+
 def test_search_finds_a_model_by_name(base_url, page):
     page.goto(base_url, wait_until="load")
     search = page.locator(".md-search__input")
@@ -203,7 +293,7 @@ def test_search_finds_a_model_by_name(base_url, page):
 
 
 def test_clicking_a_picture_opens_it_in_the_lightbox(base_url, page):
-    page.goto(base_url + "models/mobilenet/", wait_until="load")
+    page.goto(base_url + "models/mobilenetv2/", wait_until="load")
     tile = page.locator(".gallery-tile a.glightbox >> visible=true").first
     href = tile.get_attribute("href")
     assert href.endswith(".webp")
@@ -212,12 +302,22 @@ def test_clicking_a_picture_opens_it_in_the_lightbox(base_url, page):
     opened.wait_for(state="visible", timeout=10_000)
     assert opened.get_attribute("src").split("/")[-1] == href.split("/")[-1]
     assert opened.evaluate("img => img.naturalWidth") > 0
+    # Enlarged: the picture is drawn at least twice its file's size (object-fit: contain).
+    shown = opened.evaluate(
+        "img => Math.min(img.clientWidth / img.naturalWidth, img.clientHeight / img.naturalHeight)"
+    )
+    assert shown >= 2, shown
+    caption = page.locator(".glightbox-container .gslide-description").first
+    text = caption.inner_text()
+    assert "MobileNetV2" in text and "Grad-CAM" in text and "colour" in text, text
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "lightbox-light.png"))
     page.keyboard.press("Escape")
     page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
 
 
 def test_image_tabs_switch_and_cited_links_open_their_tab(base_url, page):
-    page.goto(base_url + "models/mobilenet/", wait_until="load")
+    page.goto(base_url + "models/mobilenetv2/", wait_until="load")
     labels = page.locator(".tabbed-labels label")
     titles = [label.inner_text().strip() for label in labels.all()]
     assert sorted(titles) == ["cat", "cat-and-cup"]
@@ -231,7 +331,7 @@ def test_image_tabs_switch_and_cited_links_open_their_tab(base_url, page):
     page.evaluate("localStorage.clear()")
     comparison = base_url + f"compare/{titles[1]}/grad-cam/"
     page.goto(comparison, wait_until="load")
-    href = page.locator("#mobilenet a").first.get_attribute("href")
+    href = page.locator("#mobilenetv2 a").first.get_attribute("href")
     fragment = href.split("#")[1]
     assert fragment.startswith(f"{titles[1]}--") and fragment.endswith("--grad-cam")
     page.goto(urljoin(comparison, href), wait_until="load")
@@ -258,7 +358,7 @@ def test_screenshots_for_review(browser, base_url, scheme):
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
     page = context.new_page()
-    for name, path in (("home", ""), ("model", "models/mobilenet/"), ("compare", "compare/cat/")):
+    for name, path in (("home", ""), ("model", "models/mobilenetv2/"), ("compare", "compare/cat/")):
         page.goto(base_url + path, wait_until="load")
         _load_all_pictures(page)
         shown = page.evaluate("document.body.getAttribute('data-md-color-scheme')")

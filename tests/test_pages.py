@@ -417,6 +417,30 @@ def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
                 assert target.resolve().is_file(), (page, attrs)
 
 
+def test_every_picture_carries_its_files_width_and_height(imagenet_site):
+    """The page reserves each picture's box before it loads, so nothing shifts."""
+    site_dir = imagenet_site.site_dir
+    seen = 0
+    for page, text in imagenet_site.pages_html().items():
+        for tag, attrs in parse(text).tags:
+            if tag == "img":
+                with Image.open(site_dir / PurePosixPath(page).parent / attrs["src"]) as file:
+                    assert (attrs.get("width"), attrs.get("height")) == tuple(
+                        str(side) for side in file.size
+                    ), (page, attrs)
+                seen += 1
+    assert seen > 50
+
+
+def test_legends_and_the_photo_stay_out_of_the_lightbox(imagenet_site):
+    model = imagenet_site.html("models/alphanet/index.html")
+    legends = re.findall(r'<figure class="gallery-legend".*?</figure>', model, re.DOTALL)
+    assert legends and all("glightbox" not in f and "off-glb" in f for f in legends)
+    head = imagenet_site.html("compare/cat/index.html").split('class="gallery-compare-head"')[1]
+    first_figure = head.split("</figure>")[0]
+    assert "off-glb" in first_figure and "glightbox" not in first_figure
+
+
 def test_every_picture_has_alt_text_and_a_caption(imagenet_site):
     for page in ("models/alphanet/index.html", "compare/cat/index.html"):
         text = imagenet_site.html(page)
@@ -593,7 +617,8 @@ def test_method_pages_show_that_method_for_every_model(imagenet_site):
         slug = pages.anchor(method)
         page = imagenet_site.html(f"compare/filters/{slug}/index.html")
         assert re.search(rf"<h1[^>]*>{re.escape(method)} of all models on “Filters”", page)
-        assert re.search(rf"<title>{re.escape(method)} - ", page)  # short title in the nav
+        # A title of its own (tabs, bookmarks, search results): method and photo.
+        assert f"<title>{method} on filters - " in page
         for name in MODELS:
             model = name.lower()
             assert f"assets/{model}/filters/{slug}-1.webp" in page, (method, name)
@@ -705,6 +730,22 @@ def test_methods_page_has_formulas_and_references(imagenet_site):
     scripts = [attrs.get("src", "") for tag, attrs in parse(methods).tags if tag == "script"]
     mathjax = [s for s in scripts if "mathjax-3.2.2-tex-svg.js" in s]
     assert mathjax and (imagenet_site.site_dir / "methods" / mathjax[0]).resolve().is_file()
+
+
+def test_methods_page_has_no_empty_heading_and_tells_the_truth_about_random_weights(
+    imagenet_site,
+):
+    methods = imagenet_site.html("methods/index.html")
+    article = methods.split("<article")[1].split("</article>")[0]
+    # A heading directly followed by another heading of the same or a higher level is empty.
+    headings = re.findall(r"<h([1-6])[ >].*?</h\1>\s*(<h([1-6]))?", article, re.DOTALL)
+    for level, _, following in headings:
+        assert not following or int(following) > int(level), headings
+    assert len(headings) > 10
+    text = visible_text(methods)
+    # Random ResNet50 gives 84-100% to one class: the page must not claim near-uniform always.
+    assert "predictions are near-uniform" not in text
+    assert "not always near-uniform" in text and "ResNet50 gives 84–100%" in text
 
 
 def test_methods_page_includes_the_rules_file_when_present(tmp_path, monkeypatch):

@@ -1,0 +1,177 @@
+"""Receptive fields of a model's layers, read off its graph: which input pixels one unit sees.
+
+Zeiler & Fergus show a projection cropped to the receptive field of the unit it starts from,
+beside the same crop of the photo. A unit at grid position (i, j) of a layer sees the input
+square of side `size` centred on `start + jump * (i, j)` (the usual arithmetic of convolution
+arithmetic: every convolution or pooling of kernel k and stride s grows the side by
+(k - 1) * jump and multiplies the jump by s; padding shifts the start).
+
+Where branches meet (residual additions, concatenations) the field is the union of the fields of
+the inputs. Inputs without a spatial grid (squeeze-and-excitation gates, which pool the whole
+image into one number per channel) are left out: they scale a unit, they do not move what it
+looks at, and counting them would make every field the whole image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The input square one unit of a layer sees, per spatial axis (rows, columns).
+
+    `size` is the side in input pixels; `jump` the input distance between neighbouring units;
+    `start` the input coordinate of the centre of unit 0's field (may be negative or fractional).
+    """
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[float, float]
+
+    def box(self, row: int, column: int) -> tuple[int, int, int, int]:
+        """(top, left, bottom, right) in input pixels, bottom/right exclusive, of the field of
+        the unit at (row, column); not clipped to the image, so its size is always `size`."""
+        top = round(self.start[0] + self.jump[0] * row - (self.size[0] - 1) / 2)
+        left = round(self.start[1] + self.jump[1] * column - (self.size[1] - 1) / 2)
+        return top, left, top + self.size[0], left + self.size[1]
+
+
+_PIXEL = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
+
+
+def _pair(value: object) -> tuple[int, int]:
+    if isinstance(value, int):
+        return value, value
+    first, second = value  # type: ignore[misc]
+    return int(first), int(second)
+
+
+def _window(layer: keras.layers.Layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(kernel, stride, dilation) of a convolution or pooling layer."""
+    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size")
+    dilation = getattr(layer, "dilation_rate", 1)
+    return _pair(kernel), _pair(layer.strides or kernel), _pair(dilation)
+
+
+def _spatial(tensor: object) -> tuple[int, int] | None:
+    shape = getattr(tensor, "shape", None)
+    if shape is None or len(shape) != 4 or shape[1] is None or shape[2] is None:
+        return None
+    return int(shape[1]), int(shape[2])
+
+
+def _through_window(
+    layer: keras.layers.Layer, field: ReceptiveField, size_in: tuple[int, int], size_out
+) -> ReceptiveField:
+    kernel, stride, dilation = _window(layer)
+    sizes, jumps, starts = [], [], []
+    for axis in (0, 1):
+        extent = dilation[axis] * (kernel[axis] - 1) + 1
+        if getattr(layer, "padding", "valid") == "same":  # TensorFlow puts the odd pixel after
+            total = max((size_out[axis] - 1) * stride[axis] + extent - size_in[axis], 0)
+            before = total // 2
+        else:
+            before = 0
+        jump = field.jump[axis]
+        sizes.append(field.size[axis] + (extent - 1) * jump)
+        jumps.append(jump * stride[axis])
+        starts.append(field.start[axis] + ((extent - 1) / 2 - before) * jump)
+    return ReceptiveField(tuple(sizes), tuple(jumps), tuple(starts))  # type: ignore[arg-type]
+
+
+def _shifted(layer: keras.layers.Layer, field: ReceptiveField) -> ReceptiveField:
+    """ZeroPadding2D moves unit 0 before the image; Cropping2D moves it inside."""
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        (top, _), (left, _) = layer.padding
+        sign = -1
+    else:
+        (top, _), (left, _) = layer.cropping
+        sign = 1
+    return ReceptiveField(
+        field.size,
+        field.jump,
+        (
+            field.start[0] + sign * top * field.jump[0],
+            field.start[1] + sign * left * field.jump[1],
+        ),
+    )
+
+
+def _union(fields: list[ReceptiveField]) -> ReceptiveField:
+    """The smallest field covering all of `fields` (they share a grid where branches meet)."""
+    sizes, starts = [], []
+    for axis in (0, 1):
+        low = min(f.start[axis] - (f.size[axis] - 1) / 2 for f in fields)
+        high = max(f.start[axis] + (f.size[axis] - 1) / 2 for f in fields)
+        sizes.append(round(high - low) + 1)
+        starts.append((low + high) / 2)
+    jump = max(f.jump for f in fields)
+    return ReceptiveField(tuple(sizes), jump, tuple(starts))  # type: ignore[arg-type]
+
+
+_WINDOWED = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.MaxPooling2D,
+    keras.layers.AveragePooling2D,
+)
+
+
+def _propagate(model: keras.Model, known: dict[int, ReceptiveField | None]) -> None:
+    """Fill `known` (id of a tensor -> its field, None for tensors without a grid) for every
+    tensor of `model`'s graph whose inputs are known, descending into nested models."""
+    for operation in model.operations:
+        for node in operation._inbound_nodes:
+            inputs = list(node.input_tensors)
+            if not inputs or not all(id(t) in known for t in inputs):
+                continue  # a node of another graph that reuses this layer
+            outputs = list(node.output_tensors)
+            if isinstance(operation, keras.Model):
+                for inner, outer in zip(operation.inputs, inputs):
+                    known[id(inner)] = known[id(outer)]
+                _propagate(operation, known)
+                for inner, outer in zip(operation.outputs, outputs):
+                    known[id(outer)] = known.get(id(inner))
+                continue
+            fields = [known[id(t)] for t in inputs if _spatial(t) and known[id(t)] is not None]
+            field = None
+            if fields and _spatial(outputs[0]):
+                field = fields[0] if len(fields) == 1 else _union(fields)
+                if isinstance(operation, _WINDOWED):
+                    size_in, size_out = _spatial(inputs[0]), _spatial(outputs[0])
+                    field = _through_window(operation, fields[0], size_in, size_out)
+                elif isinstance(operation, (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)):
+                    field = _shifted(operation, fields[0])
+            for tensor in outputs:
+                known[id(tensor)] = field
+
+
+def receptive_fields(model: keras.Model, layers: list[str]) -> dict[str, ReceptiveField]:
+    """The receptive field of each named layer's output (a layer of `model` with a 2-D grid)."""
+    known: dict[int, ReceptiveField | None] = {id(t): _PIXEL for t in model.inputs}
+    _propagate(model, known)
+    fields = {}
+    for name in layers:
+        field = known.get(id(model.get_layer(name).output))
+        if field is None:
+            raise ValueError(f"layer {name!r} of {model.name!r} has no receptive field on the input")
+        fields[name] = field
+    return fields
+
+
+def strongest_unit_boxes(
+    activation: np.ndarray, channels: list[int], field: ReceptiveField
+) -> list[tuple[int, int, int, int]]:
+    """For each channel of an (h, w, c) activation, the receptive-field box of its strongest
+    unit: the unit whose value the projection traces back (first maximum in row order)."""
+    boxes = []
+    for channel in channels:
+        plane = np.asarray(activation[:, :, channel])
+        row, column = np.unravel_index(int(np.argmax(plane)), plane.shape)
+        boxes.append(field.box(int(row), int(column)))
+    return boxes

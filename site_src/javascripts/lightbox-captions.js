@@ -1,0 +1,14 @@
+// Every picture opened in the lightbox carries the caption printed under it in the page (model,
+// photo, class, method, layer and colour scale), so a reader stepping through twenty pictures
+// always knows what each one shows. Runs before the lightbox is set up (the glightbox plugin's
+// script comes last in the page), which reads `data-description` when it starts.
+// The caption is the page's own, already escaped HTML.
+(function () {
+  document.querySelectorAll("a.glightbox").forEach(function (link) {
+    var figure = link.closest("figure");
+    var caption = figure && figure.querySelector("figcaption");
+    if (caption && !link.hasAttribute("data-description")) {
+      link.setAttribute("data-description", caption.innerHTML.trim());
+    }
+  });
+})();
