@@ -148,12 +148,17 @@ class _Writer:
         self._pending: list[Future] = []
 
     def image(
-        self, relative: str, draw: Callable[[], Image.Image], alt: str, caption: str
+        self,
+        relative: str,
+        draw: Callable[[], Image.Image],
+        alt: str,
+        caption: str,
+        scale: str = "",
     ) -> Figure:
         """Schedule `draw()` to be encoded to `out/relative`; returns its Figure now."""
         self._pending.append(self._pool.submit(_draw_and_save, self.out / relative, draw))
         self.written.append(relative)
-        return Figure(path=relative, caption=caption, alt=alt)
+        return Figure(path=relative, caption=caption, alt=alt, scale=scale)
 
     def keep(self, figures: Iterable[Figure]) -> None:
         """Record files from an earlier build that are reused as they are."""
@@ -290,10 +295,7 @@ def _image_section(
         figures = []
         for method in render.EXPLANATION_COLUMNS:
             layer = f" at layer {explainer.target_layer}" if "Grad-CAM" in method else ""
-            caption = (
-                f"{what}: {method}{layer} for class {rank + 1}, '{name}'; "
-                f"{render.METHOD_SCALES[method]}"
-            )
+            caption = f"{what}: {method}{layer} for class {rank + 1}, '{name}'"
             figures.append(
                 (
                     method,
@@ -302,6 +304,7 @@ def _image_section(
                         partial(_display_tile, tiles[method]),
                         caption,
                         caption,
+                        render.METHOD_SCALES[method],
                     ),
                 )
             )

@@ -93,13 +93,16 @@ class SiteInfo:
 class Figure:
     """One image file; `path` is POSIX and relative to the site root (`site_src/`).
 
-    `width` and `height` are the file's pixel size, filled in by `write_site` from the written
-    file (never cached), so every <img> reserves its space before it loads.
+    `scale` says how to read its colours; pages show it in the lightbox's caption, and leave it
+    out under the small tiles of a grid, where the grid's legend says it once. `width` and
+    `height` are the file's pixel size, filled in by `write_site` from the written file (never
+    cached), so every <img> reserves its space before it loads.
     """
 
     path: str
     caption: str
     alt: str
+    scale: str = ""
     width: int | None = None
     height: int | None = None
 

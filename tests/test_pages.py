@@ -403,7 +403,7 @@ def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
     models, images, methods = len(MODELS), len(IMAGES), len(EXPLANATION_COLUMNS)
     per_model_page = images * (PICTURES_PER_IMAGE + 1) + 1  # + the grid link; + the filters
     home_and_compare_index = 2 * images
-    per_comparison = 1 + models  # the photo and one picture per model
+    per_comparison = 2 + models  # the photo, the colour scales and one picture per model
     expected = (
         models * per_model_page + home_and_compare_index + images * (1 + methods) * per_comparison
     )

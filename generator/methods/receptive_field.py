@@ -159,7 +159,10 @@ def receptive_fields(model: keras.Model, layers: list[str]) -> dict[str, Recepti
     for name in layers:
         field = known.get(id(model.get_layer(name).output))
         if field is None:
-            raise ValueError(f"layer {name!r} of {model.name!r} has no receptive field on the input")
+            raise ValueError(
+                f"layer {name!r} of {model.name!r} has no spatial grid over the input, so no "
+                "receptive field: choose a layer with a 4-D output"
+            )
         fields[name] = field
     return fields
 
