@@ -26,7 +26,7 @@ from generator import render
 from generator.images import center_crop, load_image
 from generator.methods.explain import Explainer
 from generator.methods.feature_maps import strongest_channels
-from generator.methods.layers import gradcam_target_layer, stage_layers
+from generator.methods.layers import gradcam_target, stage_outputs
 from generator.registry import ModelSpec, build_model
 
 DEFAULT_MODELS = ("MobileNetV2", "ResNet50", "VGG16", "EfficientNetB0", "InceptionV3")
@@ -64,7 +64,8 @@ def bench_model(spec: ModelSpec, image_path: Path, repeats: int = 5, top: int = 
     """Every figure of the table for one model (seconds unless named otherwise)."""
     start = time.perf_counter()
     model = build_model(spec, "random")
-    target, stages = gradcam_target_layer(model), stage_layers(model)
+    target = gradcam_target(model).name
+    stages = [stage.name for stage in stage_outputs(model)]
     explainer = Explainer(model, target_layer=target, stage_layers=stages)
     crop = center_crop(load_image(image_path).pixels, spec.input_size)
     batch = spec.preprocess(crop[None])

@@ -43,13 +43,15 @@ from generator.methods.filters import (
     first_layer_filters,
     layer_filters,
 )
-from generator.methods.layers import gradcam_target_layer, stage_layers
+from generator.methods import SELECTION_VERSION
+from generator.methods.layers import TensorChoice, gradcam_target, stage_outputs
 from generator.methods.receptive_field import (
     ReceptiveField,
     receptive_fields,
     strongest_unit_boxes,
 )
 from generator.pages import (
+    ChosenTensor,
     ClassExplanation,
     Figure,
     ImageSection,
@@ -396,6 +398,7 @@ def _model_key(spec: ModelSpec, options: BuildOptions) -> str:
         display=DISPLAY_SIDE,
         figures=render.FIGURE_STYLE,
         gradcam_layer=spec.gradcam_layer,
+        selection=SELECTION_VERSION,
     )
 
 
@@ -441,8 +444,8 @@ def _section_figures(section: ImageSection) -> list[Figure]:
 class _ModelCard:
     """The per-model part of a page that does not depend on the images; cached as JSON."""
 
-    target: str
-    stages: list[str]
+    target: ChosenTensor
+    stages: list[ChosenTensor]
     report: list[str]
     filters: list[tuple[str, str, Figure]]
     seconds: float  # building the model, tracing its functions, rendering its filters
@@ -450,7 +453,23 @@ class _ModelCard:
     @classmethod
     def from_json(cls, data: dict) -> _ModelCard:
         filters = [(layer, note, _figure(f)) for layer, note, f in data["filters"]]
-        return cls(data["target"], data["stages"], data["report"], filters, data["seconds"])
+        target, stages = _chosen(data["target"]), [_chosen(s) for s in data["stages"]]
+        return cls(target, stages, data["report"], filters, data["seconds"])
+
+
+def _chosen(data: dict | TensorChoice) -> ChosenTensor:
+    """A page's record of a chosen tensor, from the methods' choice or from the cache's JSON."""
+    if isinstance(data, TensorChoice):
+        return ChosenTensor(data.name, data.shape, data.reason)
+    return ChosenTensor(data["name"], tuple(data["shape"]), data["reason"])
+
+
+def _target_choice(spec: ModelSpec, model: keras.Model) -> TensorChoice:
+    """Grad-CAM's tensor: model_facts' override for this model if it has one, else automatic."""
+    if spec.gradcam_layer is None:
+        return gradcam_target(model)
+    shape = tuple(int(d) for d in model.get_layer(spec.gradcam_layer).output.shape[1:])
+    return TensorChoice(spec.gradcam_layer, shape, "set for this model in model_facts.py")
 
 
 class _Cached:
@@ -535,15 +554,16 @@ def _compute_model_page(
     spec, options, card, found = work.spec, work.options, work.card, dict(work.found)
     start = time.perf_counter()
     model = build_model(spec, options.weights)
-    target = spec.gradcam_layer or gradcam_target_layer(model)
-    stages = stage_layers(model)
-    explainer = Explainer(model, target_layer=target, stage_layers=stages)
-    fields = receptive_fields(model, stages)
+    target, stages = _target_choice(spec, model), stage_outputs(model)
+    stage_names = [stage.name for stage in stages]
+    explainer = Explainer(model, target_layer=target.name, stage_layers=stage_names)
+    fields = receptive_fields(model, stage_names)
     weights = _weights_label(options.weights)[1]
     if card is None:
         filters = _filter_figures(writer, spec, model)
         seconds = round(time.perf_counter() - start, 1)
-        card = _ModelCard(target, stages, explainer.report.summary().splitlines(), filters, seconds)
+        chosen = _chosen(target), [_chosen(stage) for stage in stages]
+        card = _ModelCard(*chosen, explainer.report.lines(), filters, seconds)
         cache.put(work.key, dataclasses.asdict(card))
     else:
         writer.keep(f for _, _, f in card.filters)
@@ -693,14 +713,15 @@ def _model_page(
     """The page context, and the model's compute seconds as recorded when they were spent."""
     mode, weights_label = _weights_label(options.weights)
     page = ModelPage(
-        summary=_summary(spec, card.target, "built", None),
+        summary=_summary(spec, card.target.name, "built", None),
         paper=spec.paper,
         paper_url=spec.paper_url,
         preprocessing=spec.preprocessing,
         weights_random=mode == "random",
         weights_label=weights_label,
         nonlinearity_report=card.report,
-        stage_layers=card.stages,
+        target=card.target,
+        stages=card.stages,
         filters=card.filters,
         images=[section for section, _ in sections],
     )

@@ -45,7 +45,9 @@ MKDOCS_CONFIG_PATH = REPO_ROOT / "mkdocs.yml"
 _PUNCTUATION = frozenset(string.punctuation)
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
-MODEL_PAGE_IDS = frozenset({"model-card", "nonlinearities", "images", "filters", "cite"})
+MODEL_PAGE_IDS = frozenset(
+    {"model-card", "where-it-looks", "nonlinearities", "images", "filters", "cite"}
+)
 # Where the methods page explains each explanation method; one entry per render.EXPLANATION_COLUMNS.
 METHOD_DOCS = {
     "Grad-CAM": "grad-cam",
@@ -167,6 +169,18 @@ class ImageSection:
 
 
 @dataclass(frozen=True)
+class ChosenTensor:
+    """A tensor of the model's graph a page shows (Grad-CAM's target, a stage's output), and why.
+
+    `name` is a layer's name or, for an operation that is not a layer, e.g. "add_17".
+    """
+
+    name: str
+    shape: tuple[int, ...]  # (height, width, channels)
+    reason: str  # plain text
+
+
+@dataclass(frozen=True)
 class ModelPage:
     """The context of `models/<slug>.md`."""
 
@@ -177,7 +191,8 @@ class ModelPage:
     weights_random: bool
     weights_label: str
     nonlinearity_report: list[str]
-    stage_layers: list[str]
+    target: ChosenTensor | None  # Grad-CAM's tensor
+    stages: list[ChosenTensor]  # one output per resolution stage
     filters: list[tuple[str, str, Figure]]  # (heading, note, figure)
     images: list[ImageSection]
 

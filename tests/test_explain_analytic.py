@@ -406,9 +406,18 @@ def test_se_gate_is_held_constant(gate):
     model = _se_model(gate)
     report = RewiredModel(model).report
     assert report.count(f"{gate} (SE gate)").found == 1
-    assert report.count("ReLU").found == 2  # features and reduce (inside the gate branch)
+    # "features" acts on the image-to-class path; "reduce" sits inside the held gate's branch,
+    # where no gradient reaches it, and is counted apart.
+    assert report.count("ReLU").found == report.count("ReLU").modified == 1
+    assert report.count("ReLU (inside SE gates)").found == 1
+    assert report.count("ReLU (inside SE gates)").modified == 0
     assert report.count("ReLU6").found == 1  # "after"; the hard_sigmoid's ReLU6 is the gate
-    assert "1 SE gates" in report.summary() and not report.unmodified
+    assert report.lines()[:2] == [
+        "Image-to-class path: 1 of 1 ReLU modified, 1 of 1 ReLU6 modified",
+        f"1 SE gates ({gate}) held constant; inside their branches, without effect since no "
+        "gradient reaches them: 1 ReLU",
+    ]
+    assert not report.unmodified
     images = np.random.default_rng(1).uniform(-1, 1, (1, 4, 4, 3)).astype("float32")
     got = Explainer(model, target_layer="excite").input_gradients(
         images, np.array([[0, 2]]), "guided"
@@ -480,3 +489,27 @@ def test_unknown_nonlinearities_are_reported_not_hidden():
     assert set(report.unmodified) == {"learned_slope (PReLU)", "channel_softmax (softmax)"}
     assert report.count("PReLU").found == 1 and report.count("PReLU").modified == 0
     assert "2 left unmodified" in report.summary()
+
+
+def test_layer_normalization_keeps_its_true_gradient_and_is_reported():
+    """LayerNormalization is nonlinear at inference (it divides by its input's own spread) but
+    is no rectifier: both rules leave its gradient as it is, and the report says so."""
+    rng = np.random.default_rng(11)
+    inputs = keras.Input((3, 3, 3))
+    x = layers.LayerNormalization(name="norm")(inputs)
+    model = keras.Model(inputs, layers.Dense(2, name="head")(layers.GlobalAveragePooling2D()(x)))
+    head = [rng.normal(size=(3, 2)).astype("float32"), np.zeros(2, "float32")]
+    model.get_layer("head").set_weights(head)
+    report = RewiredModel(model).report
+    entry = report.count("LayerNormalization")
+    assert (entry.found, entry.modified) == (1, 0)
+    assert report.lines() == [f"True gradient kept: 1 LayerNormalization ({entry.why})"]
+    assert "spread" in entry.why and not report.unmodified
+    images = rng.uniform(-1, 1, (2, 3, 3, 3)).astype("float32")
+    classes = np.array([[0, 1], [1, 0]])
+    plain = np.stack([_tf_plain_gradient(model, images, c) for c in (0, 1)], axis=1)
+    plain[1] = plain[1, ::-1]  # image 1 asks for classes (1, 0)
+    explainer = Explainer(model, target_layer="norm")
+    for rule in ("guided", "deconvnet"):
+        got = explainer.input_gradients(images, classes, rule)
+        np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-6)

@@ -1,7 +1,9 @@
-"""Every keras.applications constructor: all four methods run, and the rewiring report is right.
+"""Every keras.applications constructor: all four methods run, the rewiring report is right, and
+Grad-CAM's target and the stage outputs dominate the classifier.
 
 The report's counts are compared with an independent count read off the layers' configs and
-names (not the graph patterns `backward_rules` uses). Seven representative models run by
+names (not the graph patterns `backward_rules` uses); the target and stages are checked by an
+independent walk of Keras' graph links (`graph_checks`). Seven representative models run by
 default on a small input; the other constructors are marked slow. Each architecture is checked in
 a process of its own (see archkit.py), so this test's memory does not grow with every model.
 """
@@ -12,10 +14,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from graph_checks import check_dominates, check_gradcam_target, check_reaches_logits
 
 import archkit
+from generator.methods.backward_rules import INSIDE_HELD_GATE, TRUE_GRADIENT
 from generator.methods.explain import Explainer
-from generator.methods.layers import iter_layers, stage_layers
+from generator.methods.layers import TensorGraph, gradcam_target, iter_layers, stage_outputs
 from generator.registry import build_model, discover
 
 FAST = {
@@ -49,18 +53,24 @@ def _independent_counts(model: keras.Model) -> Counter:
     In keras.applications every Multiply is a squeeze-and-excitation product: EfficientNet's
     (`*se_excite`) is gated by a Conv2D with a sigmoid, MobileNetV3's (`*squeeze_excite_mul`) by
     a hard_sigmoid built around a ReLU(6.), so that many ReLU6 layers are gates, not ReLU6 kinds.
+    The rectifier of each gate's squeeze (`*se_reduce`, `*squeeze_excite_relu`) sits inside
+    the held gate and is counted apart; LayerNormalization and max pooling keep their true
+    gradient.
     """
     counts: Counter = Counter()
     products = 0
     for layer in iter_layers(model):
         config = layer.get_config()
-        if isinstance(layer, keras.layers.ReLU):
-            counts["ReLU6" if config["max_value"] == 6 else "ReLU"] += 1
+        in_gate = layer.name.endswith(("se_reduce", "squeeze_excite_relu"))
+        if isinstance(layer, (keras.layers.LayerNormalization, keras.layers.MaxPooling2D)):
+            counts[type(layer).__name__] += 1
+        elif isinstance(layer, keras.layers.ReLU):
+            kind = "ReLU6" if config["max_value"] == 6 else "ReLU"
+            counts[kind + (" (inside SE gates)" if in_gate else "")] += 1
         elif config.get("activation") not in (None, "linear"):
             activation = config["activation"]
-            counts[
-                "sigmoid (SE gate)" if activation == "sigmoid" else ACTIVATION_KINDS[activation]
-            ] += 1
+            kind = "sigmoid (SE gate)" if activation == "sigmoid" else ACTIVATION_KINDS[activation]
+            counts[kind + (" (inside SE gates)" if in_gate else "")] += 1
         elif isinstance(layer, keras.layers.Multiply):
             products += 1
             if layer.name.endswith("squeeze_excite_mul"):
@@ -87,12 +97,24 @@ def check_explains_and_reports_nonlinearities(name: str) -> None:
     spec = discover()[name]
     size = _size(name)
     model = build_model(spec, "random", input_shape=(size, size, 3))
-    explainer = Explainer(model, stage_layers=stage_layers(model)[-1:])
+    graph, target, stages = TensorGraph(model), gradcam_target(model), stage_outputs(model)
+    check_gradcam_target(model, graph.tensor(target.name))
+    for stage in stages:
+        check_reaches_logits(model, graph.tensor(stage.name))
+        # NASNet's cells each read the two cells before them: no single tensor carries every
+        # path at a resolution, so its stage outputs are the least-bypassed ones instead.
+        if not name.startswith("NASNet"):
+            check_dominates(model, graph.tensor(stage.name))
+    sides = [stage.shape[0] for stage in stages]
+    assert sides == sorted(sides, reverse=True) and len(set(sides)) == len(sides), sides
+    explainer = Explainer(model, stage_layers=[stages[-1].name])
 
     report = explainer.report
     reported = Counter({entry.kind: entry.found for entry in report.counts})
     assert reported == _independent_counts(model), report.summary()
-    assert all(entry.modified == entry.found for entry in report.counts), report.summary()
+    for entry in report.counts:
+        unchanged = entry.treatment in (INSIDE_HELD_GATE, TRUE_GRADIENT)
+        assert entry.modified == (0 if unchanged else entry.found), report.summary()
     assert report.unmodified == () and "left unmodified" not in report.summary()
 
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
@@ -123,7 +145,7 @@ def check_explains_and_reports_nonlinearities(name: str) -> None:
 def test_layer_projections_on_a_real_architecture():
     spec = discover()["MobileNetV2"]
     model = build_model(spec, "random", input_shape=(FAST_SIZE, FAST_SIZE, 3))
-    stages = stage_layers(model)
+    stages = [stage.name for stage in stage_outputs(model)]
     explainer = Explainer(model, stage_layers=stages)
     images = spec.preprocess(
         np.random.default_rng(1).integers(0, 256, (2, FAST_SIZE, FAST_SIZE, 3), dtype=np.uint8)

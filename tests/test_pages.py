@@ -21,6 +21,7 @@ from sitekit import mkdocs_build
 
 from generator import __release_date__, __version__, pages
 from generator.pages import (
+    ChosenTensor,
     ClassExplanation,
     Figure,
     ImageSection,
@@ -163,7 +164,13 @@ def make_contexts(root: Path, weights_mode: str):
                 weights_random=random,
                 weights_label=site.weights_label,
                 nonlinearity_report=["49 of 49 ReLU modified"],
-                stage_layers=["conv1_relu", "conv5_block3_out"],
+                target=ChosenTensor(
+                    "conv5_block3_out", (7, 7, 2048), "output of a residual block: relu of its sum"
+                ),
+                stages=[
+                    ChosenTensor("conv1_relu", (112, 112, 64), "relu activation of conv1_bn"),
+                    ChosenTensor("add_16", (7, 7, 2048), "the residual sum add_16 = a + b"),
+                ],
                 filters=[
                     (
                         "conv1_conv",
@@ -461,6 +468,9 @@ def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
     assert "tabby cat" in text and "281" in text
     assert "Deep Residual Learning for Image Recognition" in text
     assert "49 of 49 ReLU modified" in text and "conv5_block3_out" in text
+    # The chosen tensors, with their shapes and reasons (an operation's output too).
+    assert "conv5_block3_out, 7×7×2048: output of a residual block: relu of its sum" in text
+    assert "add_16, 7×7×2048: the residual sum add_16 = a + b" in text
     ids = ids_of(model)
     assert len(ids) == len(set(ids)), "duplicate ids"
     for wanted in (
@@ -468,6 +478,7 @@ def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
         "cat--predictions",
         "cat--explanations",
         "cat--features--block1-conv2",
+        "where-it-looks",
         "bold-x-y-h",
         "filters",
         "filters-image",
@@ -531,7 +542,8 @@ def test_anchors_are_made_of_slugs_and_never_counters():
         weights_random=False,
         weights_label="x",
         nonlinearity_report=[],
-        stage_layers=[],
+        target=None,
+        stages=[],
         filters=[],
         images=[section],
     )

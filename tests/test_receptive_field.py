@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from generator.methods.layers import stage_layers
+from generator.methods.layers import stage_outputs
 from generator.methods.receptive_field import ReceptiveField, receptive_fields
 
 
@@ -77,7 +77,7 @@ def test_field_box_is_exactly_the_gradient_support_of_a_linear_net(layer):
 
 def test_fields_of_mobilenetv2_stages_hold_their_units_gradient_support():
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
-    stages = stage_layers(model)
+    stages = [stage.name for stage in stage_outputs(model)]
     fields = receptive_fields(model, stages)
     sizes = [fields[name].size[0] for name in stages]
     assert sizes == sorted(sizes) and sizes[0] < 20 < sizes[-1]
@@ -89,3 +89,14 @@ def test_fields_of_mobilenetv2_stages_hold_their_units_gradient_support():
         support = _support(model, name, row, column, 224)
         s_top, s_left, s_bottom, s_right = _box_of(support)
         assert top <= s_top and left <= s_left and s_bottom <= bottom and s_right <= right, name
+
+
+def test_field_of_an_operation_output_named_as_the_gallery_names_it():
+    """ConvNeXt's block outputs are sums made by an operation, not a layer ("add_17")."""
+    inputs = keras.Input((16, 16, 3))
+    stem = keras.layers.Conv2D(2, 3, padding="same", name="stem")(inputs)
+    branch = keras.layers.Conv2D(2, 5, padding="same", name="branch")(stem)
+    block = stem + branch
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(block))
+    fields = receptive_fields(model, ["stem", "branch", "add"])
+    assert fields["add"] == fields["branch"] and fields["add"].size == (7, 7)

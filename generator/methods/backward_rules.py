@@ -104,21 +104,44 @@ _GLOBAL_POOLING = (
     layers.GlobalMaxPooling3D,
 )
 
+# Nonlinear at inference, yet given no rule: their true gradient is the right backward pass.
+# Why, per class (the methods page, docs/methods_rules.md, says the same at more length).
+_TRUE_GRADIENT_LAYERS: dict[type, str] = {
+    layers.LayerNormalization: (
+        "divides each position by the spread of its own channels: a rescaling, not a "
+        "rectifier, so there is no unit to switch off"
+    ),
+    layers.GroupNormalization: (
+        "divides by the spread of its own group of channels: a rescaling, not a rectifier"
+    ),
+    layers.MaxPooling2D: "passes the gradient to the winning position (Zeiler & Fergus' switches)",
+    layers.GlobalMaxPooling2D: "passes the gradient to the winning position",
+}
+
 # What "modified" means, per treatment, for the report.
 RULE_REPLACED = "backward rule replaced"
 HELD_CONSTANT = "held constant (SE gate)"
+INSIDE_HELD_GATE = "inside a held SE gate: no gradient reaches it"
+TRUE_GRADIENT = "true gradient kept"
 BYPASSED = "bypassed: pre-softmax logits used"
 LEFT_UNMODIFIED = "left unmodified"
+# The kind under which a nonlinearity inside a held gate's branch is counted.
+IN_GATE_SUFFIX = " (inside SE gates)"
 
 
 @dataclass(frozen=True)
 class KindCount:
-    """How many nonlinearities of one kind a model has and how many were given a new rule."""
+    """How many nonlinearities of one kind a model has and how many were given a new rule.
+
+    A rectifier inside a held SE gate's branch is counted under its own kind, e.g.
+    "swish (inside SE gates)", apart from the same rectifier on the image-to-class path.
+    """
 
     kind: str
     found: int
     modified: int
     treatment: str
+    why: str = ""  # for TRUE_GRADIENT: why no rule is needed
 
 
 @dataclass(frozen=True)
@@ -135,20 +158,41 @@ class NonlinearityReport:
                 return entry
         return KindCount(kind, 0, 0, "")
 
-    def summary(self) -> str:
-        """One line of text, e.g. "35 of 35 ReLU6 modified; 16 SE gates (sigmoid) held constant"."""
-        parts = []
+    def lines(self) -> list[str]:
+        """The report as a few lines of text, one per treatment, e.g.
+        "Image-to-class path: 33 of 33 swish modified"."""
+        by_treatment: dict[str, list[KindCount]] = {}
         for entry in self.counts:
-            if entry.treatment == HELD_CONSTANT:
-                base = entry.kind.removesuffix(" (SE gate)")
-                parts.append(f"{entry.modified} SE gates ({base}) held constant")
-            elif entry.treatment == BYPASSED:
-                parts.append(f"classifier {entry.kind} bypassed (logits used)")
-            else:
-                parts.append(f"{entry.modified} of {entry.found} {entry.kind} modified")
+            by_treatment.setdefault(entry.treatment, []).append(entry)
+        lines = []
+        acting = by_treatment.get(RULE_REPLACED, [])
+        if acting:
+            lines.append(
+                "Image-to-class path: "
+                + ", ".join(f"{e.modified} of {e.found} {e.kind} modified" for e in acting)
+            )
+        gates = by_treatment.get(HELD_CONSTANT, [])
+        if gates:
+            inside = by_treatment.get(INSIDE_HELD_GATE, [])
+            held = ", ".join(
+                f"{e.found} SE gates ({e.kind.removesuffix(' (SE gate)')}) held constant"
+                for e in gates
+            )
+            if inside:
+                held += "; inside their branches, without effect since no gradient reaches them: "
+                held += ", ".join(f"{e.found} {e.kind.removesuffix(IN_GATE_SUFFIX)}" for e in inside)
+            lines.append(held)
+        for entry in by_treatment.get(TRUE_GRADIENT, []):
+            lines.append(f"True gradient kept: {entry.found} {entry.kind} ({entry.why})")
+        for entry in by_treatment.get(BYPASSED, []):
+            lines.append(f"Classifier {entry.kind} bypassed (logits used)")
         if self.unmodified:
-            parts.append(f"{len(self.unmodified)} left unmodified: " + ", ".join(self.unmodified))
-        return "; ".join(parts) if parts else "no nonlinearities found"
+            lines.append(f"{len(self.unmodified)} left unmodified: " + ", ".join(self.unmodified))
+        return lines or ["No nonlinearities found"]
+
+    def summary(self) -> str:
+        """The lines joined into one, for logs and error messages."""
+        return "; ".join(self.lines())
 
 
 @dataclass(frozen=True)
@@ -157,7 +201,9 @@ class _Plan:
 
     name: str
     kind: str
-    action: Literal["rule", "fused_rule", "gate", "hold", "bypass", "keep", "nested"]
+    action: Literal[
+        "rule", "fused_rule", "gate", "in_gate", "hold", "true_gradient", "bypass", "keep", "nested"
+    ]
     gate_index: int = -1  # for "hold": which input of the Multiply is the gate
     graph: Any = None  # for "nested": the inner Functional
 
@@ -181,18 +227,18 @@ class _WithoutActivation:
 class RewiredModel:
     """A model's own layers run as a graph whose nonlinearities follow a chosen backward rule.
 
-    Outputs are the named layers' activations and the pre-softmax logits. "plain" is the model's
-    true gradient (only a final softmax is bypassed so that logits come out); "guided" and
-    "deconvnet" replace the backward rule of every nonlinearity the report lists as modified.
+    Outputs are the values of `tensors` (symbolic tensors of the model's graph: layer outputs
+    or outputs of operations that are not layers, such as ConvNeXt's residual sums) and the
+    pre-softmax logits. "plain" is the model's true gradient (only a final softmax is bypassed
+    so that logits come out); "guided" and "deconvnet" replace the backward rule of every
+    nonlinearity the report lists as modified.
     """
 
-    def __init__(self, model: keras.Model, layer_names: Sequence[str] = ()):
+    def __init__(self, model: keras.Model, tensors: Sequence[Any] = ()):
         if len(model.outputs) != 1:
             raise ValueError(f"{model.name} has {len(model.outputs)} outputs; one expected")
-        self.layer_names = tuple(layer_names)
-        outputs = [model.get_layer(name).output for name in self.layer_names]
-        # A new functional over the same layer objects: nothing is cloned, nothing is edited.
-        self._graph = keras.Model(model.inputs, [*outputs, model.outputs[0]])
+        # A new functional over the same operations: nothing is cloned, nothing is edited.
+        self._graph = keras.Model(model.inputs, [*tensors, model.outputs[0]])
         classifier = model.outputs[0]._keras_history.operation
         self._plans = _plan_graph(self._graph, classifier)
         self.report = _report(self._plans)
@@ -200,7 +246,7 @@ class RewiredModel:
     def __call__(
         self, images: tf.Tensor, rule: Rule | tuple[Rule, ...] = "plain"
     ) -> tuple[list[tf.Tensor], tf.Tensor]:
-        """(activations of `layer_names`, logits) of `images`, differentiable under `rule`.
+        """(values of `tensors`, logits) of `images`, differentiable under `rule`.
 
         A tuple of rules, e.g. ("guided", "deconvnet"), splits the batch into that many equal
         parts, part i following rule i: one forward pass over a stacked batch then serves
@@ -222,7 +268,7 @@ class RewiredModel:
         action = plan.action if plan else "keep"
         if action == "bypass":
             return lambda *args, **kwargs: _pre_activation(op, args, kwargs)
-        if rules == ("plain",) or action in ("keep", "gate"):
+        if rules == ("plain",) or action in ("keep", "gate", "in_gate", "true_gradient"):
             return _in_inference_mode(op)
         if action == "rule":
             return lambda x, *args, **kwargs: _rectified(lambda t: op(t, *args, **kwargs), x, rules)
@@ -395,8 +441,9 @@ def _sublayers(layer: layers.Layer) -> list[layers.Layer]:
     return list(layer._flatten_layers(include_self=False, recursive=True))
 
 
-def _se_gate(node: Any) -> tuple[int, Any, str] | None:
-    """(gate input index, squashing op, its kind) if `node` is a squeeze-and-excitation product.
+def _se_gate(node: Any) -> tuple[int, Any, str, list[tuple[Any, Any]]] | None:
+    """(gate input index, squashing op, its kind, (op, node) of the whole gate branch) if `node`
+    is a squeeze-and-excitation product.
 
     A gate is a (1, 1, C) input of a two-input Multiply that is computed, through single-input
     operations only, from a global pooling, and whose last nonlinearity is a sigmoid-type squash.
@@ -407,12 +454,14 @@ def _se_gate(node: Any) -> tuple[int, Any, str] | None:
         if len(tensor.shape) < 3 or any(d != 1 for d in tensor.shape[1:-1]):
             continue
         squash = None
+        branch = []
         while True:
             op, producer = _producer(tensor)
             if isinstance(op, _GLOBAL_POOLING):
                 if squash is not None:
-                    return index, squash[0], squash[1]
+                    return index, squash[0], squash[1], branch
                 break
+            branch.append((op, producer))
             found = _classify(op, producer) if not producer.is_input else None
             if squash is None and found is not None:
                 if found[0] not in _SQUASHING_KINDS:
@@ -443,20 +492,25 @@ def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
     """A plan for every nonlinear operation of `graph` (and of models nested in it), by id."""
     plans: dict[int, _Plan] = {}
     gate_kinds: dict[int, str] = {}
+    in_gates: set[int] = set()  # every other operation of a held gate's branch
     for node in _nodes(graph):
         gate = _se_gate(node)
         if gate is not None:
-            index, squash, kind = gate
+            index, squash, kind, branch = gate
             plans[id(node.operation)] = _Plan(
                 node.operation.name, "SE gate product", "hold", gate_index=index
             )
             gate_kinds[id(squash)] = f"{kind} (SE gate)"
+            in_gates.update(id(op) for op, _ in branch)
     for node in _nodes(graph):
         op = node.operation
         if node.is_input or id(op) in plans:
             continue
         if id(op) in gate_kinds:
             plans[id(op)] = _Plan(op.name, gate_kinds[id(op)], "gate")
+            continue
+        if isinstance(op, tuple(_TRUE_GRADIENT_LAYERS)):
+            plans[id(op)] = _Plan(op.name, type(op).__name__, "true_gradient")
             continue
         inner = _inner_graph(op)
         if inner is not None:
@@ -471,6 +525,8 @@ def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
         kind, how = found
         if op is classifier and (kind == "softmax" or kind.startswith("softmax in ")):
             plans[id(op)] = _Plan(op.name, "softmax", "bypass")
+        elif id(op) in in_gates:
+            plans[id(op)] = _Plan(op.name, kind + IN_GATE_SUFFIX, "in_gate")
         elif how == "elementwise":
             plans[id(op)] = _Plan(op.name, kind, "rule")
         elif how == "fused":
@@ -484,9 +540,13 @@ _TREATMENTS = {
     "rule": RULE_REPLACED,
     "fused_rule": RULE_REPLACED,
     "gate": HELD_CONSTANT,
+    "in_gate": INSIDE_HELD_GATE,
+    "true_gradient": TRUE_GRADIENT,
     "bypass": BYPASSED,
     "keep": LEFT_UNMODIFIED,
 }
+# Treatments under which a nonlinearity's backward pass is changed (the report's "modified").
+_MODIFYING = {RULE_REPLACED, HELD_CONSTANT, BYPASSED}
 
 
 def _report(plans: dict[int, _Plan]) -> NonlinearityReport:
@@ -497,8 +557,15 @@ def _report(plans: dict[int, _Plan]) -> NonlinearityReport:
         if plan.action in _TREATMENTS:
             found[plan.kind] += 1
             treatment_of[plan.kind] = _TREATMENTS[plan.action]
+    why = {kind.__name__: reason for kind, reason in _TRUE_GRADIENT_LAYERS.items()}
     counts = tuple(
-        KindCount(kind, n, 0 if treatment_of[kind] == LEFT_UNMODIFIED else n, treatment_of[kind])
+        KindCount(
+            kind,
+            n,
+            n if treatment_of[kind] in _MODIFYING else 0,
+            treatment_of[kind],
+            why.get(kind, "") if treatment_of[kind] == TRUE_GRADIENT else "",
+        )
         for kind, n in found.items()
     )
     unmodified = tuple(

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
-from generator.methods.layers import gradcam_target_layer
+from generator.methods.layers import TensorGraph, gradcam_target
 
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
 _BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
@@ -36,15 +36,17 @@ class Explanations:
     guided_backprop: np.ndarray  # (N, K, H, W, 3)
     deconvnet: np.ndarray  # (N, K, H, W, 3)
     guided_gradcam: np.ndarray  # (N, K, H, W, 3): guided backprop times the Grad-CAM map
-    stage_activations: dict[str, np.ndarray]  # layer name -> (N, h, w, c)
+    stage_activations: dict[str, np.ndarray]  # tensor name -> (N, h, w, c)
 
 
 class Explainer:
     """The explanation methods of one model, compiled once and reused for every image.
 
-    `target_layer` is Grad-CAM's layer (default: `layers.gradcam_target_layer`); `stage_layers`
-    are the layers whose activations `explain` returns and whose channels `project_layers`
-    projects back to the input. The model is only read, never changed.
+    `target_layer` names the tensor Grad-CAM reads (default: `layers.gradcam_target`);
+    `stage_layers` name the tensors whose values `explain` returns and whose channels
+    `project_layers` projects back to the input. Names are those of `layers.TensorGraph`: a
+    layer's name for its output, or e.g. "add_17" for an operation that is not a layer. The
+    model is only read, never changed.
     """
 
     def __init__(
@@ -54,9 +56,14 @@ class Explainer:
         stage_layers: Sequence[str] = (),
     ):
         self.model = model
-        self.target_layer = target_layer or gradcam_target_layer(model)
+        self.target_layer = target_layer or gradcam_target(model).name
         self.stage_layers = tuple(stage_layers)
-        self._rewired = RewiredModel(model, (self.target_layer, *self.stage_layers))
+        graph = TensorGraph(model)
+        tensors = [graph.tensor(name) for name in (self.target_layer, *self.stage_layers)]
+        self._widths = {
+            name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
+        }
+        self._rewired = RewiredModel(model, tensors)
         self.report: NonlinearityReport = self._rewired.report
         self._plain = tf.function(self._plain_step, reduce_retracing=True, autograph=False)
         # Rules are a Python argument: one trace per tuple of rules, reused for every later call.
@@ -222,7 +229,7 @@ class Explainer:
         for layer, ids in channels.items():
             if layer not in self.stage_layers:
                 raise ValueError(f"{layer!r} is not one of the stage layers {self.stage_layers}")
-            width = int(self.model.get_layer(layer).output.shape[-1])
+            width = self._widths[layer]
             for channel in ids:
                 if not 0 <= int(channel) < width:
                     raise ValueError(f"channel {channel} out of range for {layer!r} ({width})")

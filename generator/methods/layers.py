@@ -1,13 +1,24 @@
-"""Structural facts of a built model: which layers the gallery looks at.
+"""Structural facts of a built model: which tensors of its graph the gallery looks at.
 
-Grad-CAM needs the last layer that still has a spatial grid; the feature-map section needs one
-representative layer per resolution stage. Both are read off the model's graph so that any
-architecture, including ones Keras adds later, gets a sensible default.
+Grad-CAM needs the last tensor with a spatial grid that every path from the image to the
+logits passes through (it "dominates" the classifier); the feature-map and projection sections
+need one such tensor per resolution stage. Both are read off the model's graph of *tensors*,
+not its list of layers: Keras builds some block outputs with operations that are not layers
+(ConvNeXt's residual `inputs + x` is a bare `Add` operation, absent from `model.layers`), and
+the output of a block is what the next block and the classifier read.
+
+Tensors are named by what produces them: a layer's name, or for an operation that is not a
+layer a canonical name (`add_17`: the operation's kind and its rank among the model's
+operations of that kind, in graph order), so names do not depend on what else the process
+built before.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import keras
 
@@ -19,10 +30,22 @@ _GEOMETRY_ONLY = (
     keras.layers.Rescaling,
     keras.layers.Normalization,
 )
+# Local pooling only coarsens a grid. The Grad-CAM paper targets the last convolutional layer's
+# rectified maps, so a pooling between them and the classifier (VGG's block5_pool) is skipped.
+_LOCAL_POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 
 # A new stage starts when the spatial size falls at least this much below the stage's first size
 # (Inception's unpadded 3x3 convolutions shrink 149 -> 147 without changing stage).
 _STAGE_SHRINK = 1.5
+
+
+@dataclass(frozen=True)
+class TensorChoice:
+    """A tensor of the model's graph the gallery reads, and why it was chosen (plain text)."""
+
+    name: str  # the producing layer's name, or an operation's canonical name (`add_17`)
+    shape: tuple[int, int, int]  # (height, width, channels)
+    reason: str
 
 
 def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
@@ -34,59 +57,269 @@ def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
             yield layer
 
 
-def _spatial_size(layer: keras.layers.Layer) -> tuple[int, int] | None:
-    """(h, w) of a top-level layer's single 4-D output, or None."""
-    try:
-        shape = layer.output.shape
-    except (AttributeError, ValueError):  # layers with several or no outputs
-        return None
-    if len(shape) != 4 or shape[1] is None or shape[2] is None:
-        return None
-    return int(shape[1]), int(shape[2])
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _spatial_layers(model: keras.Model) -> list[tuple[str, tuple[int, int]]]:
-    """Top-level layers with a spatial output larger than 1x1, in graph order."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, _GEOMETRY_ONLY):
-            continue
-        size = _spatial_size(layer)
-        if size is not None and size[0] * size[1] > 1:
-            found.append((layer.name, size))
-    return found
+def _dims(shape: tuple[int, ...]) -> str:
+    return "×".join(str(d) for d in shape)
 
 
-def gradcam_target_layer(model: keras.Model) -> str:
-    """The last layer with a spatial output (larger than 1x1) before the classifier head.
+class TensorGraph:
+    """The model's top-level graph as tensors: names, producers, consumers and dominators.
 
-    Squeeze-and-excitation branches and MobileNetV3's 1x1 head convolutions have 1x1 outputs and
-    are therefore skipped.
+    Nested models (ConvNeXt's stem and downsampling blocks) count as one operation: their
+    outputs are tensors of this graph, their insides are not.
     """
-    spatial = _spatial_layers(model)
+
+    def __init__(self, model: keras.Model):
+        if len(model.outputs) != 1:
+            raise ValueError(f"{model.name} has {len(model.outputs)} outputs; one expected")
+        self.model = model
+        by_depth = model._nodes_by_depth
+        self.nodes = [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+        self.order: list[Any] = []  # every tensor, producers before consumers
+        self._position: dict[int, int] = {}
+        self._node_of: dict[int, Any] = {}
+        self._consumers: dict[int, list[Any]] = {}
+        for node in self.nodes:
+            for tensor in node.output_tensors:
+                self._position[id(tensor)] = len(self.order)
+                self._node_of[id(tensor)] = node
+                self.order.append(tensor)
+            for tensor in [] if node.is_input else node.input_tensors:
+                self._consumers.setdefault(id(tensor), []).append(node)
+        self.output = model.outputs[0]
+        self._names = self._name_tensors()
+        self._by_name = {name: self.order[i] for i, name in self._names.items()}
+
+    # ------------------------------------------------------------------ naming
+
+    def _name_tensors(self) -> dict[int, str]:
+        """Position -> stable name of every tensor."""
+        layer_names = {layer.name for layer in self.model.layers}
+        seen: dict[str, int] = {}
+        names = {}
+        for position, tensor in enumerate(self.order):
+            op, node_index, tensor_index = tensor._keras_history
+            if isinstance(op, keras.layers.Layer):
+                name = op.name
+                if node_index:
+                    name += f"@{node_index}"
+                if len(self._node_of[id(tensor)].output_tensors) > 1:
+                    name += f":{tensor_index}"
+            else:
+                kind = _snake(type(op).__name__)
+                rank = seen.get(kind, 0)
+                seen[kind] = rank + 1
+                name = kind if rank == 0 else f"{kind}_{rank}"
+                while name in layer_names:
+                    name += "_op"
+            names[position] = name
+        return names
+
+    def name(self, tensor: Any) -> str:
+        return self._names[self._position[id(tensor)]]
+
+    def tensor(self, name: str) -> Any:
+        """The tensor of this name; a clear error lists where the names come from."""
+        if name not in self._by_name:
+            raise ValueError(
+                f"{self.model.name} has no layer or operation output named {name!r}; names are "
+                "layer names, or for operations that are not layers e.g. 'add_17'"
+            )
+        return self._by_name[name]
+
+    # ------------------------------------------------------------------ structure
+
+    def producer(self, tensor: Any) -> Any:
+        return tensor._keras_history.operation
+
+    def inputs_of(self, tensor: Any) -> list[Any]:
+        node = self._node_of[id(tensor)]
+        return [] if node.is_input else list(node.input_tensors)
+
+    def consumers(self, tensor: Any) -> list[Any]:
+        return self._consumers.get(id(tensor), [])
+
+    def _reach(self, starts: list[Any], forward: bool) -> set[int]:
+        """ids of the tensors reachable from `starts` (downstream if forward, else upstream)."""
+        seen = {id(t) for t in starts}
+        stack = list(starts)
+        while stack:
+            tensor = stack.pop()
+            if forward:
+                following = [t for node in self.consumers(tensor) for t in node.output_tensors]
+            else:
+                following = self.inputs_of(tensor)
+            for other in following:
+                if id(other) not in seen:
+                    seen.add(id(other))
+                    stack.append(other)
+        return seen
+
+    def dominators(self) -> list[Any]:
+        """The tensors every path from the inputs to the output passes through, in order.
+
+        In a topological order, a tensor at position p is on every path exactly when no edge
+        between two tensors on input-to-output paths jumps over p: such an edge u -> v with
+        pos(u) < p < pos(v) is part of a path avoiding it, and a path avoiding it must take
+        one such edge, since positions increase along every path.
+        """
+        relevant = self._reach(list(self.model.inputs), True) & self._reach([self.output], False)
+        jumps = [0] * (len(self.order) + 1)
+        for node in self.nodes:
+            if node.is_input:
+                continue
+            for u in node.input_tensors:
+                for v in node.output_tensors:
+                    if id(u) in relevant and id(v) in relevant:
+                        start, end = self._position[id(u)] + 1, self._position[id(v)]
+                        if start < end:
+                            jumps[start] += 1
+                            jumps[end] -= 1
+        dominating, open_jumps = [], 0
+        for position, tensor in enumerate(self.order):
+            open_jumps += jumps[position]
+            if id(tensor) in relevant and open_jumps == 0:
+                dominating.append(tensor)
+        return dominating
+
+    def is_ancestor(self, earlier: Any, later: Any) -> bool:
+        return id(earlier) in self._reach([later], False)
+
+    def residual_parts(self, tensor: Any) -> tuple[Any, Any] | None:
+        """(skip, branch) if `tensor` is a two-input sum whose one input is computed from the other."""
+        if type(self.producer(tensor)).__name__ != "Add":
+            return None
+        parts = self.inputs_of(tensor)
+        if len(parts) != 2:
+            return None
+        first, second = parts
+        if self.is_ancestor(first, second):
+            return first, second
+        if self.is_ancestor(second, first):
+            return second, first
+        return None
+
+    def describe(self, tensor: Any) -> str:
+        """What produces `tensor`, in a few words, e.g. "the residual sum a + b"."""
+        op = self.producer(tensor)
+        kind = type(op).__name__
+        residual = self.residual_parts(tensor)
+        if residual is not None:
+            skip, branch = residual
+            return (
+                f"output of a residual block, after its sum {self.name(tensor)} = "
+                f"{self.name(skip)} (the block's input) + {self.name(branch)}"
+            )
+        inputs = self.inputs_of(tensor)
+        if isinstance(op, (keras.layers.Activation, keras.layers.ReLU)) and len(inputs) == 1:
+            what = "ReLU" if isinstance(op, keras.layers.ReLU) else op.get_config()["activation"]
+            if self.residual_parts(inputs[0]) is not None:
+                return (
+                    f"output of a residual block: {what} of its sum {self.name(inputs[0])}"
+                )
+            return f"{what} activation of {self.name(inputs[0])}"
+        activation = getattr(op, "activation", None)
+        if isinstance(op, keras.layers.Layer) and activation is not None:
+            function = getattr(activation, "__name__", "")
+            if function not in ("", "linear"):
+                return f"{kind} output after its {function}"
+        if kind == "Concatenate":
+            return f"concatenation of {len(inputs)} branches"
+        if isinstance(op, keras.Model):
+            return f"output of the nested model {op.name}"
+        return f"{kind} output"
+
+    def followers(self, tensor: Any) -> list[str]:
+        """Kinds of the operations between `tensor` and the output, in graph order."""
+        downstream = self._reach([tensor], True) & self._reach([self.output], False)
+        downstream.discard(id(tensor))
+        kinds = []
+        for node in self.nodes:
+            if not node.is_input and any(id(t) in downstream for t in node.output_tensors):
+                kind = type(node.operation).__name__
+                if kind not in kinds:
+                    kinds.append(kind)
+        return kinds
+
+
+def spatial_shape(tensor: Any) -> tuple[int, int, int] | None:
+    """(h, w, c) of a 4-D tensor with a fixed grid larger than 1x1, else None."""
+    shape = tuple(tensor.shape)
+    if len(shape) != 4 or None in shape[1:3] or shape[1] * shape[2] <= 1:
+        return None
+    return int(shape[1]), int(shape[2]), int(shape[3])
+
+
+def _spatial_dominators(graph: TensorGraph) -> list[Any]:
+    """Dominating tensors with a spatial grid larger than 1x1, input and padding excluded."""
+    return [
+        tensor
+        for tensor in graph.dominators()
+        if spatial_shape(tensor) is not None
+        and not isinstance(graph.producer(tensor), _GEOMETRY_ONLY)
+    ]
+
+
+def gradcam_target(model: keras.Model) -> TensorChoice:
+    """The tensor Grad-CAM reads, and why.
+
+    The last tensor with a spatial grid (larger than 1x1) that every path to the classifier
+    passes through; for a residual network that is the last block's output after the sum.
+    Squeeze-and-excitation branches and MobileNetV3's 1x1 head convolutions have 1x1 outputs
+    and are therefore skipped. Local pooling right before the head (VGG's block5_pool) is
+    stepped over to the rectified convolution maps it pools, as in the Grad-CAM paper.
+    """
+    graph = TensorGraph(model)
+    spatial = _spatial_dominators(graph)
     if not spatial:
         raise ValueError(
-            f"model {model.name!r} has no layer with a fixed spatial output larger than 1x1 for "
+            f"model {model.name!r} has no tensor with a fixed spatial grid larger than 1x1 for "
             "Grad-CAM; build it with a fixed input_shape, e.g. (224, 224, 3)"
         )
-    return spatial[-1][0]
+    target = spatial[-1]
+    pooled = []
+    while isinstance(graph.producer(target), _LOCAL_POOLING):
+        pooled.append(target)
+        target = graph.inputs_of(target)[0]
+    shape = spatial_shape(target)
+    reason = f"{graph.describe(target)}, {_dims(shape)}"
+    if pooled:
+        last = pooled[0]
+        reason += (
+            ": the last convolutional layer's rectified maps, as in the Grad-CAM paper "
+            f"(Selvaraju et al. 2017); the {type(graph.producer(last)).__name__} {graph.name(last)} "
+            f"that follows only coarsens them to {_dims(spatial_shape(last)[:2])}"
+        )
+    else:
+        reason += (
+            ": the last tensor with a spatial grid that every path from the image to the "
+            "logits passes through"
+        )
+    reason += "; followed only by " + ", ".join(graph.followers(target))
+    return TensorChoice(graph.name(target), shape, reason)
 
 
-def stage_layers(model: keras.Model) -> list[str]:
-    """One representative layer per resolution stage: the last layer at that resolution.
+def stage_outputs(model: keras.Model) -> list[TensorChoice]:
+    """One tensor per resolution stage: the stage's output, the last dominating tensor at it.
 
-    Stages are formed from the spatial sizes in graph order; the representative is the last layer
-    (in graph order) whose size belongs to the stage, i.e. the stage's output.
+    Stages are formed from the spatial sizes of the dominating tensors in graph order; a new
+    stage starts where the size falls by `_STAGE_SHRINK` or more per side.
     """
-    stages: list[tuple[int, list[str]]] = []  # (area at stage start, layer names)
-    for name, (height, width) in _spatial_layers(model):
+    graph = TensorGraph(model)
+    stages: list[tuple[int, list[Any]]] = []  # (area at stage start, tensors)
+    for tensor in _spatial_dominators(graph):
+        height, width, _ = spatial_shape(tensor)
         area = height * width
         if not stages or area * _STAGE_SHRINK**2 <= stages[-1][0]:
-            stages.append((area, [name]))
-        elif area <= stages[-1][0]:
-            stages[-1][1].append(name)
+            stages.append((area, [tensor]))
         else:
-            # A layer larger than the current stage (a side branch created late): it belongs to
-            # the earlier stage of its size, whose representative stays that stage's last layer.
-            continue
-    return [names[-1] for _, names in stages]
+            stages[-1][1].append(tensor)
+    choices = []
+    for _, tensors in stages:
+        tensor = tensors[-1]
+        shape = spatial_shape(tensor)
+        choices.append(TensorChoice(graph.name(tensor), shape, graph.describe(tensor)))
+    return choices

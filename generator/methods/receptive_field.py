@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from generator.methods.layers import TensorGraph
+
 
 @dataclass(frozen=True)
 class ReceptiveField:
@@ -152,12 +154,14 @@ def _propagate(model: keras.Model, known: dict[int, ReceptiveField | None]) -> N
 
 
 def receptive_fields(model: keras.Model, layers: list[str]) -> dict[str, ReceptiveField]:
-    """The receptive field of each named layer's output (a layer of `model` with a 2-D grid)."""
+    """The receptive field of each named tensor (a `TensorGraph` name: a layer's output, or an
+    operation's, such as ConvNeXt's residual sum `add_17`) with a 2-D grid."""
     known: dict[int, ReceptiveField | None] = {id(t): _PIXEL for t in model.inputs}
     _propagate(model, known)
+    graph = TensorGraph(model)
     fields = {}
     for name in layers:
-        field = known.get(id(model.get_layer(name).output))
+        field = known.get(id(graph.tensor(name)))
         if field is None:
             raise ValueError(
                 f"layer {name!r} of {model.name!r} has no spatial grid over the input, so no "
