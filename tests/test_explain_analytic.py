@@ -513,3 +513,43 @@ def test_layer_normalization_keeps_its_true_gradient_and_is_reported():
     for rule in ("guided", "deconvnet"):
         got = explainer.input_gradients(images, classes, rule)
         np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-6)
+
+
+def test_grouped_convolution_explains_like_its_depthwise_twin():
+    """ConvNeXt's depthwise 7x7 is a Conv2D with groups = channels, whose input gradient
+    TensorFlow cannot vectorise on CPU: the explainer must still give the same maps as the
+    same network built with DepthwiseConv2D."""
+    rng = np.random.default_rng(12)
+    depthwise_kernel = rng.normal(size=(3, 3, 4, 1)).astype("float32")
+    head = [rng.normal(size=(4, 3)).astype("float32"), np.zeros(3, "float32")]
+
+    def build(grouped):
+        inputs = keras.Input((6, 6, 3))
+        x = layers.Conv2D(4, 1, use_bias=False, name="expand")(inputs)
+        if grouped:
+            x = layers.Conv2D(4, 3, padding="same", groups=4, use_bias=False, name="dw")(x)
+        else:
+            x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+        x = layers.ReLU(name="relu")(x)
+        logits = layers.Dense(3, name="head")(layers.GlobalAveragePooling2D()(x))
+        model = keras.Model(inputs, logits)
+        model.get_layer("expand").set_weights([np.ones((1, 1, 3, 4), "float32")])
+        # A grouped Conv2D's kernel is (3, 3, 1, 4); a depthwise kernel is (3, 3, 4, 1).
+        kernel = depthwise_kernel.transpose(0, 1, 3, 2) if grouped else depthwise_kernel
+        model.get_layer("dw").set_weights([kernel])
+        model.get_layer("head").set_weights(head)
+        return model
+
+    images = rng.uniform(-1, 1, (2, 6, 6, 3)).astype("float32")
+    classes = np.array([[0, 2], [1, 0]])
+    grouped = Explainer(build(True), stage_layers=["relu"])
+    twin = Explainer(build(False), stage_layers=["relu"])
+    for rule in ("guided", "deconvnet"):
+        got = grouped.input_gradients(images, classes, rule)
+        expected = twin.input_gradients(images, classes, rule)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        assert np.abs(got).max() > 0
+    got = grouped.project_layers(images, {"relu": [0, 3]})["relu"]
+    expected = twin.project_layers(images, {"relu": [0, 3]})["relu"]
+    for mine, theirs in zip(got, expected):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)

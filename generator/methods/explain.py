@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
-from generator.methods.layers import TensorGraph, gradcam_target
+from generator.methods.layers import TensorGraph, gradcam_target, iter_layers
 
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
 _BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
@@ -64,6 +64,9 @@ class Explainer:
             name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
         }
         self._rewired = RewiredModel(model, tensors)
+        # TensorFlow cannot vectorise the input gradient of a grouped convolution on CPU
+        # (ConvNeXt's depthwise 7x7): such models get their K backward passes one by one.
+        self._vectorised = not _has_grouped_convolution(model)
         self.report: NonlinearityReport = self._rewired.report
         self._plain = tf.function(self._plain_step, reduce_retracing=True, autograph=False)
         # Rules are a Python argument: one trace per tuple of rules, reused for every later call.
@@ -172,7 +175,9 @@ class Explainer:
             tape.watch(stacked)
             _, logits = self._rewired(stacked, rules)
             selected = tf.gather(logits, tf.concat([classes] * len(rules), axis=0), batch_dims=1)
-        gradients = tape.batch_jacobian(selected, stacked)
+        gradients = tape.batch_jacobian(
+            selected, stacked, experimental_use_pfor=self._vectorised
+        )
         return tf.stack(tf.split(gradients, len(rules), axis=0))
 
     def _projection_step(
@@ -198,7 +203,15 @@ class Explainer:
                 for position, channel_ids in zip(positions, indices)
             ]
         per_layer = [
-            tf.stack(tf.split(tape.batch_jacobian(objective, stacked), len(rules), axis=0))
+            tf.stack(
+                tf.split(
+                    tape.batch_jacobian(
+                        objective, stacked, experimental_use_pfor=self._vectorised
+                    ),
+                    len(rules),
+                    axis=0,
+                )
+            )
             for objective in strongest
         ]
         del tape
@@ -235,6 +248,10 @@ class Explainer:
                     raise ValueError(f"channel {channel} out of range for {layer!r} ({width})")
                 pairs.append((layer, int(channel)))
         return pairs
+
+
+def _has_grouped_convolution(model: keras.Model) -> bool:
+    return any(getattr(layer, "groups", 1) > 1 for layer in iter_layers(model))
 
 
 # ---------------------------------------------------------------------- one-off conveniences

@@ -158,35 +158,52 @@ class TensorGraph:
                     stack.append(other)
         return seen
 
-    def dominators(self) -> list[Any]:
-        """The tensors every path from the inputs to the output passes through, in order.
+    def relevant(self) -> set[int]:
+        """ids of the tensors on some path from the inputs to the output."""
+        return self._reach(list(self.model.inputs), True) & self._reach([self.output], False)
 
-        In a topological order, a tensor at position p is on every path exactly when no edge
-        between two tensors on input-to-output paths jumps over p: such an edge u -> v with
-        pos(u) < p < pos(v) is part of a path avoiding it, and a path avoiding it must take
-        one such edge, since positions increase along every path.
+    def bypasses(self) -> dict[int, int]:
+        """For every tensor on an input-to-output path: how many other such tensors are made
+        before it and still read after it, i.e. how many connections bypass it.
+
+        Zero means every path from the inputs to the output passes through the tensor (it
+        "dominates" the output): positions increase along every path in a topological order,
+        so a path avoiding the tensor must take an edge that jumps over its position, and
+        such an edge's source is made before it and read after it.
         """
-        relevant = self._reach(list(self.model.inputs), True) & self._reach([self.output], False)
-        jumps = [0] * (len(self.order) + 1)
+        relevant = self.relevant()
+        last_read: dict[int, int] = {}
         for node in self.nodes:
-            if node.is_input:
+            if node.is_input or not any(id(t) in relevant for t in node.output_tensors):
                 continue
-            for u in node.input_tensors:
-                for v in node.output_tensors:
-                    if id(u) in relevant and id(v) in relevant:
-                        start, end = self._position[id(u)] + 1, self._position[id(v)]
-                        if start < end:
-                            jumps[start] += 1
-                            jumps[end] -= 1
-        dominating, open_jumps = [], 0
+            reader = max(self._position[id(t)] for t in node.output_tensors if id(t) in relevant)
+            for tensor in node.input_tensors:
+                if id(tensor) in relevant:
+                    last_read[id(tensor)] = max(last_read.get(id(tensor), 0), reader)
+        live = [0] * (len(self.order) + 1)
+        for tensor in self.order:
+            start, end = self._position[id(tensor)] + 1, last_read.get(id(tensor), 0)
+            if start < end:
+                live[start] += 1
+                live[end] -= 1
+        counts, running = {}, 0
         for position, tensor in enumerate(self.order):
-            open_jumps += jumps[position]
-            if id(tensor) in relevant and open_jumps == 0:
-                dominating.append(tensor)
-        return dominating
+            running += live[position]
+            if id(tensor) in relevant:
+                counts[id(tensor)] = running
+        return counts
+
+    def dominators(self) -> list[Any]:
+        """The tensors every path from the inputs to the output passes through, in order."""
+        bypasses = self.bypasses()
+        return [tensor for tensor in self.order if bypasses.get(id(tensor)) == 0]
+
+    def ancestors(self, tensor: Any) -> set[int]:
+        """ids of the tensors `tensor` is computed from, itself included."""
+        return self._reach([tensor], False)
 
     def is_ancestor(self, earlier: Any, later: Any) -> bool:
-        return id(earlier) in self._reach([later], False)
+        return id(earlier) in self.ancestors(later)
 
     def residual_parts(self, tensor: Any) -> tuple[Any, Any] | None:
         """(skip, branch) if `tensor` is a two-input sum whose one input is computed from the other."""
@@ -253,11 +270,11 @@ def spatial_shape(tensor: Any) -> tuple[int, int, int] | None:
     return int(shape[1]), int(shape[2]), int(shape[3])
 
 
-def _spatial_dominators(graph: TensorGraph) -> list[Any]:
-    """Dominating tensors with a spatial grid larger than 1x1, input and padding excluded."""
+def _seen_tensors(graph: TensorGraph, tensors: list[Any]) -> list[Any]:
+    """The tensors with a spatial grid larger than 1x1, input and padding excluded."""
     return [
         tensor
-        for tensor in graph.dominators()
+        for tensor in tensors
         if spatial_shape(tensor) is not None
         and not isinstance(graph.producer(tensor), _GEOMETRY_ONLY)
     ]
@@ -273,7 +290,7 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
     stepped over to the rectified convolution maps it pools, as in the Grad-CAM paper.
     """
     graph = TensorGraph(model)
-    spatial = _spatial_dominators(graph)
+    spatial = _seen_tensors(graph, graph.dominators())
     if not spatial:
         raise ValueError(
             f"model {model.name!r} has no tensor with a fixed spatial grid larger than 1x1 for "
@@ -303,23 +320,44 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
 
 
 def stage_outputs(model: keras.Model) -> list[TensorChoice]:
-    """One tensor per resolution stage: the stage's output, the last dominating tensor at it.
+    """One tensor per resolution stage: the stage's output.
 
-    Stages are formed from the spatial sizes of the dominating tensors in graph order; a new
-    stage starts where the size falls by `_STAGE_SHRINK` or more per side.
+    Stages group the spatial sizes of the tensors on the input-to-output paths: a new stage
+    starts where the side falls by `_STAGE_SHRINK` or more. A stage's output is its last
+    tensor that every path passes through. Where there is none (NASNet's cells each read the
+    two cells before them, so no single tensor carries everything), it is the tensor fewest
+    connections bypass, the last of them on a tie: the last cell's output.
     """
     graph = TensorGraph(model)
-    stages: list[tuple[int, list[Any]]] = []  # (area at stage start, tensors)
-    for tensor in _spatial_dominators(graph):
+    bypasses = graph.bypasses()
+    tensors = _seen_tensors(graph, [t for t in graph.order if id(t) in bypasses])
+    areas = sorted({h * w for h, w, _ in map(spatial_shape, tensors)}, reverse=True)
+    starts: list[int] = []  # the largest area of each stage
+    stage_of: dict[int, int] = {}  # area -> stage number
+    for area in areas:
+        if not starts or area * _STAGE_SHRINK**2 <= starts[-1]:
+            starts.append(area)
+        stage_of[area] = len(starts) - 1
+    by_stage: dict[int, list[Any]] = {}
+    for tensor in tensors:
         height, width, _ = spatial_shape(tensor)
-        area = height * width
-        if not stages or area * _STAGE_SHRINK**2 <= stages[-1][0]:
-            stages.append((area, [tensor]))
-        else:
-            stages[-1][1].append(tensor)
+        by_stage.setdefault(stage_of[height * width], []).append(tensor)
+    chosen = {}
+    for stage, members in by_stage.items():
+        fewest = min(bypasses[id(t)] for t in members)
+        candidates = [t for t in members if bypasses[id(t)] == fewest]
+        if fewest == 0:  # dominators lie on one chain: the last is the stage's output
+            chosen[stage] = candidates[-1]
+        else:  # the one that has seen the most of the network
+            chosen[stage] = max(candidates, key=lambda t: len(graph.ancestors(t)))
     choices = []
-    for _, tensors in stages:
-        tensor = tensors[-1]
-        shape = spatial_shape(tensor)
-        choices.append(TensorChoice(graph.name(tensor), shape, graph.describe(tensor)))
+    for stage in sorted(chosen):
+        tensor = chosen[stage]
+        reason = graph.describe(tensor)
+        if bypasses[id(tensor)]:
+            reason += (
+                f"; no single tensor at this resolution carries every path, and this one is "
+                f"bypassed by the fewest ({bypasses[id(tensor)]})"
+            )
+        choices.append(TensorChoice(graph.name(tensor), spatial_shape(tensor), reason))
     return choices
