@@ -515,28 +515,38 @@ def test_layer_normalization_keeps_its_true_gradient_and_is_reported():
         np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-6)
 
 
-def test_grouped_convolution_explains_like_its_depthwise_twin():
+@pytest.mark.parametrize("groups", [4, 2], ids=["depthwise", "two-groups"])
+def test_grouped_convolution_explains_like_its_ungrouped_twin(groups):
     """ConvNeXt's depthwise 7x7 is a Conv2D with groups = channels, whose input gradient
     TensorFlow cannot vectorise on CPU: the explainer must still give the same maps as the
-    same network built with DepthwiseConv2D."""
+    same network built without grouped convolutions (DepthwiseConv2D, or one Conv2D per group
+    on a slice of the channels)."""
     rng = np.random.default_rng(12)
-    depthwise_kernel = rng.normal(size=(3, 3, 4, 1)).astype("float32")
+    kernel = rng.normal(size=(3, 3, 4 // groups, 4)).astype("float32")  # Keras' grouped layout
     head = [rng.normal(size=(4, 3)).astype("float32"), np.zeros(3, "float32")]
 
     def build(grouped):
         inputs = keras.Input((6, 6, 3))
         x = layers.Conv2D(4, 1, use_bias=False, name="expand")(inputs)
         if grouped:
-            x = layers.Conv2D(4, 3, padding="same", groups=4, use_bias=False, name="dw")(x)
+            conv = layers.Conv2D(4, 3, padding="same", groups=groups, use_bias=False)
+            x = conv(x)
+            conv.set_weights([kernel])
+        elif groups == 4:
+            conv = layers.DepthwiseConv2D(3, padding="same", use_bias=False)
+            x = conv(x)
+            conv.set_weights([kernel.transpose(0, 1, 3, 2)])  # (3, 3, channels, 1)
         else:
-            x = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+            halves = []
+            for g in range(2):
+                conv = layers.Conv2D(2, 3, padding="same", use_bias=False)
+                halves.append(conv(x[..., 2 * g : 2 * g + 2]))
+                conv.set_weights([kernel[..., 2 * g : 2 * g + 2]])
+            x = layers.Concatenate()(halves)
         x = layers.ReLU(name="relu")(x)
         logits = layers.Dense(3, name="head")(layers.GlobalAveragePooling2D()(x))
         model = keras.Model(inputs, logits)
         model.get_layer("expand").set_weights([np.ones((1, 1, 3, 4), "float32")])
-        # A grouped Conv2D's kernel is (3, 3, 1, 4); a depthwise kernel is (3, 3, 4, 1).
-        kernel = depthwise_kernel.transpose(0, 1, 3, 2) if grouped else depthwise_kernel
-        model.get_layer("dw").set_weights([kernel])
         model.get_layer("head").set_weights(head)
         return model
 

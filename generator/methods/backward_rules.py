@@ -202,7 +202,16 @@ class _Plan:
     name: str
     kind: str
     action: Literal[
-        "rule", "fused_rule", "gate", "in_gate", "hold", "true_gradient", "bypass", "keep", "nested"
+        "rule",
+        "fused_rule",
+        "gate",
+        "in_gate",
+        "hold",
+        "true_gradient",
+        "bypass",
+        "keep",
+        "nested",
+        "depthwise",
     ]
     gate_index: int = -1  # for "hold": which input of the Multiply is the gate
     graph: Any = None  # for "nested": the inner Functional
@@ -268,6 +277,8 @@ class RewiredModel:
         action = plan.action if plan else "keep"
         if action == "bypass":
             return lambda *args, **kwargs: _pre_activation(op, args, kwargs)
+        if action == "depthwise":
+            return lambda x, *args, **kwargs: _grouped_as_depthwise(op, x)
         if rules == ("plain",) or action in ("keep", "gate", "in_gate", "true_gradient"):
             return _in_inference_mode(op)
         if action == "rule":
@@ -287,6 +298,40 @@ class RewiredModel:
                 args[0], operation_fn=lambda inner: self._operation(inner, rules)
             )
         )
+
+
+def is_depthwise_grouped(op: Any) -> bool:
+    """A linear Conv2D with one group per input channel: a depthwise convolution in disguise
+    (ConvNeXt's 7x7). TensorFlow cannot vectorise the input gradient of a grouped convolution
+    over classes on CPU, but can that of the same depthwise convolution."""
+    return (
+        isinstance(op, layers.Conv2D)
+        and op.groups > 1
+        and op.data_format == "channels_last"
+        and _activation_name(op.activation) == "linear"
+        and op.groups == op.input.shape[-1]
+        and op.strides[0] == op.strides[1]
+    )
+
+
+def _grouped_as_depthwise(op: layers.Conv2D, x: tf.Tensor) -> tf.Tensor:
+    """`op(x)` computed as a depthwise convolution with the layer's own kernel and bias.
+
+    A grouped kernel is (kh, kw, 1, filters), output channel j reading input channel
+    j // multiplier; a depthwise kernel is (kh, kw, channels, multiplier), output channel
+    c * multiplier + k reading channel c: the same numbers in the same order.
+    """
+    height, width, _, filters = op.kernel.shape
+    channels = op.groups
+    kernel = tf.reshape(op.kernel, (height, width, channels, filters // channels))
+    y = tf.nn.depthwise_conv2d(
+        x,
+        kernel,
+        strides=(1, *op.strides, 1),
+        padding=op.padding.upper(),
+        dilations=op.dilation_rate,
+    )
+    return y + op.bias if op.use_bias else y
 
 
 def _in_inference_mode(op: Any) -> Callable:
@@ -511,6 +556,9 @@ def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
             continue
         if isinstance(op, tuple(_TRUE_GRADIENT_LAYERS)):
             plans[id(op)] = _Plan(op.name, type(op).__name__, "true_gradient")
+            continue
+        if is_depthwise_grouped(op):  # linear: not a nonlinearity, not in the report
+            plans[id(op)] = _Plan(op.name, "grouped convolution", "depthwise")
             continue
         inner = _inner_graph(op)
         if inner is not None:

@@ -17,7 +17,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
+from generator.methods.backward_rules import (
+    NonlinearityReport,
+    RewiredModel,
+    Rule,
+    is_depthwise_grouped,
+)
 from generator.methods.layers import TensorGraph, gradcam_target, iter_layers
 
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
@@ -64,9 +69,10 @@ class Explainer:
             name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
         }
         self._rewired = RewiredModel(model, tensors)
-        # TensorFlow cannot vectorise the input gradient of a grouped convolution on CPU
-        # (ConvNeXt's depthwise 7x7): such models get their K backward passes one by one.
-        self._vectorised = not _has_grouped_convolution(model)
+        # TensorFlow cannot vectorise the input gradient of a grouped convolution on CPU. The
+        # rewired graph runs depthwise ones (ConvNeXt's 7x7) as depthwise convolutions; a model
+        # with any other grouped convolution gets its K backward passes one by one.
+        self._vectorised = not _has_other_grouped_convolution(model)
         self.report: NonlinearityReport = self._rewired.report
         self._plain = tf.function(self._plain_step, reduce_retracing=True, autograph=False)
         # Rules are a Python argument: one trace per tuple of rules, reused for every later call.
@@ -250,8 +256,11 @@ class Explainer:
         return pairs
 
 
-def _has_grouped_convolution(model: keras.Model) -> bool:
-    return any(getattr(layer, "groups", 1) > 1 for layer in iter_layers(model))
+def _has_other_grouped_convolution(model: keras.Model) -> bool:
+    return any(
+        getattr(layer, "groups", 1) > 1 and not is_depthwise_grouped(layer)
+        for layer in iter_layers(model)
+    )
 
 
 # ---------------------------------------------------------------------- one-off conveniences

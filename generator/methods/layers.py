@@ -98,23 +98,25 @@ class TensorGraph:
     def _name_tensors(self) -> dict[int, str]:
         """Position -> stable name of every tensor."""
         layer_names = {layer.name for layer in self.model.layers}
-        seen: dict[str, int] = {}
+        counted: dict[str, int] = {}  # operation kind -> how many are named so far
+        operation_names: dict[int, str] = {}  # id(operation) -> its name
         names = {}
         for position, tensor in enumerate(self.order):
             op, node_index, tensor_index = tensor._keras_history
             if isinstance(op, keras.layers.Layer):
-                name = op.name
-                if node_index:
-                    name += f"@{node_index}"
-                if len(self._node_of[id(tensor)].output_tensors) > 1:
-                    name += f":{tensor_index}"
+                name = op.name + (f"@{node_index}" if node_index else "")
             else:
-                kind = _snake(type(op).__name__)
-                rank = seen.get(kind, 0)
-                seen[kind] = rank + 1
-                name = kind if rank == 0 else f"{kind}_{rank}"
-                while name in layer_names:
-                    name += "_op"
+                if id(op) not in operation_names:
+                    kind = _snake(type(op).__name__)
+                    rank = counted.get(kind, 0)
+                    counted[kind] = rank + 1
+                    candidate = kind if rank == 0 else f"{kind}_{rank}"
+                    while candidate in layer_names:
+                        candidate += "_op"
+                    operation_names[id(op)] = candidate
+                name = operation_names[id(op)]
+            if len(self._node_of[id(tensor)].output_tensors) > 1:
+                name += f":{tensor_index}"
             names[position] = name
         return names
 
@@ -301,8 +303,7 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
     while isinstance(graph.producer(target), _LOCAL_POOLING):
         pooled.append(target)
         target = graph.inputs_of(target)[0]
-    shape = spatial_shape(target)
-    reason = f"{graph.describe(target)}, {_dims(shape)}"
+    reason = graph.describe(target)
     if pooled:
         last = pooled[0]
         reason += (
@@ -316,7 +317,7 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
             "logits passes through"
         )
     reason += "; followed only by " + ", ".join(graph.followers(target))
-    return TensorChoice(graph.name(target), shape, reason)
+    return TensorChoice(graph.name(target), spatial_shape(target), reason)
 
 
 def stage_outputs(model: keras.Model) -> list[TensorChoice]:
