@@ -469,8 +469,9 @@ def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
     assert "Deep Residual Learning for Image Recognition" in text
     assert "49 of 49 ReLU modified" in text and "conv5_block3_out" in text
     # The chosen tensors, with their shapes and reasons (an operation's output too).
-    assert "conv5_block3_out, 7×7×2048: output of a residual block: relu of its sum" in text
-    assert "add_16, 7×7×2048: the residual sum add_16 = a + b" in text
+    shown = plain(model)
+    assert "conv5_block3_out, 7×7×2048: output of a residual block: relu of its sum" in shown
+    assert "add_16, 7×7×2048: the residual sum add_16 = a + b" in shown
     ids = ids_of(model)
     assert len(ids) == len(set(ids)), "duplicate ids"
     for wanted in (
