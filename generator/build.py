@@ -47,8 +47,8 @@ from generator.methods import SELECTION_VERSION
 from generator.methods.layers import TensorChoice, gradcam_target, stage_outputs
 from generator.methods.receptive_field import (
     ReceptiveField,
+    projection_crops,
     receptive_fields,
-    strongest_unit_boxes,
 )
 from generator.pages import (
     ChosenTensor,
@@ -334,18 +334,17 @@ def _image_section(
     for layer, (guided, deconv) in explainer.project_layers(batch, projection_channels).items():
         channels = projection_channels[layer]
         activation = result.stage_activations[layer][0]
-        boxes = strongest_unit_boxes(activation, channels, fields[layer])
+        boxes = projection_crops(activation, channels, fields[layer], guided[0], deconv[0])
         side = fields[layer].size[0]
         caption = (
             f"{what}: projections to pixels of layer {layer}: for channels {channels}, where "
             f"the strongest activation looks, the photo and its Guided Backprop and DeConvNet "
-            f"projections cropped to that unit's receptive field ({side}x{side} px, within "
-            f"the photo); "
-            f"{render.GRADIENT_SCALE}"
+            f"projections cropped to the part of that unit's {side}x{side} px receptive field "
+            f"that holds 99% of the projections; {render.GRADIENT_SCALE}"
         )
         figure = writer.image(
             f"{base}/projections-{slugify(layer)}.webp",
-            partial(render.projection_grid, crop, guided[0], deconv[0], channels, boxes),
+            partial(render.projection_grid, crop, guided[0], deconv[0], channels, boxes, side),
             caption,
             caption,
         )

@@ -21,7 +21,7 @@ DIVERGING_COLORMAP = "RdBu_r"
 WEBP_QUALITY = 85
 # Part of every cache key: raise it when a figure's drawing or caption changes, so a rebuild
 # redraws instead of reusing pictures and captions of the old style.
-FIGURE_STYLE = 2
+FIGURE_STYLE = 3
 # Gradients of random deep networks can be ~1e-13: only an exact zero range counts as constant.
 _TINY = float(np.finfo(np.float32).tiny)
 
@@ -464,25 +464,27 @@ def projection_grid(
     deconv: np.ndarray,
     channels: Sequence[int],
     boxes: Sequence[tuple[int, int, int, int]],
+    field_side: int,
     tile_size: int = 112,
 ) -> Image.Image:
-    """Zeiler & Fergus projections: per channel (one row) where its strongest unit looks (the
-    receptive field `boxes[k]` outlined on the photo), the photo cropped to that field, and the
-    Guided Backprop and DeConvNet projections cropped to it, each scaled on its own crop.
-    Fields reaching past the photo (deep layers) are cropped to the photo."""
+    """Zeiler & Fergus projections, one row per channel: where its strongest unit looks (the
+    crop `boxes[k]`, inside the unit's receptive field of side `field_side`, outlined on the
+    photo), the photo cropped to it, and the Guided Backprop and DeConvNet projections cropped
+    to it, each scaled on its own crop. Crops keep their shape."""
     tiles = []
+    labels = []
     for k, box in enumerate(boxes):
         top, left, bottom, right = _clip(box, photo.shape)
         tiles.append(_marked(photo, (top, left, bottom, right), tile_size))
         tiles.append(photo[top:bottom, left:right])
         for projection in (guided[k], deconv[k]):
             tiles.append(gradient_image(np.asarray(projection)[top:bottom, left:right]))
-    side = boxes[0][2] - boxes[0][0]
+        labels.append(f"ch {channels[k]}\n{max(bottom - top, right - left)} of {field_side} px")
     return labelled_grid(
         tiles,
         columns=len(PROJECTION_COLUMNS),
         tile_size=tile_size,
-        row_labels=[f"ch {c}" for c in channels],
-        column_labels=[PROJECTION_COLUMNS[0], f"photo, field {side} px", *PROJECTION_COLUMNS[2:]],
-        row_label_width=72,
+        row_labels=labels,
+        column_labels=PROJECTION_COLUMNS,
+        row_label_width=92,
     )

@@ -353,17 +353,43 @@ def test_filter_box_narrows_the_models_table(base_url, page):
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_screenshots_for_review(browser, base_url, scheme):
+@pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["desktop", "phone"])
+def test_screenshots_for_review(browser, base_url, scheme, viewport):
     """Not an assertion of looks: the pictures a person checks (see test-artifacts/)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    context = browser.new_context(viewport=VIEWPORT, color_scheme=scheme)
+    device = "phone" if viewport == PHONE else "desktop"
+    context = browser.new_context(viewport=viewport, color_scheme=scheme)
     page = context.new_page()
-    for name, path in (("home", ""), ("model", "models/mobilenetv2/"), ("compare", "compare/cat/")):
+    for name, path in (
+        ("home", ""),
+        ("model", "models/mobilenetv2/"),
+        ("compare", "compare/cat/grad-cam/"),
+    ):
         page.goto(base_url + path, wait_until="load")
         _load_all_pictures(page)
         shown = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
         assert shown == ("slate" if scheme == "dark" else "default")
-        out = ARTIFACTS / f"{name}-{scheme}.png"
+        out = ARTIFACTS / f"{name}-{device}-{scheme}.png"
         page.screenshot(path=str(out), full_page=True)
         assert out.stat().st_size > 10_000
+    # One projection figure as it sits in the page, and the page as printed.
+    page.goto(base_url + "models/mobilenetv2/", wait_until="load")
+    _load_all_pictures(page)
+    projection = page.locator("figure:has(img[src*='/projections-']) >> visible=true").first
+    projection.screenshot(path=str(ARTIFACTS / f"projection-{device}-{scheme}.png"))
+    if device == "desktop" and scheme == "light":
+        page.emulate_media(media="print")
+        page.screenshot(path=str(ARTIFACTS / "model-print.png"), full_page=True)
     context.close()
+
+
+def test_printable_grid_is_transparent_and_saved_for_review(site):
+    """The explanation grid, the picture a page links to for print, saved for review."""
+    from PIL import Image
+
+    grid = next((site / "assets" / "mobilenetv2").glob("*/explanations.webp"))
+    with Image.open(grid) as picture:
+        assert picture.width >= 900 and picture.mode == "RGBA"
+        ARTIFACTS.mkdir(exist_ok=True)
+        backdrop = Image.new("RGBA", picture.size, "white")
+        Image.alpha_composite(backdrop, picture).save(ARTIFACTS / "printable-grid.png")

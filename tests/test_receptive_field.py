@@ -9,7 +9,12 @@ import pytest
 import tensorflow as tf
 
 from generator.methods.layers import stage_outputs
-from generator.methods.receptive_field import ReceptiveField, receptive_fields
+from generator.methods.receptive_field import (
+    ReceptiveField,
+    projection_box,
+    projection_crops,
+    receptive_fields,
+)
 
 
 def _linear_net() -> keras.Model:
@@ -100,3 +105,26 @@ def test_field_of_an_operation_output_named_as_the_gallery_names_it():
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(block))
     fields = receptive_fields(model, ["stem", "branch", "add"])
     assert fields["add"] == fields["branch"] and fields["add"].size == (7, 7)
+
+
+def test_projection_box_zooms_on_where_the_projection_lies_inside_the_field():
+    projection = np.zeros((224, 224, 3), np.float32)
+    projection[100:120, 60:70] = 1.0  # a 20 x 10 blob inside a 200 px field
+    box = projection_box([projection, -projection], (10, 0, 210, 200))
+    top, left, bottom, right = box
+    assert bottom - top == right - left  # squared up ...
+    assert 19 <= bottom - top <= 21  # ... around the blob's longer side
+    assert top <= 100 and bottom >= 120 and left <= 60 and right >= 70
+    # Never outside the field, and the whole field when there is nothing to see.
+    assert projection_box([projection], (105, 62, 112, 66)) == (105, 62, 112, 66)
+    assert projection_box([np.zeros_like(projection)], (0, 0, 50, 60)) == (0, 0, 50, 60)
+
+
+def test_projection_crops_start_from_each_channels_strongest_unit():
+    field = ReceptiveField((7, 7), (2, 2), (1.0, 1.0))
+    activation = np.zeros((112, 112, 3), np.float32)
+    activation[10, 20, 0] = 5.0  # channel 0 peaks at (10, 20): field centred on (21, 41)
+    activation[0, 0, 2] = 5.0  # channel 2 peaks in the corner: its field is clipped
+    gradients = np.ones((2, 224, 224, 3), np.float32)  # nothing to zoom on
+    crops = projection_crops(activation, [0, 2], field, gradients, gradients)
+    assert crops == [(18, 38, 25, 45), (0, 0, 5, 5)]

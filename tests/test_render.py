@@ -61,10 +61,10 @@ def test_projection_rows_show_the_photo_cropped_to_the_receptive_field():
     photo = np.zeros((64, 64, 3), np.uint8)
     photo[8:24, 32:48] = (255, 0, 0)  # the field of the one channel: pure red
     gradient = np.zeros((1, 64, 64, 3), np.float32)
-    picture = render.projection_grid(photo, gradient, gradient, [5], [(8, 32, 24, 48)], 80)
+    picture = render.projection_grid(photo, gradient, gradient, [5], [(8, 32, 24, 48)], 16, 80)
     pixels = _rgba(picture)
     red = (pixels[..., 0] > 240) & (pixels[..., 1] < 15) & (pixels[..., 2] < 15)
     # The crop fills a whole 80 px tile; the whole photo would have a 20 px red patch only.
     assert red.sum() >= 80 * 80
-    # A field reaching past the photo is cropped to the photo, keeping the crop's shape.
-    render.projection_grid(photo, gradient, gradient, [5], [(-100, -100, 200, 200)], 80)
+    # A box reaching past the photo is cropped to the photo.
+    render.projection_grid(photo, gradient, gradient, [5], [(-100, -100, 200, 200)], 300, 80)

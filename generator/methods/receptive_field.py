@@ -126,8 +126,12 @@ _WINDOWED = (
 
 def _propagate(model: keras.Model, known: dict[int, ReceptiveField | None]) -> None:
     """Fill `known` (id of a tensor -> its field, None for tensors without a grid) for every
-    tensor of `model`'s graph whose inputs are known, descending into nested models."""
-    for operation in model.operations:
+    tensor of `model`'s graph whose inputs are known, descending into nested models.
+
+    A nested Sequential (ConvNeXt's stem and downsampling blocks) keeps its graph in the
+    Functional it builds, `_functional`; Keras gives no public name for it."""
+    graph = model._functional if isinstance(model, keras.Sequential) else model
+    for operation in graph.operations:
         for node in operation._inbound_nodes:
             inputs = list(node.input_tensors)
             if not inputs or not all(id(t) in known for t in inputs):
@@ -172,13 +176,72 @@ def receptive_fields(model: keras.Model, layers: list[str]) -> dict[str, Recepti
 
 
 def strongest_unit_boxes(
-    activation: np.ndarray, channels: list[int], field: ReceptiveField
+    activation: np.ndarray,
+    channels: list[int],
+    field: ReceptiveField,
+    image_size: tuple[int, int],
 ) -> list[tuple[int, int, int, int]]:
     """For each channel of an (h, w, c) activation, the receptive-field box of its strongest
-    unit: the unit whose value the projection traces back (first maximum in row order)."""
+    unit (the unit whose value the projection traces back; first maximum in row order), clipped
+    to the input image of `image_size` (rows, columns)."""
     boxes = []
     for channel in channels:
         plane = np.asarray(activation[:, :, channel])
         row, column = np.unravel_index(int(np.argmax(plane)), plane.shape)
-        boxes.append(field.box(int(row), int(column)))
+        top, left, bottom, right = field.box(int(row), int(column))
+        boxes.append(
+            (max(top, 0), max(left, 0), min(bottom, image_size[0]), min(right, image_size[1]))
+        )
     return boxes
+
+
+def projection_box(
+    projections: list[np.ndarray],
+    field: tuple[int, int, int, int],
+    mass: float = 0.99,
+    smallest: int = 8,
+) -> tuple[int, int, int, int]:
+    """The part of a unit's receptive field where its projections lie, square where it can be.
+
+    Deep layers see more than the whole photo, but what their strongest unit responds to sits
+    in a much smaller part of it (the "effective" receptive field). This box holds the central
+    `mass` of the projections' absolute value along each axis, squared up around its centre, at
+    least `smallest` pixels, and never reaches outside `field` (already clipped to the image).
+    `projections` are (H, W, 3) input gradients of the same unit; all zero gives `field`.
+    """
+    top, left, bottom, right = field
+    magnitude = sum(np.abs(np.asarray(p, dtype=np.float64)).sum(-1) for p in projections)
+    inside = magnitude[top:bottom, left:right]
+    total = float(inside.sum())
+    if not total > 0:
+        return field
+    tail = (1.0 - mass) / 2
+
+    def span(marginal: np.ndarray) -> tuple[int, int]:
+        cumulative = np.cumsum(marginal) / total
+        first = int(np.searchsorted(cumulative, tail, side="right"))
+        last = int(np.searchsorted(cumulative, 1.0 - tail, side="left"))
+        return first, min(last + 1, marginal.size)
+
+    rows, columns = span(inside.sum(1)), span(inside.sum(0))
+    side = max(rows[1] - rows[0], columns[1] - columns[0], smallest)
+    height, width = min(side, bottom - top), min(side, right - left)
+    centre_row = top + (rows[0] + rows[1]) / 2
+    centre_column = left + (columns[0] + columns[1]) / 2
+    new_top = int(min(max(round(centre_row - height / 2), top), bottom - height))
+    new_left = int(min(max(round(centre_column - width / 2), left), right - width))
+    return new_top, new_left, new_top + height, new_left + width
+
+
+def projection_crops(
+    activation: np.ndarray,
+    channels: list[int],
+    field: ReceptiveField,
+    guided: np.ndarray,
+    deconv: np.ndarray,
+) -> list[tuple[int, int, int, int]]:
+    """Per channel, the crop of the photo its Zeiler & Fergus row shows: the part of its
+    strongest unit's receptive field that holds its projections. `activation` is the layer's
+    (h, w, c) output, `guided` and `deconv` the channels' (P, H, W, 3) projections."""
+    fields = strongest_unit_boxes(activation, channels, field, guided.shape[1:3])
+    return [projection_box([guided[k], deconv[k]], box) for k, box in enumerate(fields)]
