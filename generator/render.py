@@ -21,7 +21,7 @@ DIVERGING_COLORMAP = "RdBu_r"
 WEBP_QUALITY = 85
 # Part of every cache key: raise it when a figure's drawing or caption changes, so a rebuild
 # redraws instead of reusing pictures and captions of the old style.
-FIGURE_STYLE = 3
+FIGURE_STYLE = 4
 # Gradients of random deep networks can be ~1e-13: only an exact zero range counts as constant.
 _TINY = float(np.finfo(np.float32).tiny)
 
@@ -322,8 +322,16 @@ def rgb_filter_grid(kernels: np.ndarray, columns: int = 16, tile_size: int = 28)
     return labelled_grid(tiles, columns=min(columns, len(tiles)), tile_size=tile_size)
 
 
-def spatial_filter_grid(kernels: np.ndarray, tile_size: int = 28) -> Image.Image:
-    """Deeper kernels (out, in, kh, kw): one row per output filter, one column per input channel.
+def _weight_legend(colormap: str, width: int) -> Image.Image:
+    """The scale of a filter picture whose zero is the middle colour."""
+    return colour_legend(
+        "negative", "positive", colormap, max(160, min(256, width)), "weight", middle_label="0"
+    )
+
+
+def spatial_filter_grid(kernels: np.ndarray, tile_size: int = 32) -> Image.Image:
+    """Deeper kernels (out, in, kh, kw): one row per output filter, one column per input channel
+    (numbered above), with the grey scale below.
 
     Grayscale, symmetric around zero (mid-grey = 0) on one scale per output filter, so the
     relative weight of each input channel stays readable.
@@ -333,35 +341,40 @@ def spatial_filter_grid(kernels: np.ndarray, tile_size: int = 28) -> Image.Image
     for kernel in kernels:
         scale = float(np.abs(kernel).max())
         tiles.extend(to_uint8(symmetric_unit(k, scale if scale > 0 else None)) for k in kernel)
-    return labelled_grid(
+    grid = labelled_grid(
         tiles,
         columns=inputs,
         tile_size=tile_size,
         row_labels=[f"filter {i}" for i in range(outputs)],
-        column_labels=[f"in {i}" for i in range(inputs)],
-        row_label_width=70,
+        column_labels=[str(i) for i in range(inputs)],
+        row_label_width=80,
     )
+    return stack([grid, _weight_legend("gray", grid.width - 16)], gap=4, margin=2)
 
 
 def depthwise_filter_grid(
     kernels: np.ndarray, columns: int = 16, tile_size: int = 28
 ) -> Image.Image:
-    """Depthwise kernels (channels, kh, kw), one grayscale tile per channel, zero at mid-grey."""
+    """Depthwise kernels (channels, kh, kw), one grayscale tile per channel, zero at mid-grey,
+    with the grey scale below."""
     tiles = [to_uint8(symmetric_unit(k)) for k in kernels]
     labels = [str(i) for i in range(len(tiles))]
-    return labelled_grid(
+    grid = labelled_grid(
         tiles, columns=min(columns, len(tiles)), labels=labels, tile_size=tile_size
     )
+    return stack([grid, _weight_legend("gray", grid.width - 16)], gap=4, margin=2)
 
 
 def pointwise_matrix(matrix: np.ndarray, max_size: int = 64, cell: int = 6) -> Image.Image:
-    """A 1x1 convolution's (out, in) channel-mixing matrix, blue negative / red positive."""
+    """A 1x1 convolution's (out, in) channel-mixing matrix, blue negative / red positive, with
+    that scale below."""
     shown = matrix[:max_size, :max_size]
     pixels = colormap_rgb(symmetric_unit(shown), DIVERGING_COLORMAP)
     picture = Image.fromarray(pixels).resize(
         (shown.shape[1] * cell, shown.shape[0] * cell), Image.NEAREST
     )
-    return picture
+    legend = _weight_legend(DIVERGING_COLORMAP, picture.width)
+    return stack([picture, legend], gap=6, margin=2)
 
 
 def feature_map_grid(

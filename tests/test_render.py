@@ -68,3 +68,31 @@ def test_projection_rows_show_the_photo_cropped_to_the_receptive_field():
     assert red.sum() >= 80 * 80
     # A box reaching past the photo is cropped to the photo.
     render.projection_grid(photo, gradient, gradient, [5], [(-100, -100, 200, 200)], 300, 80)
+
+
+def _has_colour_bar(picture: Image.Image, colormap: str, rows: int = 90) -> bool:
+    """A row near the bottom runs through the whole colormap, left to right, for 150+ px."""
+    ramp = render.colormap_rgb(np.linspace(0.0, 1.0, 256), colormap).astype(int)
+    for row in _rgba(picture)[-rows:]:
+        distance = np.abs(row[:, None, :3].astype(int) - ramp[None]).sum(-1)  # (width, 256)
+        index, close = distance.argmin(1), distance.min(1) < 12
+        run_start = 0
+        for x in range(1, len(row) + 1):
+            if x == len(row) or not close[x] or index[x] < index[x - 1]:
+                if x - run_start >= 150 and index[x - 1] - index[run_start] >= 200:
+                    return True
+                run_start = x
+    return False
+
+
+def test_filter_pictures_carry_their_weight_scale():
+    rng = np.random.default_rng(2)
+    pictures = [
+        ("gray", render.depthwise_filter_grid(rng.normal(size=(8, 3, 3)))),
+        ("gray", render.spatial_filter_grid(rng.normal(size=(4, 4, 3, 3)))),
+        (render.DIVERGING_COLORMAP, render.pointwise_matrix(rng.normal(size=(16, 16)))),
+    ]
+    for colormap, picture in pictures:
+        assert _has_colour_bar(picture, colormap), colormap
+    # Without a scale drawn (each first-layer kernel has its own range) there is no bar.
+    assert not _has_colour_bar(render.rgb_filter_grid(rng.normal(size=(8, 3, 3, 3))), "gray")
