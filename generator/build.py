@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import multiprocessing
 import os
+import re
 import resource
 import signal
 import sys
@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from multiprocessing.connection import Connection
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import keras
 import numpy as np
@@ -35,6 +35,7 @@ from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
 from generator.images import ImageError, SourceImage, center_crop, find_images, slugify
 from generator.labels import imagenet_labels
+from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import (
@@ -65,7 +66,6 @@ from generator.reference_times import record_build_times, reference_times
 from generator.registry import ModelSpec, build_model
 from generator.weights import WeightsUnavailable
 
-MANIFEST_NAME = ".gallery-manifest.json"
 SITE_MARKER = ".gallery-site"  # "this folder is a gallery docs folder": safe to write into
 CACHE_DIR = ".gallery-cache"  # MkDocs skips dot-folders, so the cache is never published
 FEATURE_CHANNELS = 16
@@ -103,11 +103,13 @@ class BuildReport:
     peak_gib: dict[str, float] = field(default_factory=dict)  # model -> its process's peak
     main_peak_gib: float = 0.0  # the build process itself
     failed: dict[str, str] = field(default_factory=dict)  # model -> reason
+    kept: list[str] = field(default_factory=list)  # failed models whose earlier page is kept
     skipped_images: list[tuple[Path, str]] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # pages not written over a user's file
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped_images
+        return not self.failed and not self.skipped_images and not self.refused
 
     def summary(self) -> str:
         lines = [f"Built {len(self.built)} model(s), {len(self.failed)} failed."]
@@ -117,6 +119,8 @@ class BuildReport:
                 f"  {name:<22} {seconds:7.1f} s" + (f"  peak {peak:5.2f} GiB" if peak else "")
             )
         lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed.items()]
+        lines += [f"  kept the page of {name} from an earlier build" for name in self.kept]
+        lines += [f"  not written: {reason}" for reason in self.refused]
         lines += [f"  skipped image {path.name}: {reason}" for path, reason in self.skipped_images]
         if self.peak_gib:
             largest = max(self.peak_gib, key=self.peak_gib.get)
@@ -132,8 +136,8 @@ def _display_tile(draw: Callable[[], np.ndarray]) -> Image.Image:
     return render.fit_within(Image.fromarray(draw()), DISPLAY_SIDE)
 
 
-def _draw_and_save(path: Path, draw: Callable[[], Image.Image]) -> None:
-    render.save_image(path, draw())
+def _draw_and_save(ledger: Ledger, path: Path, draw: Callable[[], Image.Image]) -> None:
+    ledger.write_bytes(path, render.encode_webp(draw()))
 
 
 class _Writer:
@@ -143,8 +147,9 @@ class _Writer:
     caption are known at once, so pages never wait for pixels.
     """
 
-    def __init__(self, out: Path, workers: int = 2) -> None:
-        self.out = out
+    def __init__(self, ledger: Ledger, workers: int = 2) -> None:
+        self.ledger = ledger
+        self.out = ledger.out
         self.written: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
         self._pending: list[Future] = []
@@ -158,7 +163,9 @@ class _Writer:
         scale: str = "",
     ) -> Figure:
         """Schedule `draw()` to be encoded to `out/relative`; returns its Figure now."""
-        self._pending.append(self._pool.submit(_draw_and_save, self.out / relative, draw))
+        self._pending.append(
+            self._pool.submit(_draw_and_save, self.ledger, self.out / relative, draw)
+        )
         self.written.append(relative)
         return Figure(path=relative, caption=caption, alt=alt, scale=scale)
 
@@ -472,25 +479,65 @@ def _target_choice(spec: ModelSpec, model: keras.Model) -> TensorChoice:
 
 
 class _Cached:
-    """Looks up a model's card and image sections, counting only entries whose files exist."""
+    """Looks up a model's card and image sections, counting only entries whose files exist.
+
+    An entry that cannot be read back (edited, truncated, from an incompatible version) is a
+    miss like a missing one: it is recomputed and replaced, never a failure of its model.
+    """
 
     def __init__(self, cache: Cache, out: Path, key: str) -> None:
         self.cache, self.out, self.key = cache, out, key
 
     def _complete(self, figures: Iterable[Figure]) -> bool:
-        return all((self.out / figure.path).is_file() for figure in figures)
+        return all(
+            _well_formed(figure, Figure)
+            and not PurePosixPath(figure.path).is_absolute()
+            and ".." not in PurePosixPath(figure.path).parts
+            and (self.out / figure.path).is_file()
+            for figure in figures
+        )
 
     def card(self) -> _ModelCard | None:
-        data = self.cache.get(self.key)
-        card = _ModelCard.from_json(data) if data else None
-        return card if card and self._complete(f for _, _, f in card.filters) else None
+        try:
+            card = _ModelCard.from_json(self.cache.get(self.key))
+            valid = (
+                all(isinstance(text, str) for text in [card.target, *card.stages, *card.report])
+                and all(isinstance(t, str) for layer, note, _ in card.filters for t in (layer, note))
+                and isinstance(card.seconds, int | float)
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        return card if valid and self._complete(f for _, _, f in card.filters) else None
 
     def section(self, source: SourceImage) -> tuple[ImageSection, float] | None:
-        data = self.cache.get(_image_key(self.key, source))
-        if not data:
+        try:
+            data = self.cache.get(_image_key(self.key, source))
+            section, seconds = _section_from_json(data["section"]), data["seconds"]
+            valid = (
+                isinstance(seconds, int | float)
+                and isinstance(section.title, str)
+                and section.slug == source.slug
+                and all(_well_formed(p, Prediction) for p in section.predictions)
+                and all(_well_formed(c.prediction, Prediction) for c in section.classes)
+                and all(isinstance(layer, str) for layer, _, _ in section.feature_maps)
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
-        section = _section_from_json(data["section"])
-        return (section, data["seconds"]) if self._complete(_section_figures(section)) else None
+        return (section, seconds) if valid and self._complete(_section_figures(section)) else None
+
+
+# The types a cached entry's fields must have for the pages to use it.
+_FIELD_TYPES = {
+    Figure: {"path": str, "caption": str, "alt": str},
+    Prediction: {"rank": int, "class_index": int, "label": str, "probability": int | float},
+}
+
+
+def _well_formed(value: object, kind: type) -> bool:
+    """A Figure or Prediction read from JSON whose fields have the types the pages expect."""
+    return isinstance(value, kind) and all(
+        isinstance(getattr(value, name), wanted) for name, wanted in _FIELD_TYPES[kind].items()
+    )
 
 
 def _build_model_page(
@@ -619,7 +666,7 @@ def _child_main(sender: Connection, work: _ModelWork) -> None:
     """Entry point of the child process: compute, write files, send back the page context."""
     _exit_with_parent()
     try:
-        with _Writer(work.options.out) as writer:
+        with _Writer(Ledger(work.options.out, work.options.force)) as writer:
             cache = Cache(work.options.out / CACHE_DIR)
             page, seconds = _compute_model_page(work, writer, cache, _PipeProgress(sender))
         sender.send(("done", (page, seconds, writer.written, _peak_rss_gib())))
@@ -752,24 +799,44 @@ def _summary(
 
 def _failure_reason(error: BaseException) -> str:
     """One line naming the cause; weights errors already carry the file name and the fix."""
-    if isinstance(error, WeightsUnavailable | ModelProcessFailed):
+    if isinstance(error, WeightsUnavailable | ModelProcessFailed | OutputError):
         return str(error)
     where = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})"
 
 
-def _write_manifest(out: Path, written: list[str]) -> None:
-    """Record what the generator wrote; only these files may ever be deleted by it."""
-    previous = out / MANIFEST_NAME
-    old: set[str] = set()
-    if previous.exists():
-        old = set(json.loads(previous.read_text(encoding="utf-8")).get("files", []))
-    current = sorted(set(written))
-    for stale in sorted(old - set(current)):
-        (out / stale).unlink(missing_ok=True)
-    render.atomic_write_text(
-        previous, json.dumps({"generator": __version__, "files": current}, indent=1) + "\n"
-    )
+def _public_reason(reason: str, out: Path) -> str:
+    """A failure reason for the published pages: no absolute path of the builder's machine.
+
+    Paths inside the output folder become relative to it, paths in the home folder start with
+    `~`, any other absolute path is cut to its last two parts. The terminal keeps the original.
+    """
+    roots = [(str(out.resolve()), ""), (str(Path.home()), "~/")]
+
+    def shorten(match: re.Match) -> str:
+        path = match.group(0)
+        for root, shown in roots:
+            if path == root or path.startswith(root.rstrip("/") + "/"):
+                return shown + path[len(root) :].lstrip("/") or "."
+        return "…/" + "/".join(PurePosixPath(path).parts[-2:])
+
+    return _ABSOLUTE_PATH.sub(shorten, reason)
+
+
+# A POSIX absolute path (at the start or after a space, quote or bracket), or a Windows one.
+_ABSOLUTE_PATH = re.compile(r"(?:(?<=^)|(?<=[\s'\"(\[=]))(?:/|[A-Za-z]:\\)[^\s'\"()\[\],;]+")
+
+
+def _earlier_output(ledger: Ledger, slug: str) -> list[str]:
+    """The files of a model's page from an earlier build, if its page is still the generator's.
+
+    A model that fails keeps them: its last good page stays published rather than vanishing.
+    """
+    page = f"models/{slug}.md"
+    if not ledger.owns(page):
+        return []
+    assets = f"assets/{slug}/"
+    return [page] + [p for p in ledger.records if p.startswith(assets) and ledger.owns(p)]
 
 
 def select_shard(specs: Iterable[ModelSpec], index: int, count: int) -> tuple[ModelSpec, ...]:
@@ -798,8 +865,14 @@ def prepare_output(out: Path, force: bool) -> None:
     """Refuse a foreign non-empty folder; claim ours and clear temp files a killed build left.
 
     A folder is ours when it holds the manifest or the site marker (the repository's
-    `site_src/` ships the marker beside its hand-written files).
+    `site_src/` ships the marker beside its hand-written files). Only the generator's own
+    temporary files (`render.TEMP_PREFIX`) are cleared.
     """
+    if out.exists() and not out.is_dir():
+        raise OutputFolderRefused(
+            f"--out {out} is a file, not a folder; choose a folder (new or one the generator "
+            "wrote) for the site"
+        )
     ours = (out / MANIFEST_NAME).exists() or (out / SITE_MARKER).exists()
     if out.is_dir() and any(out.iterdir()) and not ours and not force:
         raise OutputFolderRefused(
@@ -807,10 +880,13 @@ def prepare_output(out: Path, force: bool) -> None:
             "empty or new folder, or pass --force to write into it (files the generator did "
             "not write are never deleted)"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    (out / SITE_MARKER).touch()
-    for leftover in out.rglob(".tmp-*"):  # atomic writes interrupted by SIGKILL
-        leftover.unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / SITE_MARKER).touch()
+        for leftover in out.rglob(f"{render.TEMP_PREFIX}*"):  # writes cut short by SIGKILL
+            leftover.unlink(missing_ok=True)
+    except OSError as error:
+        raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
 
 
 def _unique_specs(specs: Iterable[ModelSpec]) -> tuple[ModelSpec, ...]:
@@ -834,7 +910,10 @@ def build(options: BuildOptions) -> BuildReport:
     report = BuildReport(skipped_images=skipped)
     for path, reason in report.skipped_images:
         tqdm.write(f"skipping image {path.name}: {reason}")
-    writer = _Writer(options.out)
+    ledger = Ledger(options.out, options.force)
+    for warning in ledger.warnings:
+        tqdm.write(f"warning: {warning}")
+    writer = _Writer(ledger)
     cache = Cache(options.out / CACHE_DIR)
     mode, weights_label = _weights_label(options.weights)
     site = SiteInfo(
@@ -889,7 +968,14 @@ def build(options: BuildOptions) -> BuildReport:
                 reason = _failure_reason(error)
                 report.failed[spec.name] = reason
                 tqdm.write(f"FAILED {spec.name}: {reason}")
-                summaries.append(_summary(spec, None, "failed", reason))
+                earlier = _earlier_output(ledger, spec.slug)
+                writer.written += earlier
+                if earlier:
+                    report.kept.append(spec.name)
+                    tqdm.write("  kept its page and pictures from an earlier build")
+                status = "earlier" if earlier else "failed"
+                public = _public_reason(reason, options.out)
+                summaries.append(_summary(spec, None, status, public))
                 progress.update(done_before + len(images) - progress.n)
                 continue
             finally:
@@ -903,10 +989,26 @@ def build(options: BuildOptions) -> BuildReport:
             pages.append(page)
             tqdm.write(f"built {spec.name} ({outcome.seconds:.1f} s of compute)")
 
-    written_pages = write_site(options.out, site, summaries, pages, thumbnails)
-    root = options.out.resolve()
-    writer.written += [Path(p).resolve().relative_to(root).as_posix() for p in written_pages]
-    _write_manifest(options.out, writer.written)
+    refused: set[str] = set()
+
+    def write_page(path: Path, text: str) -> None:
+        """A page over a file the generator did not write is left out, with a message."""
+        try:
+            ledger.write_text(path, text)
+        except ForeignFile as error:
+            refused.add(ledger.relative(path))
+            report.refused.append(str(error))
+            tqdm.write(f"not written: {error}")
+
+    try:
+        written_pages = write_site(
+            options.out, site, summaries, pages, thumbnails, write_text=write_page
+        )
+        pages_written = {ledger.relative(path) for path in written_pages} - refused
+        for note in ledger.finish([*writer.written, *pages_written]):
+            tqdm.write(f"note: {note}")
+    except OutputError as error:  # disk full, read-only: the files written so far are complete
+        raise BuildRefused(str(error)) from None
     record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, len(images))
     report.main_peak_gib = _peak_rss_gib()
     return report

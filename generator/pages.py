@@ -22,6 +22,7 @@ import re
 import string
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -126,7 +127,7 @@ class ModelSummary:
     top1: float | None
     top5: float | None
     target_layer: str | None
-    status: str  # "built" | "failed"
+    status: str  # "built" | "failed" | "earlier": failed now, the page of an earlier build kept
     failure: str | None
     reference_seconds: float | None  # build time on the reference machine (reference_times)
 
@@ -658,6 +659,7 @@ def write_site(
     models: list[ModelSummary],
     pages: list[ModelPage],
     images: list[tuple[str, str, Figure]],
+    write_text: Callable[[Path, str], None] = atomic_write_text,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
@@ -665,7 +667,8 @@ def write_site(
     `images` the sample images as (slug, title, thumbnail). Besides `index.md`, `methods.md` and
     `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
     and one `compare/<image>/<method>.md` per explanation method.
-    Returns the paths written, for the manifest.
+    Every page goes through `write_text` (the build's passes it through its ledger of what the
+    generator wrote). Returns the paths given to it, for the manifest.
     """
     page_slugs = [page.summary.slug for page in pages]
     if len(set(page_slugs)) != len(page_slugs):
@@ -685,7 +688,7 @@ def write_site(
         cite = citation(relative, title, site, site_url)
         text = env.get_template(template).render(site=site, cite=cite, **relocated)
         path = out_dir / relative
-        atomic_write_text(path, _one_trailing_newline(text))
+        write_text(path, _one_trailing_newline(text))
         written.append(path)
 
     write(

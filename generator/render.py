@@ -26,12 +26,35 @@ FIGURE_STYLE = 4
 _TINY = float(np.finfo(np.float32).tiny)
 
 
+# Temporary files are named so that they cannot be mistaken for a user's: a build cleans up
+# only files with this prefix, which an interrupted write may leave.
+TEMP_PREFIX = ".gallery-tmp-"
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where the system allows."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text(encoding="ascii").splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere: read by setting it, then restore it at once
+    os.umask(mask)
+    return mask
+
+
+# Files get the permissions a plain open() would give (normally 0644), not mkstemp's 0600, so a
+# web server or another user can read the site.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import hashlib
+import html
 import json
 import os
 import re
@@ -17,6 +20,8 @@ import pytest
 from PIL import Image
 
 import generator.build as build_module
+import generator.manifest as manifest_module
+from generator import cli
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files
@@ -281,3 +286,238 @@ def test_two_photos_with_one_slug_stop_the_build_before_any_model_work(tmp_path)
     message = result.stderr.strip().splitlines()[-1]
     assert "Cat.png" in message and "cat.jpg" in message and "rename one" in message
     assert not out.exists()
+
+
+# --- deletion is confined, failures keep the last good output -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_site(tmp_path_factory):
+    """A one-model, one-photo site; each test rebuilds a copy of it (from its cache: fast)."""
+    root = tmp_path_factory.mktemp("small-site")
+    images = root / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    report = build(_options(images, root / "docs"))
+    assert report.ok, report.summary()
+    return root
+
+
+def _options(images: Path, out: Path, **changes) -> BuildOptions:
+    options = BuildOptions(
+        specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=1
+    )
+    return dataclasses.replace(options, **changes)
+
+
+def _copy_of(small_site: Path, tmp_path: Path) -> tuple[Path, Path]:
+    shutil.copytree(small_site / "images", tmp_path / "images")
+    shutil.copytree(small_site / "docs", tmp_path / "docs", symlinks=True)
+    return tmp_path / "images", tmp_path / "docs"
+
+
+def _manifest(out: Path) -> dict:
+    return json.loads((out / ".gallery-manifest.json").read_text("utf-8"))
+
+
+def test_generated_files_get_umask_permissions(small_site):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    docs = small_site / "docs"
+    for name in ["index.md", "models/mobilenetv3small.md", ".gallery-manifest.json",
+                 "assets/mobilenetv3small/cat/crop.webp"]:
+        assert (docs / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+
+
+def test_manifest_entries_outside_out_delete_nothing(small_site, tmp_path, capsys):
+    images, out = _copy_of(small_site, tmp_path)
+    beside = tmp_path / "x.txt"
+    beside.write_text("a file of the user beside the site")
+    absolute = tmp_path / "elsewhere" / "abs.txt"
+    absolute.parent.mkdir()
+    absolute.write_text("another file of the user")
+    manifest = _manifest(out)
+    for victim, entry in [(beside, "../x.txt"), (absolute, str(absolute))]:
+        manifest["files"][entry] = hashlib.sha256(victim.read_bytes()).hexdigest()
+    (out / ".gallery-manifest.json").write_text(json.dumps(manifest))
+
+    report = build(_options(images, out))
+
+    assert report.ok, report.summary()
+    assert beside.exists() and absolute.exists()
+    printed = capsys.readouterr().out
+    assert "ignored the entry '../x.txt'" in printed and f"ignored the entry '{absolute}'" in printed
+    assert "../x.txt" not in _manifest(out)["files"]
+
+
+def test_only_the_generators_own_temp_files_are_cleared(small_site, tmp_path):
+    images, out = _copy_of(small_site, tmp_path)
+    users = out / "assets" / ".tmp-notes.txt"
+    users.write_text("the user's, despite its name")
+    ours = out / "assets" / "mobilenetv3small" / ".gallery-tmp-x1y2.webp"
+    ours.write_bytes(b"half a picture")
+
+    assert build(_options(images, out)).ok
+
+    assert users.read_text() == "the user's, despite its name"
+    assert not ours.exists()
+
+
+def test_a_users_file_at_a_generated_path_is_refused_then_kept(small_site, tmp_path, capsys):
+    images, out = _copy_of(small_site, tmp_path)
+    page = out / "compare" / "cat" / "index.md"
+    page.write_text("# My own notes on the cat\n")
+    picture = out / "assets" / "mobilenetv3small" / "cat" / "crop.webp"
+    picture.write_bytes(picture.read_bytes() + b"edited")  # changed by the user
+
+    report = build(_options(images, out))
+
+    assert not report.ok and "compare/cat/index.md" in report.summary()
+    printed = capsys.readouterr().out
+    assert "pass --force to overwrite it" in printed
+    assert "assets/mobilenetv3small/cat/crop.webp was changed since" in printed
+    assert page.read_text() == "# My own notes on the cat\n"
+    assert "compare/cat/index.md" not in _manifest(out)["files"]
+
+    (images / "cat.jpg").unlink()  # the photo's generated files are no longer needed
+    report = build(_options(images, out))
+
+    assert page.read_text() == "# My own notes on the cat\n"  # not the generator's: not deleted
+    assert picture.exists() and picture.read_bytes().endswith(b"edited")
+    assert not (out / "assets" / "mobilenetv3small" / "cat" / "explanations.webp").exists()
+    assert not (out / "assets" / "images" / "cat.webp").exists()
+
+    (images / "cat.jpg").write_bytes((small_site / "images" / "cat.jpg").read_bytes())
+    assert build(_options(images, out, force=True)).ok
+    assert page.read_text() != "# My own notes on the cat\n"  # --force overwrites
+
+
+def test_an_unreadable_manifest_is_rebuilt_with_a_warning(small_site, tmp_path, capsys):
+    images, out = _copy_of(small_site, tmp_path)
+    expected = _manifest(out)
+    (out / ".gallery-manifest.json").write_text('{"files": ["cut sho')
+
+    report = build(_options(images, out))
+
+    assert report.ok, report.summary()
+    assert "warning: the manifest" in capsys.readouterr().out
+    assert _manifest(out)["files"] == expected["files"]
+    assert site_files(out) == site_files(small_site / "docs")
+
+
+def test_a_garbage_cache_entry_is_a_miss_that_heals(small_site, tmp_path):
+    images, out = _copy_of(small_site, tmp_path)
+    entries = sorted((out / ".gallery-cache").glob("??/*.json"))
+    sections = [p for p in entries if "section" in json.loads(p.read_text("utf-8"))]
+    assert len(sections) == 1
+    sections[0].write_text(json.dumps({"section": {"slug": "cat", "predictions": 7}, "seconds": 1}))
+
+    report = build(_options(images, out))
+
+    assert report.ok, report.summary()
+    healed = json.loads(sections[0].read_text("utf-8"))
+    assert healed["section"]["slug"] == "cat" and healed["section"]["predictions"]
+    assert site_files(out) == site_files(small_site / "docs")
+
+
+def test_a_killed_model_keeps_its_earlier_page_and_pictures(small_site, tmp_path):
+    images, out = _copy_of(small_site, tmp_path)
+    page = (out / "models" / "mobilenetv3small.md").read_bytes()
+    (out / "assets" / "mobilenetv3small" / "cat" / "crop.webp").unlink()  # one picture to redo
+    pictures = sorted(p.name for p in (out / "assets" / "mobilenetv3small" / "cat").iterdir())
+    doomed = dataclasses.replace(get_spec("MobileNetV3Small"), constructor=_killed_like_out_of_memory)
+
+    report = build(_options(images, out, specs=(doomed,), isolate=True))
+
+    assert "killed by SIGKILL" in report.failed["MobileNetV3Small"]
+    assert report.kept == ["MobileNetV3Small"]
+    assert (out / "models" / "mobilenetv3small.md").read_bytes() == page
+    assert sorted(p.name for p in (out / "assets" / "mobilenetv3small" / "cat").iterdir()) == pictures
+    index = (out / "index.md").read_text("utf-8")
+    assert "failed in this build" in index and "earlier build" in index
+    assert "models/mobilenetv3small.md" in index  # still linked
+    assert "models/mobilenetv3small.md" in _manifest(out)["files"]
+
+
+def test_failure_reasons_on_pages_name_no_local_path(small_site, tmp_path, monkeypatch):
+    images, out = _copy_of(small_site, tmp_path)
+    home = str(Path.home())
+    where = f"{home}/.keras/models/weights.h5"
+    cache = out.resolve() / ".gallery-cache" / "ab" / "entry.json"
+
+    def build_model(spec, weights, **overrides):
+        raise OSError(f"cannot open {where} nor {cache} nor /opt/x/y/z.h5")
+
+    monkeypatch.setattr(build_module, "build_model", build_model)
+    (out / ".gallery-cache").rename(out / ".gallery-cache-moved")  # force a rebuild
+
+    report = build(_options(images, out))
+
+    assert where in report.failed["MobileNetV3Small"]  # the terminal keeps the full path
+    index = html.unescape((out / "index.md").read_text("utf-8"))
+    assert home not in index and str(tmp_path) not in index and "/opt/x" not in index
+    assert "~/.keras/models/weights.h5" in index
+    assert " .gallery-cache/ab/entry.json" in index and "…/y/z.h5" in index
+
+
+# --- clear messages for an output folder that cannot be used --------------------------------------
+
+
+def _cli_build(images: Path, out: Path) -> list[str]:
+    return ["build", "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
+            "--weights", "random", "--top", "1", "--in-process"]
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_an_out_that_is_a_file_is_refused_in_one_line(small_site, tmp_path, capsys):
+    out = tmp_path / "site.md"
+    out.write_text("a file")
+
+    assert cli.main(_cli_build(small_site / "images", out)) == 2
+
+    message = _one_line_error(capsys)
+    assert str(out) in message and "is a file, not a folder" in message
+    assert out.read_text() == "a file"
+
+
+def test_a_read_only_out_is_refused_in_one_line(small_site, tmp_path, capsys, monkeypatch):
+    images, out = _copy_of(small_site, tmp_path)
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "touch", read_only)  # as on a read-only mount, even for root
+
+    assert cli.main(_cli_build(images, out)) == 2
+
+    message = _one_line_error(capsys)
+    assert f"into {out} (Read-only file system)" in message and "writable" in message
+
+
+def test_a_full_disk_while_pages_are_written_is_one_line_and_loses_nothing(
+    small_site, tmp_path, capsys, monkeypatch
+):
+    images, out = _copy_of(small_site, tmp_path)
+    before = site_files(out)
+    real_write = manifest_module.atomic_write_bytes
+
+    def disk_full_for_pages(path, data):
+        if Path(path).suffix == ".md":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(manifest_module, "atomic_write_bytes", disk_full_for_pages)
+
+    assert cli.main(_cli_build(images, out)) == 2
+
+    message = _one_line_error(capsys)
+    assert f"no space left on the device of {out} while writing index.md" in message
+    assert "MiB needed for this file" in message and "MiB free" in message
+    assert site_files(out) == before  # every earlier file still there and complete
