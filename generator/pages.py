@@ -43,6 +43,8 @@ METHODS_RULES_PATH = REPO_ROOT / "docs" / "methods_rules.md"
 # Its `site_url` is the address every page's citation gives.
 MKDOCS_CONFIG_PATH = REPO_ROOT / "mkdocs.yml"
 
+# The alias `mike` keeps pointing at the newest release (see .github/workflows/gallery.yml).
+LATEST_ALIAS = "latest"
 _PUNCTUATION = frozenset(string.punctuation)
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
@@ -206,7 +208,8 @@ class Citation:
     """The "Cite this page" box: `date` is the gallery release's, so rebuilds do not change it."""
 
     title: str  # may contain an image title: untrusted
-    url: str
+    url: str  # under the release's own version: what it shows never changes
+    latest_url: str  # the same page in the newest release
     version: str
     date: str  # ISO 8601
     key: str  # BibTeX key made of the page's path slugs
@@ -581,13 +584,17 @@ def bibtex_escape(text: str) -> str:
 def citation(relative: str, title: str, site: SiteInfo, site_url: str) -> Citation:
     """The citation of the page written to `relative` (e.g. `models/resnet50.md`).
 
-    Its URL is the page's directory URL under `site_url`; its BibTeX key joins the path's slugs
-    (`cnn-gallery:models:resnet50`), so both stay the same for as long as the page exists.
+    Its URL is the page's directory URL under `site_url` and the release's version
+    (`<site_url>/0.1.0/models/resnet50/`), where `mike` publishes every release for good, so a
+    cited page keeps showing what was cited after later releases add methods or models. Its
+    BibTeX key joins the path's slugs (`cnn-gallery:models:resnet50`).
     """
     parts = list(PurePosixPath(relative).with_suffix("").parts)
     if parts[-1] == "index":
         parts.pop()
-    url = site_url.rstrip("/") + "/" + "".join(f"{part}/" for part in parts)
+    page = "".join(f"{part}/" for part in parts)
+    url = f"{site_url.rstrip('/')}/{site.version}/{page}"
+    latest_url = f"{site_url.rstrip('/')}/{LATEST_ALIAS}/{page}"
     key = ":".join(["cnn-gallery", *(parts or ["home"])])
     year, month, _ = __release_date__.split("-")
     note = f"Version {site.version}, released {__release_date__}; weights: {site.weights_label}"
@@ -603,7 +610,7 @@ def citation(relative: str, title: str, site: SiteInfo, site_url: str) -> Citati
     ]
     lines = [f"  {name:<12} = {value}," for name, value in fields]
     bibtex = "\n".join([f"@misc{{{key},", *lines, "}"])
-    return Citation(title, url, site.version, __release_date__, key, bibtex)
+    return Citation(title, url, latest_url, site.version, __release_date__, key, bibtex)
 
 
 # --- rendering ------------------------------------------------------------------------------

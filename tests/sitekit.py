@@ -14,15 +14,27 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
 
 
-def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:
-    """`mkdocs build --strict` of `docs` with the project's own mkdocs.yml and static files."""
+def mkdocs_config(docs: Path, work: Path, versioned: bool = False) -> Path:
+    """The project's mkdocs.yml for `docs`, written to `work/mkdocs.yml`.
+
+    Unless `versioned`, without the version selector: it reads the `versions.json` that only
+    `mike` writes beside the published versions, so a plain build would ask for a missing file.
+    """
     for folder in ("stylesheets", "javascripts"):
         shutil.copytree(REPO / "site_src" / folder, docs / folder, dirs_exist_ok=True)
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
     config["docs_dir"] = str(docs)
     config["site_dir"] = str(work / "site")
+    if not versioned:
+        del config["extra"]["version"]
     config_path = work / "mkdocs.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return config_path
+
+
+def mkdocs_build(docs: Path, work: Path) -> subprocess.CompletedProcess:
+    """`mkdocs build --strict` of `docs` with the project's own mkdocs.yml and static files."""
+    config_path = mkdocs_config(docs, work)
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config_path)],
         check=False,

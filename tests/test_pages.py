@@ -665,9 +665,10 @@ def test_compare_index_lists_images_and_the_top1_matrix(imagenet_site):
 
 def test_every_page_ends_with_a_citation_of_its_own_address(imagenet_site):
     for page, text in imagenet_site.pages_html().items():
-        address = SITE_URL + page.removesuffix("index.html")
+        address = f"{SITE_URL}{__version__}/" + page.removesuffix("index.html")
+        latest = f"{SITE_URL}latest/" + page.removesuffix("index.html")
         cite = text[text.index('id="cite"') :]
-        assert f'href="{address}"' in cite, page
+        assert f'href="{address}"' in cite and f'href="{latest}"' in cite, page
         assert f"released {__release_date__}" in visible_text(cite), page
         assert f"CNN Gallery {__version__}" in visible_text(cite), page
         bibtex = plain(
@@ -705,7 +706,7 @@ def test_site_url_comes_from_mkdocs_yml(tmp_path, monkeypatch):
     monkeypatch.setattr(pages, "MKDOCS_CONFIG_PATH", config)
     write_site(tmp_path / "docs", *make_contexts(tmp_path / "docs", "imagenet"))
     text = (tmp_path / "docs" / "compare" / "cat" / "grad-cam.md").read_text(encoding="utf-8")
-    assert "<https://example.org/fork/compare/cat/grad-cam/>" in text
+    assert f"<https://example.org/fork/{__version__}/compare/cat/grad-cam/>" in text
     config.write_text("site_name: x\n", encoding="utf-8")
     with pytest.raises(ValueError, match="site_url"):
         write_site(tmp_path / "docs", *make_contexts(tmp_path / "docs", "imagenet"))

@@ -184,7 +184,7 @@ def test_an_interrupted_build_resumes_to_the_same_site(tmp_path, stop):
     resumed = _start_build(images, interrupted)
     stdout, stderr = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, stderr
-    assert not list(interrupted.rglob(".tmp-*"))
+    assert not list(interrupted.rglob(".gallery-tmp-*"))
 
     clean = tmp_path / "clean"
     fresh = _start_build(images, clean)
