@@ -882,6 +882,12 @@ def prepare_output(out: Path, force: bool) -> None:
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFolderRefused(
+            f"cannot create --out {out} ({error.strerror or error}); create it yourself, or "
+            "choose another folder"
+        ) from None
+    try:
         (out / SITE_MARKER).touch()
         for leftover in out.rglob(f"{render.TEMP_PREFIX}*"):  # writes cut short by SIGKILL
             leftover.unlink(missing_ok=True)

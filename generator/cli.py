@@ -67,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--force",
         action="store_true",
-        help="write into a non-empty --out folder the generator did not create",
+        help="write into a non-empty --out folder the generator did not create, and over files "
+        "at generated paths that it did not write",
     )
     build.add_argument(
         "--in-process",

@@ -39,6 +39,9 @@ DIGIT_PREFIX = "photo-"
 # Modes holding 16-bit samples. Pillow's convert() clips them at 255 (a nearly white picture),
 # so they are scaled instead. 'I' (32-bit) is how several formats hand over 16-bit data.
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
+# Modes a big photo is scaled down in as soon as it is decoded (what JPEGs decode to); others
+# are scaled once converted to RGB.
+_EARLY_RESIZE_MODES = frozenset({"RGB", "L"})
 
 # Letters that NFKD does not decompose into ASCII but that have a usual ASCII spelling.
 _TRANSLITERATIONS = str.maketrans(
@@ -301,8 +304,11 @@ def _decode_upright_rgb(path: Path, img: Image.Image) -> np.ndarray:
     side; a JPEG is decoded at the smallest DCT scale that still covers that."""
     try:
         if min(img.size) > WORKING_SIDE and img.format == "JPEG":
-            img.draft("RGB", _working_size(img.size))
+            scale = WORKING_SIDE / min(img.size)
+            img.draft("RGB", (round(img.width * scale), round(img.height * scale)))
         img.load()  # full decode now, so truncated files fail here and not half-grey later
+        if min(img.size) > WORKING_SIDE and img.mode in _EARLY_RESIZE_MODES:
+            img = _to_working_size(img)  # before the copies that rotating and converting make
         upright = ImageOps.exif_transpose(img)
     except Exception as err:  # Pillow's decoders raise many unrelated types on corrupt data
         raise ImageError(
@@ -318,15 +324,14 @@ def _decode_upright_rgb(path: Path, img: Image.Image) -> np.ndarray:
             f"has colour mode {upright.mode!r}, which cannot be converted to RGB ({err})",
             "save it as an 8-bit RGB JPEG or PNG",
         ) from err
-    if min(rgb.size) > WORKING_SIDE:
-        rgb = rgb.resize(_working_size(rgb.size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.array(rgb)
+    return np.array(_to_working_size(rgb) if min(rgb.size) > WORKING_SIDE else rgb)
 
 
-def _working_size(size: tuple[int, int]) -> tuple[int, int]:
-    """(width, height) scaled so the short side is `WORKING_SIDE`."""
-    scale = WORKING_SIDE / min(size)
-    return max(WORKING_SIDE, round(size[0] * scale)), max(WORKING_SIDE, round(size[1] * scale))
+def _to_working_size(img: Image.Image) -> Image.Image:
+    """`img` scaled so its short side is `WORKING_SIDE` (EXIF data is carried along)."""
+    scale = WORKING_SIDE / min(img.size)
+    size = max(WORKING_SIDE, round(img.width * scale)), max(WORKING_SIDE, round(img.height * scale))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -6,6 +6,8 @@ import hashlib
 import io
 import re
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -478,3 +480,30 @@ def test_every_sample_image_loads():
         height, width, _ = image.pixels.shape
         assert max(height, width) <= 640 and min(height, width) >= 224
         assert image.pixels.std() > 20, "a real photo, not a flat placeholder"
+
+
+def test_ten_24_megapixel_photos_stay_within_the_documented_memory(tmp_path):
+    """README: photos are kept at WORKING_SIDE, a few MB each; decoded whole they would take
+    72 MB each (720 MB for ten). Measured as the peak resident memory (VmHWM) of a process
+    that loads ten and keeps them, against the same process before loading any."""
+    gradient = np.linspace(0, 255, 6000, dtype=np.uint8)
+    photo = np.broadcast_to(gradient[None, :, None], (4000, 6000, 3))
+    for index in range(10):
+        Image.fromarray(np.ascontiguousarray(photo)).save(tmp_path / f"{index}.jpg", quality=90)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from generator.images import find_images\n"
+        "def peak():\n"
+        "    lines = open('/proc/self/status').read().splitlines()\n"
+        "    return next(int(l.split()[1]) for l in lines if l.startswith('VmHWM')) / 1024\n"
+        "before = peak()\n"
+        "images, skipped = find_images(Path(sys.argv[1]))\n"
+        "assert len(images) == 10 and not skipped\n"
+        "print(peak() - before)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    growth_mib = float(result.stdout)
+    assert growth_mib < 150, f"loading ten 24-megapixel photos took {growth_mib:.0f} MiB"
