@@ -729,6 +729,10 @@ def _compute_in_child(
         receiver.close()
 
 
+# Seconds a child that is done gets to exit by itself before it is interrupted.
+_EXIT_GRACE = 5.0
+
+
 def _death_reason(name: str, exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         signal_name = signal.Signals(-exitcode).name
@@ -741,7 +745,12 @@ def _death_reason(name: str, exitcode: int | None) -> str:
 
 
 def _stop(child: multiprocessing.process.BaseProcess, grace: float = 30.0) -> None:
-    """Let the child finish the files it started (SIGINT), then make sure it is gone."""
+    """Let the child finish the files it started (SIGINT), then make sure it is gone.
+
+    A child that has sent its result or failure is already ending: it gets a moment to exit
+    by itself, so no signal lands in its shutdown (and prints a traceback).
+    """
+    child.join(_EXIT_GRACE)
     if child.is_alive():
         os.kill(child.pid, signal.SIGINT)
         child.join(grace)

@@ -54,14 +54,18 @@ def _inside(relative: str) -> bool:
     )
 
 
+def _amount(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+
+
 def unwritable(error: OSError, out: Path, relative: str, size: int | None = None) -> OutputError:
     """One line for a write that the system refused: full disk, read-only or forbidden folder."""
     if error.errno == errno.ENOSPC:
         try:
-            free = f"{shutil.disk_usage(out).free / 2**20:.1f} MiB free"
+            free = f"{_amount(shutil.disk_usage(out).free)} free"
         except OSError:
             free = "free space unknown"
-        needed = f"{size / 2**20:.2f} MiB needed for this file, " if size is not None else ""
+        needed = f"{_amount(size)} needed for this file, " if size is not None else ""
         return OutputError(
             f"no space left on the device of {out} while writing {relative} ({needed}{free}); "
             "free some space and run the build again: every file written so far is complete "
