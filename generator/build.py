@@ -502,7 +502,7 @@ class _Cached:
             card = _ModelCard.from_json(self.cache.get(self.key))
             valid = (
                 all(isinstance(text, str) for text in [card.target, *card.stages, *card.report])
-                and all(isinstance(t, str) for layer, note, _ in card.filters for t in (layer, note))
+                and all(isinstance(f[0], str) and isinstance(f[1], str) for f in card.filters)
                 and isinstance(card.seconds, int | float)
             )
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -845,7 +845,7 @@ def _earlier_output(ledger: Ledger, slug: str) -> list[str]:
     if not ledger.owns(page):
         return []
     assets = f"assets/{slug}/"
-    return [page] + [p for p in ledger.records if p.startswith(assets) and ledger.owns(p)]
+    return [page] + [p for p in list(ledger.records) if p.startswith(assets) and ledger.owns(p)]
 
 
 def select_shard(specs: Iterable[ModelSpec], index: int, count: int) -> tuple[ModelSpec, ...]:

@@ -174,12 +174,14 @@ class Ledger:
                 f"{relative} would be written outside {self.out} through a symbolic link; "
                 "replace the link by a folder"
             )
-        if path.is_symlink() or (path.exists() and not self.force and not self.owns(relative)):
+        sha256 = hashlib.sha256(data).hexdigest()
+        if path.is_symlink() or (
+            path.exists() and not self.force and not self._may_replace(relative, sha256)
+        ):
             raise ForeignFile(
                 f"{relative} in {self.out} already exists and was not written by the generator "
                 "(or was changed since); move it elsewhere, or pass --force to overwrite it"
             )
-        sha256 = hashlib.sha256(data).hexdigest()
         try:
             self._append_journal(relative, sha256)
             atomic_write_bytes(path, data)
@@ -187,6 +189,22 @@ class Ledger:
             raise unwritable(error, self.out, relative, len(data)) from error
         with self._lock:
             self.records.setdefault(relative, set()).add(sha256)
+
+    def _may_replace(self, relative: str, sha256: str) -> bool:
+        """Whether the existing file is ours, or already holds exactly the bytes to write.
+
+        Before refusing, the journals are read again: another build writing into the same
+        folder at the same time may have written the file since this one started.
+        """
+        if self.owns(relative):
+            return True
+        try:
+            if file_sha256(self.out / relative) == sha256:
+                return True
+        except OSError:
+            return False
+        self._read_journals()
+        return self.owns(relative)
 
     def write_text(self, path: Path, text: str) -> None:
         self.write_bytes(path, text.encode("utf-8"))
