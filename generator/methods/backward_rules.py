@@ -114,7 +114,7 @@ _TRUE_GRADIENT_LAYERS: dict[type, str] = {
     layers.GroupNormalization: (
         "divides by the spread of its own group of channels: a rescaling, not a rectifier"
     ),
-    layers.MaxPooling2D: "passes the gradient to the winning position (Zeiler & Fergus' switches)",
+    layers.MaxPooling2D: "passes the gradient to the winning position: Zeiler & Fergus' switches",
     layers.GlobalMaxPooling2D: "passes the gradient to the winning position",
 }
 
