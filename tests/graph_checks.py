@@ -20,9 +20,7 @@ def _consumers(tensor):
     """The nodes that read `tensor`, found from its producer's outbound links."""
     operation = tensor._keras_history.operation
     return [
-        node
-        for node in operation._outbound_nodes
-        if any(t is tensor for t in node.input_tensors)
+        node for node in operation._outbound_nodes if any(t is tensor for t in node.input_tensors)
     ]
 
 

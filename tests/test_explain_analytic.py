@@ -414,8 +414,10 @@ def test_se_gate_is_held_constant(gate):
     assert report.count("ReLU6").found == 1  # "after"; the hard_sigmoid's ReLU6 is the gate
     assert report.lines()[:2] == [
         "Image-to-class path: 1 of 1 ReLU modified, 1 of 1 ReLU6 modified",
-        f"1 SE gates ({gate}) held constant; inside their branches, without effect since no "
-        "gradient reaches them: 1 ReLU",
+        (
+            f"1 SE gates ({gate}) held constant; inside their branches, without effect since "
+            "no gradient reaches them: 1 ReLU"
+        ),
     ]
     assert not report.unmodified
     images = np.random.default_rng(1).uniform(-1, 1, (1, 4, 4, 3)).astype("float32")

@@ -10,13 +10,13 @@ a process of its own (see archkit.py), so this test's memory does not grow with 
 
 from collections import Counter
 
+import archkit
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from graph_checks import check_dominates, check_gradcam_target, check_reaches_logits
 
-import archkit
 from generator.methods.backward_rules import INSIDE_HELD_GATE, TRUE_GRADIENT
 from generator.methods.explain import Explainer
 from generator.methods.layers import TensorGraph, gradcam_target, iter_layers, stage_outputs

@@ -92,9 +92,7 @@ def _residual_model(scale: float) -> keras.Model:
     """
     inputs = keras.Input((8, 8, 3))
     stem = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="stem")(inputs)
-    branch = keras.layers.Conv2D(6, 3, padding="same", activation="gelu", name="branch_conv")(
-        stem
-    )
+    branch = keras.layers.Conv2D(6, 3, padding="same", activation="gelu", name="branch_conv")(stem)
     branch = keras.layers.Rescaling(scale, name="layer_scale")(branch)
     branch = keras.layers.Activation("linear", name="block_identity")(branch)
     block = stem + branch
@@ -138,7 +136,9 @@ def test_operation_names_do_not_depend_on_what_the_process_built_before():
     """Keras numbers operations per process (add, add_1, ...); the gallery's names do not."""
     first, second = _residual_model(1.0), _residual_model(1.0)
     names = [gradcam_target(model).name for model in (first, second)]
-    keras_names = [model.get_layer("gap").input._keras_history.operation.name for model in (first, second)]
+    keras_names = [
+        model.get_layer("gap").input._keras_history.operation.name for model in (first, second)
+    ]
     assert keras_names[0] != keras_names[1]
     assert names == ["add", "add"]
 
@@ -167,7 +167,9 @@ def test_a_branch_that_bypasses_a_tensor_keeps_it_from_being_chosen():
     right = keras.layers.Conv2D(4, 1, name="right")(x)
     merged = keras.layers.Concatenate(name="merged")([left, right])
     tail = keras.layers.Conv2D(4, 1, name="tail")(left)  # a side output of one branch
-    head = keras.layers.GlobalAveragePooling2D()(keras.layers.Concatenate(name="both")([merged, tail]))
+    head = keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Concatenate(name="both")([merged, tail])
+    )
     model = keras.Model(inputs, keras.layers.Dense(2)(head))
     dominating = {TensorGraph(model).name(t) for t in TensorGraph(model).dominators()}
     assert {"stem", "both"} <= dominating

@@ -180,7 +180,9 @@ class NonlinearityReport:
             )
             if inside:
                 held += "; inside their branches, without effect since no gradient reaches them: "
-                held += ", ".join(f"{e.found} {e.kind.removesuffix(IN_GATE_SUFFIX)}" for e in inside)
+                held += ", ".join(
+                    f"{e.found} {e.kind.removesuffix(IN_GATE_SUFFIX)}" for e in inside
+                )
             lines.append(held)
         for entry in by_treatment.get(TRUE_GRADIENT, []):
             lines.append(f"True gradient kept: {entry.found} {entry.kind} ({entry.why})")

@@ -181,9 +181,7 @@ class Explainer:
             tape.watch(stacked)
             _, logits = self._rewired(stacked, rules)
             selected = tf.gather(logits, tf.concat([classes] * len(rules), axis=0), batch_dims=1)
-        gradients = tape.batch_jacobian(
-            selected, stacked, experimental_use_pfor=self._vectorised
-        )
+        gradients = tape.batch_jacobian(selected, stacked, experimental_use_pfor=self._vectorised)
         return tf.stack(tf.split(gradients, len(rules), axis=0))
 
     def _projection_step(
@@ -211,9 +209,7 @@ class Explainer:
         per_layer = [
             tf.stack(
                 tf.split(
-                    tape.batch_jacobian(
-                        objective, stacked, experimental_use_pfor=self._vectorised
-                    ),
+                    tape.batch_jacobian(objective, stacked, experimental_use_pfor=self._vectorised),
                     len(rules),
                     axis=0,
                 )

@@ -236,9 +236,7 @@ class TensorGraph:
         if isinstance(op, (keras.layers.Activation, keras.layers.ReLU)) and len(inputs) == 1:
             what = "ReLU" if isinstance(op, keras.layers.ReLU) else op.get_config()["activation"]
             if self.residual_parts(inputs[0]) is not None:
-                return (
-                    f"output of a residual block: {what} of its sum {self.name(inputs[0])}"
-                )
+                return f"output of a residual block: {what} of its sum {self.name(inputs[0])}"
             return f"{what} activation of {self.name(inputs[0])}"
         activation = getattr(op, "activation", None)
         if isinstance(op, keras.layers.Layer) and activation is not None:
