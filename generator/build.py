@@ -9,21 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import multiprocessing
-import os
 import re
-import resource
-import signal
-import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from multiprocessing.connection import Connection
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import keras
 import numpy as np
@@ -33,9 +27,11 @@ from tqdm import tqdm
 
 from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
+from generator.console import Console
 from generator.images import ImageError, SourceImage, center_crop, find_images, slugify
 from generator.labels import imagenet_labels
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
+from generator.methods import SELECTION_VERSION
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import (
@@ -44,13 +40,13 @@ from generator.methods.filters import (
     first_layer_filters,
     layer_filters,
 )
-from generator.methods import SELECTION_VERSION
 from generator.methods.layers import TensorChoice, gradcam_target, stage_outputs
 from generator.methods.receptive_field import (
     ReceptiveField,
     projection_crops,
     receptive_fields,
 )
+from generator.model_process import ModelProcessFailed, PipeProgress, peak_rss_gib, run_in_child
 from generator.pages import (
     ChosenTensor,
     ClassExplanation,
@@ -64,10 +60,11 @@ from generator.pages import (
 )
 from generator.reference_times import record_build_times, reference_times
 from generator.registry import ModelSpec, build_model
-from generator.weights import WeightsUnavailable
+from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights
 
 SITE_MARKER = ".gallery-site"  # "this folder is a gallery docs folder": safe to write into
 CACHE_DIR = ".gallery-cache"  # MkDocs skips dot-folders, so the cache is never published
+LOG_NAME = "build.log"  # in CACHE_DIR: the last build's library output and tracebacks
 FEATURE_CHANNELS = 16
 PROJECTION_CHANNELS = 4
 THUMBNAIL_SIZE = 192
@@ -99,13 +96,15 @@ class BuildOptions:
 class BuildReport:
     """What happened, for the closing summary and the exit code."""
 
-    built: dict[str, float] = field(default_factory=dict)  # model -> seconds
+    built: dict[str, float] = field(default_factory=dict)  # model -> recorded compute seconds
+    cached: list[str] = field(default_factory=list)  # models taken whole from the cache
     peak_gib: dict[str, float] = field(default_factory=dict)  # model -> its process's peak
     main_peak_gib: float = 0.0  # the build process itself
     failed: dict[str, str] = field(default_factory=dict)  # model -> reason
     kept: list[str] = field(default_factory=list)  # failed models whose earlier page is kept
     skipped_images: list[tuple[Path, str]] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # pages not written over a user's file
+    log_path: Path | None = None  # full tracebacks and library output
 
     @property
     def ok(self) -> bool:
@@ -113,7 +112,12 @@ class BuildReport:
 
     def summary(self) -> str:
         lines = [f"Built {len(self.built)} model(s), {len(self.failed)} failed."]
+        if self.cached:
+            lines[0] += f" {len(self.cached)} of them came whole from the cache."
         for name, seconds in self.built.items():
+            if name in self.cached:
+                lines.append(f"  {name:<22} cached")
+                continue
             peak = self.peak_gib.get(name)
             lines.append(
                 f"  {name:<22} {seconds:7.1f} s" + (f"  peak {peak:5.2f} GiB" if peak else "")
@@ -128,6 +132,8 @@ class BuildReport:
                 f"Peak memory: {self.main_peak_gib:.2f} GiB in the build process; model "
                 f"processes up to {self.peak_gib[largest]:.2f} GiB ({largest})."
             )
+        if self.log_path is not None:
+            lines.append(f"Full log (library output, tracebacks): {self.log_path}")
         return "\n".join(lines)
 
 
@@ -540,6 +546,42 @@ def _well_formed(value: object, kind: type) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the cache already holds of one model's page."""
+
+    key: str
+    card: _ModelCard | None
+    found: dict[str, tuple[ImageSection, float] | None]  # image slug -> cached section
+
+    @property
+    def complete(self) -> bool:
+        return self.card is not None and all(self.found.values())
+
+    @property
+    def missing_images(self) -> int:
+        return sum(section is None for section in self.found.values())
+
+
+def _plan(cache: Cache, spec: ModelSpec, options: BuildOptions, images: list) -> _Plan:
+    """Looked up before any model is computed, so weights are resolved only where needed.
+
+    An entry that cannot be read back (edited, or from another generator) counts as missing:
+    it is recomputed and replaced, and the lookup never fails the build.
+    """
+    cached = _Cached(cache, options.out, _model_key(spec, options))
+
+    def read(lookup: Callable[[], Any]) -> Any:
+        try:
+            return lookup()
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            return None
+
+    return _Plan(
+        cached.key, read(cached.card), {s.slug: read(partial(cached.section, s)) for s in images}
+    )
+
+
 def _build_model_page(
     writer: _Writer,
     cache: Cache,
@@ -548,24 +590,34 @@ def _build_model_page(
     images: list[SourceImage],
     legend: Figure,
     progress: tqdm,
+    plan: _Plan,
+    weights: WeightsSource | None,
+    log_path: str | None,
 ) -> _Outcome:
     """One model's page context: from the cache where possible, computing only what is missing.
 
-    The model is built only when some part of its page is missing from the cache.
+    The model is built only when some part of its page is missing from the cache; `weights`
+    is then the source the build process resolved for it (None for random weights).
     """
-    cached = _Cached(cache, options.out, _model_key(spec, options))
-    card = cached.card()
-    found = {source.slug: cached.section(source) for source in images}
-    if card is not None and all(found.values()):
+    card, found = plan.card, plan.found
+    if plan.complete:
         for section, _ in found.values():
             writer.keep(_section_figures(section))
         writer.keep(f for _, _, f in card.filters)
         progress.update(len(images))
         page, seconds = _model_page(spec, options, card, [found[s.slug] for s in images])
         return _Outcome(page, seconds, built_here=False)
-    work = _ModelWork(spec, options, images, legend, cached.key, card, found)
+    work = _ModelWork(spec, options, images, legend, plan.key, card, found, weights or "random")
     if options.isolate:
-        page, seconds, written, peak = _compute_in_child(work, progress)
+        page, seconds, written, peak = run_in_child(
+            spec.name,
+            spec.slug,
+            "generator.build:_child_work",
+            "generator.build:_failure_reason",
+            work,
+            progress,
+            log_path,
+        )
         writer.written += written
         return _Outcome(page, seconds, built_here=False, peak_gib=peak)
     page, seconds = _compute_model_page(work, writer, cache, progress)
@@ -591,15 +643,17 @@ class _ModelWork:
     key: str
     card: _ModelCard | None  # from the cache, or None to compute
     found: dict[str, tuple[ImageSection, float] | None]  # image slug -> cached section
+    weights: WeightsSource  # resolved by the build process ("random" for random weights)
 
 
 def _compute_model_page(
-    work: _ModelWork, writer: _Writer, cache: Cache, progress: tqdm | _PipeProgress
+    work: _ModelWork, writer: _Writer, cache: Cache, progress: tqdm | PipeProgress
 ) -> tuple[ModelPage, float]:
     """Build the model once and compute the parts of its page the cache lacks."""
     spec, options, card, found = work.spec, work.options, work.card, dict(work.found)
     start = time.perf_counter()
-    model = build_model(spec, options.weights)
+    progress.set_postfix_str(f"{spec.name}: building the model")
+    model = build_model(spec, work.weights)
     target, stages = _target_choice(spec, model), stage_outputs(model)
     stage_names = [stage.name for stage in stages]
     explainer = Explainer(model, target_layer=target.name, stage_layers=stage_names)
@@ -615,7 +669,8 @@ def _compute_model_page(
         writer.keep(f for _, _, f in card.filters)
     sections = []
     for source in work.images:
-        progress.set_postfix_str(f"{spec.name} / {source.title}"[:40])
+        step = "explaining" if found[source.slug] is None else "cached"
+        progress.set_postfix_str(f"{spec.name}: {step} {source.title}"[:60])
         if found[source.slug] is None:
             began = time.perf_counter()
             section = _image_section(
@@ -632,131 +687,12 @@ def _compute_model_page(
     return _model_page(spec, options, card, sections)
 
 
-class ModelProcessFailed(RuntimeError):
-    """The child process building a model failed or died; the message is the whole reason."""
-
-
-class _PipeProgress:
-    """The two progress-bar calls a child makes, forwarded to the parent's bar."""
-
-    def __init__(self, sender: Connection) -> None:
-        self.sender = sender
-
-    def update(self, count: int) -> None:
-        self.sender.send(("progress", count))
-
-    def set_postfix_str(self, text: str) -> None:
-        self.sender.send(("status", text))
-
-
-def _exit_with_parent() -> None:
-    """End this child process as soon as its parent is gone (e.g. killed with SIGKILL).
-
-    An orphan would go on writing into a folder that the next build is already using.
-    """
-
-    def watch(parent: multiprocessing.process.BaseProcess) -> None:
-        parent.join()
-        os._exit(1)
-
-    threading.Thread(target=watch, args=(multiprocessing.parent_process(),), daemon=True).start()
-
-
-def _child_main(sender: Connection, work: _ModelWork) -> None:
-    """Entry point of the child process: compute, write files, send back the page context."""
-    _exit_with_parent()
-    try:
-        with _Writer(Ledger(work.options.out, work.options.force)) as writer:
-            cache = Cache(work.options.out / CACHE_DIR)
-            page, seconds = _compute_model_page(work, writer, cache, _PipeProgress(sender))
-        sender.send(("done", (page, seconds, writer.written, _peak_rss_gib())))
-    except KeyboardInterrupt:
-        pass  # the parent was interrupted too and says so
-    except (Exception, MemoryError) as error:
-        sender.send(("failed", _failure_reason(error)))
-
-
-def _peak_rss_gib() -> float:
-    """This process's peak resident memory, in GiB.
-
-    On Linux, `ru_maxrss` also counts what the parent held when it forked this process, before
-    the exec, so a child of a large process would report the parent's size; `VmHWM` counts only
-    this program. Elsewhere `ru_maxrss` is used (bytes on macOS).
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 2**20, 2)  # kB
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
-
-
-def _compute_in_child(
-    work: _ModelWork, progress: tqdm
-) -> tuple[ModelPage, float, list[str], float]:
-    """Compute one model in a fresh process, so all its memory is returned when it ends.
-
-    TensorFlow keeps much of a model's memory after `clear_session()`: in one process, a
-    40-model build grew to 20 GB. A spawned child per model bounds the build's peak by the
-    largest model's own. Returns the page context, its compute seconds, the files the child
-    wrote and its peak memory in GiB.
-    """
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_child_main, args=(sender, work), name=f"gallery-{work.spec.slug}"
-    )
-    child.start()
-    sender.close()  # so that the child's end closing gives EOF here
-    try:
-        while True:
-            try:
-                kind, payload = receiver.recv()
-            except EOFError:
-                child.join()
-                raise ModelProcessFailed(_death_reason(work.spec.name, child.exitcode)) from None
-            if kind == "progress":
-                progress.update(payload)
-            elif kind == "status":
-                progress.set_postfix_str(payload)
-            elif kind == "failed":
-                raise ModelProcessFailed(payload)
-            else:
-                return payload
-    finally:
-        _stop(child)
-        receiver.close()
-
-
-# Seconds a child that is done gets to exit by itself before it is interrupted.
-_EXIT_GRACE = 5.0
-
-
-def _death_reason(name: str, exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        signal_name = signal.Signals(-exitcode).name
-        likely = " (most likely out of memory)" if signal_name == "SIGKILL" else ""
-        return (
-            f"the process building {name} was killed by {signal_name}{likely}; build it alone "
-            f"with --models {name}, or on a machine with more memory"
-        )
-    return f"the process building {name} ended with exit code {exitcode} and no result"
-
-
-def _stop(child: multiprocessing.process.BaseProcess, grace: float = 30.0) -> None:
-    """Let the child finish the files it started (SIGINT), then make sure it is gone.
-
-    A child that has sent its result or failure is already ending: it gets a moment to exit
-    by itself, so no signal lands in its shutdown (and prints a traceback).
-    """
-    child.join(_EXIT_GRACE)
-    if child.is_alive():
-        os.kill(child.pid, signal.SIGINT)
-        child.join(grace)
-    if child.is_alive():
-        child.kill()
-    child.join()
+def _child_work(work: _ModelWork, progress: PipeProgress) -> tuple:
+    """What a model's child process runs: compute, write files, return the page context."""
+    with _Writer(Ledger(work.options.out, work.options.force)) as writer:
+        cache = Cache(work.options.out / CACHE_DIR)
+        page, seconds = _compute_model_page(work, writer, cache, progress)
+    return page, seconds, writer.written, peak_rss_gib()
 
 
 def _model_page(
@@ -904,32 +840,46 @@ def prepare_output(out: Path, force: bool) -> None:
         raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
 
 
-def _unique_specs(specs: Iterable[ModelSpec]) -> tuple[ModelSpec, ...]:
+def _unique_specs(specs: Iterable[ModelSpec], console: Console) -> tuple[ModelSpec, ...]:
     """Each model once, in the order first asked for; a repeat is merged with a note."""
     unique: dict[str, ModelSpec] = {}
     for spec in specs:
         if spec.name in unique:
-            tqdm.write(f"note: {spec.name} was asked for more than once; it is built once")
+            console.say(f"note: {spec.name} was asked for more than once; it is built once")
         unique.setdefault(spec.name, spec)
     return tuple(unique.values())
 
 
-def build(options: BuildOptions) -> BuildReport:
-    """Build every requested model's page, then the home and methods pages."""
+def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
+    """Build every requested model's page, then the home and methods pages.
+
+    `console` is where people are told what happens (the CLI's quiet one; by default the
+    terminal, with nothing redirected). Raises `BuildRefused` before anything is computed when
+    the inputs cannot be built as asked, and `weights.NoNetwork` before any model process
+    starts when weights must be downloaded and cannot be.
+    """
+    if console is None:
+        with Console() as terminal:
+            return build(options, terminal)
     try:
         images, skipped = find_images(options.images)
     except ImageError as error:  # a missing folder, or two photos that would share one address
         raise BuildRefused(str(error)) from None
-    options = dataclasses.replace(options, specs=_unique_specs(options.specs))
+    options = dataclasses.replace(options, specs=_unique_specs(options.specs, console))
     prepare_output(options.out, options.force)
-    report = BuildReport(skipped_images=skipped)
+    console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
+    report = BuildReport(skipped_images=skipped, log_path=console.log_path)
     for path, reason in report.skipped_images:
-        tqdm.write(f"skipping image {path.name}: {reason}")
+        console.say(f"skipping image {path.name}: {reason}")
     ledger = Ledger(options.out, options.force)
     for warning in ledger.warnings:
-        tqdm.write(f"warning: {warning}")
-    writer = _Writer(ledger)
+        console.say(f"warning: {warning}")
     cache = Cache(options.out / CACHE_DIR)
+    plans = {spec.name: _plan(cache, spec, options, images) for spec in options.specs}
+    sources = _resolve_weights(
+        [spec for spec in options.specs if not plans[spec.name].complete], options, console
+    )
+    writer = _Writer(ledger)
     mode, weights_label = _weights_label(options.weights)
     site = SiteInfo(
         title="CNN Gallery",
@@ -968,26 +918,34 @@ def build(options: BuildOptions) -> BuildReport:
     summaries: list[ModelSummary] = []
     pages: list[ModelPage] = []
     total = len(options.specs) * len(images)
-    with (
-        writer,
-        tqdm(total=total, unit="image", desc="models x images", dynamic_ncols=True) as progress,
-    ):
+    with writer, console.progress(total, "models x images") as progress:
         for spec in options.specs:
             done_before = progress.n
             built_here = not options.isolate
+            plan = plans[spec.name]
+            began = time.perf_counter()
             try:
-                outcome = _build_model_page(writer, cache, spec, options, images, legend, progress)
+                source = sources.get(spec.name)
+                if isinstance(source, WeightsUnavailable):
+                    raise source
+                if options.isolate and not plan.complete:
+                    console.detail(f"{spec.name}: starting its model process")
+                outcome = _build_model_page(
+                    writer, cache, spec, options, images, legend, progress, plan, source,
+                    console.child_log,
+                )
                 built_here = outcome.built_here
                 writer.wait()  # a file that cannot be written fails its own model only
             except (Exception, MemoryError) as error:  # one model never stops the build
                 reason = _failure_reason(error)
                 report.failed[spec.name] = reason
-                tqdm.write(f"FAILED {spec.name}: {reason}")
+                console.detail(f"{spec.name} failed:\n{_failure_details(error)}")
+                console.say(f"{spec.name}: FAILED: {reason}")
                 earlier = _earlier_output(ledger, spec.slug)
                 writer.written += earlier
                 if earlier:
                     report.kept.append(spec.name)
-                    tqdm.write("  kept its page and pictures from an earlier build")
+                    console.say("  kept its page and pictures from an earlier build")
                 status = "earlier" if earlier else "failed"
                 public = _public_reason(reason, options.out)
                 summaries.append(_summary(spec, None, status, public))
@@ -1002,7 +960,9 @@ def build(options: BuildOptions) -> BuildReport:
                 report.peak_gib[spec.name] = outcome.peak_gib
             summaries.append(page.summary)
             pages.append(page)
-            tqdm.write(f"built {spec.name} ({outcome.seconds:.1f} s of compute)")
+            console.say(_model_line(spec.name, plan, len(images), outcome, began))
+            if plan.complete:
+                report.cached.append(spec.name)
 
     refused: set[str] = set()
 
@@ -1013,7 +973,7 @@ def build(options: BuildOptions) -> BuildReport:
         except ForeignFile as error:
             refused.add(ledger.relative(path))
             report.refused.append(str(error))
-            tqdm.write(f"not written: {error}")
+            console.say(f"not written: {error}")
 
     try:
         written_pages = write_site(
@@ -1021,9 +981,42 @@ def build(options: BuildOptions) -> BuildReport:
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused
         for note in ledger.finish([*writer.written, *pages_written]):
-            tqdm.write(f"note: {note}")
+            console.say(f"note: {note}")
     except OutputError as error:  # disk full, read-only: the files written so far are complete
         raise BuildRefused(str(error)) from None
     record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, len(images))
-    report.main_peak_gib = _peak_rss_gib()
+    report.main_peak_gib = peak_rss_gib()
     return report
+
+
+def _resolve_weights(
+    specs: list[ModelSpec], options: BuildOptions, console: Console
+) -> dict[str, WeightsSource | WeightsUnavailable]:
+    """Each model to compute -> its weights source, found or downloaded before any child starts.
+
+    Raises `NoNetwork` (one message for the whole build) when downloads cannot be made.
+    """
+    if options.weights == "random" or not specs:
+        return {}
+    with console.downloads() as bar:
+        return prepare_weights(specs, options.weights, progress=bar)
+
+
+def _model_line(
+    name: str, plan: _Plan, images: int, outcome: _Outcome, began: float
+) -> str:
+    """The one terminal line for a finished model: what was computed, what was reused."""
+    if plan.complete:
+        return f"{name}: cached"
+    computed = plan.missing_images
+    reused = images - computed
+    what = f"{computed} image(s) computed" + (f", {reused} cached" if reused else "")
+    peak = f", peak {outcome.peak_gib:.2f} GiB" if outcome.peak_gib else ""
+    return f"{name}: built ({what}; {time.perf_counter() - began:.1f} s{peak})"
+
+
+def _failure_details(error: BaseException) -> str:
+    """The full traceback for the log: the model process's own when it failed in one."""
+    if isinstance(error, ModelProcessFailed) and error.details:
+        return error.details
+    return "".join(traceback.format_exception(error))

@@ -1,16 +1,30 @@
-"""Command line: `python -m generator list-models` and `python -m generator build`."""
+"""Command line: `python -m generator list-models | build | bench`.
+
+Every argument is checked before TensorFlow is imported (it takes seconds to load), so a typo is
+answered at once: model names against `model_facts` (a plain table; tests keep it equal to what
+the registry discovers by introspection), folders and numbers by hand. Exit codes: 0 all built,
+1 some model or image failed (or weights could not be had), 2 usage error, 130 interrupted.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+import difflib
+import re
 import sys
 from pathlib import Path
 
-from generator import __version__
+from generator import __version__, console
+from generator.model_facts import MODEL_FACTS
 
 DEFAULT_IMAGES = Path("sample_images")
 DEFAULT_OUT = Path("site_src")
+NUMBER_OF_CLASSES = 1000  # ImageNet: --top cannot ask for more
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class UsageError(Exception):
+    """An argument that cannot work; the message names it and the fix (exit code 2)."""
 
 
 def _weights_argument(value: str) -> str | Path:
@@ -36,116 +50,207 @@ def _shard_argument(value: str) -> tuple[int, int]:
     return index, count
 
 
+def _top_argument(value: str) -> int:
+    """Classes explained per image: 1 to 1000."""
+    try:
+        top = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= top <= NUMBER_OF_CLASSES:
+        raise argparse.ArgumentTypeError(f"{top} is not between 1 and {NUMBER_OF_CLASSES}")
+    return top
+
+
+def _slug(name: str) -> str:
+    """The registry's slug of a constructor name (`registry.slugify`, without importing Keras)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def model_name(name: str) -> str:
+    """The constructor name a `--models` entry means (any case, or its slug); else UsageError."""
+    wanted = name.strip().lower()
+    for known in MODEL_FACTS:
+        if wanted in (known.lower(), _slug(known)):
+            return known
+    lower_to_name = {known.lower(): known for known in MODEL_FACTS}
+    close = difflib.get_close_matches(wanted, list(lower_to_name), n=1, cutoff=0.0)
+    suggestion = f" Did you mean {lower_to_name[close[0]]!r}?" if close else ""
+    raise UsageError(
+        f"unknown model {name!r}.{suggestion} Valid names: {', '.join(MODEL_FACTS)}"
+    )
+
+
+def _check_build_arguments(args: argparse.Namespace) -> None:
+    """Everything `build` can check without TensorFlow; raises UsageError."""
+    if args.models:
+        args.models = [model_name(name) for name in args.models]
+    if not args.images.is_dir():
+        what = "is a file, not a folder" if args.images.exists() else "does not exist"
+        raise UsageError(f"--images {args.images} {what}; pass a folder of photos")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a folder; pass a folder for the site")
+    for parent in args.out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"--out {args.out}: {parent} is a file, not a folder")
+    if not (REPO_ROOT / "templates").is_dir():
+        raise UsageError(
+            f"no templates/ folder beside the generator package ({REPO_ROOT}): the gallery "
+            "builds from a checkout of its repository (git clone, then pip install -e .)"
+        )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m generator",
         description="Build the CNN Gallery: pages showing how keras.applications CNNs see images.",
+        epilog="exit codes: 0 all built; 1 some model or image failed; 2 usage error",
     )
     parser.add_argument("--version", action="version", version=f"cnn-gallery {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list-models", help="print every model the gallery knows, as a table")
-    build = commands.add_parser("build", help="compute, render and write the gallery's pages")
-    build.add_argument("--models", nargs="+", metavar="NAME", help="models to build (default: all)")
-    build.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of images")
-    build.add_argument("--out", type=Path, default=DEFAULT_OUT, help="MkDocs docs folder")
+    commands.add_parser(
+        "list-models",
+        help="print every model the gallery knows, as a table",
+        description="Print every model the gallery knows, with its facts, as a table.",
+    )
+    build = commands.add_parser(
+        "build",
+        help="compute, render and write the gallery's pages",
+        description="Compute, render and write the gallery's pages into --out.",
+        epilog="exit codes: 0 all built; 1 some model or image failed, or weights could not "
+        "be had; 2 usage error; 130 interrupted (run again to resume)",
+    )
+    build.add_argument(
+        "--models", nargs="+", metavar="NAME",
+        help="models to build, by constructor name or slug (default: all 40)",
+    )
+    build.add_argument(
+        "--images", type=Path, default=DEFAULT_IMAGES,
+        help="folder of images (default: %(default)s)",
+    )
+    build.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="MkDocs docs folder (default: %(default)s)"
+    )
     build.add_argument(
         "--weights",
         type=_weights_argument,
         default="imagenet",
         metavar="imagenet|random|DIR",
-        help="ImageNet weights via Keras' cache, untrained random weights, or a folder of "
-        "Keras weight files (default: imagenet)",
+        help="ImageNet weights via Keras' cache (downloaded when missing), untrained random "
+        "weights, or a folder of Keras weight files (default: %(default)s)",
     )
-    build.add_argument("--top", type=int, default=5, help="classes explained per image")
+    build.add_argument(
+        "--top", type=_top_argument, default=5,
+        help="classes explained per image, 1 to 1000 (default: %(default)s)",
+    )
     build.add_argument(
         "--shard",
         type=_shard_argument,
         metavar="I/N",
         help="build only shard I of N of the models (for several machines); a final build "
-        "without --shard over the merged output folders assembles the site from the cache",
+        "without --shard over the merged output folders assembles the site from the cache "
+        "(default: all models)",
     )
     build.add_argument(
         "--force",
         action="store_true",
         help="write into a non-empty --out folder the generator did not create, and over files "
-        "at generated paths that it did not write",
+        "at generated paths that it did not write (default: off)",
     )
     build.add_argument(
         "--in-process",
         action="store_true",
         help="build every model in this process instead of one child process per model "
-        "(faster start, for debugging; memory then grows with each model)",
+        "(faster start, for debugging; memory then grows with each model) (default: off)",
+    )
+    build.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's own output and full tracebacks on the terminal instead of "
+        "only in the log file (default: off)",
     )
     bench = commands.add_parser(
-        "bench", help="time each stage per image against one compiled forward(+backward) pass"
+        "bench",
+        help="time each stage per image against one compiled forward(+backward) pass",
+        description="Time each stage per image against one compiled forward(+backward) pass.",
     )
-    bench.add_argument("--models", nargs="+", metavar="NAME", help="default: five reference models")
-    bench.add_argument("--image", type=Path, default=DEFAULT_IMAGES / "cat.jpg")
-    bench.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
+    bench.add_argument(
+        "--models", nargs="+", metavar="NAME",
+        help="default: MobileNetV2 ResNet50 VGG16 EfficientNetB0 InceptionV3",
+    )
+    bench.add_argument(
+        "--image", type=Path, default=DEFAULT_IMAGES / "cat.jpg",
+        help="the photo timed (default: %(default)s)",
+    )
+    bench.add_argument(
+        "--repeats", type=int, default=5, help="timed runs per figure, median (default: %(default)s)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
-    # Imported late: TensorFlow takes seconds to load and `--help` should not wait for it.
-    from generator.registry import UnknownModelError, discover, format_table, get_spec
-
-    if args.command == "list-models":
-        print(format_table(list(discover().values())))
-        return 0
-    if args.command == "bench":
-        from generator import bench
-
-        names = args.models or list(bench.DEFAULT_MODELS)
-        try:
-            specs = [get_spec(name) for name in names]
-        except UnknownModelError as error:
-            print(f"error: {error.args[0]}", file=sys.stderr)
-            return 2
-        bench.run(specs, args.image, args.repeats)
-        return 0
-
+    args = _parser().parse_args(argv)  # exits 2 on malformed arguments
     try:
-        specs = (
-            [get_spec(name) for name in args.models] if args.models else list(discover().values())
-        )
-    except UnknownModelError as error:
-        print(f"error: {error.args[0]}", file=sys.stderr)
-        return 2
-    if args.top < 1:
-        print("error: --top must be at least 1", file=sys.stderr)
-        return 2
-    if not args.images.is_dir():
-        print(f"error: image folder {str(args.images)!r} does not exist", file=sys.stderr)
-        return 2
-
-    from generator.build import BuildOptions, BuildRefused, build, select_shard
-
-    if args.shard:
-        specs = list(select_shard(specs, *args.shard))
-
-    options = BuildOptions(
-        specs=tuple(specs),
-        images=args.images,
-        out=args.out,
-        weights=args.weights,
-        top=args.top,
-        force=args.force,
-        isolate=not args.in_process,
-    )
-    try:
-        report = build(options)
-    except BuildRefused as error:
+        if args.command == "build":
+            _check_build_arguments(args)
+        elif args.command == "bench" and args.models:
+            args.models = [model_name(name) for name in args.models]
+    except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted: every file written so far is complete; run the same command again "
-            "to resume where it stopped",
-            file=sys.stderr,
+    if args.command == "build":
+        return _build(args)
+    console.quiet_environment()
+    with console.Console(quiet=True):  # TensorFlow's start-up lines to a discarded log
+        from generator.registry import discover, format_table, get_spec
+
+        if args.command == "list-models":
+            print(format_table(list(discover().values())))
+            return 0
+        from generator import bench
+
+        bench.run([get_spec(name) for name in args.models or bench.DEFAULT_MODELS], args.image,
+                  args.repeats)
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    """`build`: TensorFlow's output goes to the log file unless --verbose."""
+    if not args.verbose:
+        console.quiet_environment()
+    with console.Console(quiet=not args.verbose) as terminal:
+        # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
+        from generator.build import BuildOptions, BuildRefused, build, select_shard
+        from generator.registry import discover, get_spec
+        from generator.weights import NoNetwork
+
+        specs = [get_spec(name) for name in args.models] if args.models else list(
+            discover().values()
         )
-        return 130
+        if args.shard:
+            specs = list(select_shard(specs, *args.shard))
+        options = BuildOptions(
+            specs=tuple(specs),
+            images=args.images,
+            out=args.out,
+            weights=args.weights,
+            top=args.top,
+            force=args.force,
+            isolate=not args.in_process,
+        )
+        try:
+            report = build(options, terminal)
+        except BuildRefused as error:
+            terminal.say(f"error: {error}")
+            return 2
+        except NoNetwork as error:
+            terminal.say(f"error: {error}")
+            return 1
+        except KeyboardInterrupt:
+            terminal.say(
+                "\ninterrupted: every file written so far is complete; run the same command "
+                "again to resume where it stopped"
+            )
+            return 130
     print(report.summary())
     return 0 if report.ok else 1

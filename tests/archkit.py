@@ -36,6 +36,7 @@ from pathlib import Path
 CHECKS = [
     "test_explain_coverage:check_explains_and_reports_nonlinearities",
     "test_registry:check_parameter_count_and_logits",
+    "test_weights:check_weight_file_table",
 ]
 
 # Seconds one architecture's child may take for all its checks (NASNetLarge needs about 100).

@@ -1,14 +1,39 @@
-"""The command line: fast failures with useful messages, and the model table."""
+"""The command line: fast failures with useful messages, defaults in --help, a quiet terminal."""
 
+import os
+import re
+import shutil
+import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from sitekit import REPO
+
+from generator import cli
+from generator.model_facts import MODEL_FACTS
+
+# Lines TensorFlow, absl and CUDA probing print on their own, and what a crash prints.
+NOISE = re.compile(
+    r"cudart_stub|cuInit|cuda|oneDNN|absl|I0000|E0000|W0000|\.cc:\d+\]|Traceback|"
+    r"Warning:|WARNING|^\s+File \"",
+    re.MULTILINE,
+)
 
 
-
-def _run(*args, cwd=None):
+def _run(*args, cwd=None, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "generator", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "generator", *args], capture_output=True, text=True, cwd=cwd,
+        timeout=600, env=env, check=False,
     )
+
+
+def _one_image(tmp_path: Path) -> Path:
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    return images
 
 
 def test_unknown_model_fails_at_once_with_valid_names_and_closest_match(tmp_path):
@@ -24,6 +49,73 @@ def test_weights_must_be_a_mode_or_an_existing_folder(tmp_path):
     result = _run("build", "--weights", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "nowhere" in result.stderr and "random" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, culprit",
+    [
+        (["--top", "0"], "--top"),
+        (["--top", "1001"], "--top"),
+        (["--top", "five"], "--top"),
+        (["--shard", "3/2"], "--shard"),
+        (["--shard", "half"], "--shard"),
+        (["--models", "ResNet5"], "ResNet5"),
+        (["--images", "{tmp}/no-such-folder"], "no-such-folder"),
+        (["--out", "{tmp}/a-file.txt"], "a-file.txt"),
+        (["--out", "{tmp}/a-file.txt/site"], "a-file.txt"),
+        (["--weights", "{tmp}/no-weights"], "no-weights"),
+    ],
+)
+def test_bad_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments, culprit):
+    (tmp_path / "a-file.txt").write_text("not a folder")
+    arguments = [a.format(tmp=tmp_path) for a in arguments]
+    probe = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        "try:\n"
+        f"    code = main(['build', *{arguments!r}])\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
+        "print('EXIT', code, 'LOADED', ','.join(heavy) or 'none')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines, if any
+    assert "error:" in last and culprit in last, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_model_names_checked_without_keras_are_the_ones_the_registry_discovers():
+    from generator.registry import discover
+
+    specs = discover()
+    assert set(MODEL_FACTS) == set(specs)
+    for spec in specs.values():
+        assert cli.model_name(spec.name) == spec.name
+        assert cli.model_name(spec.slug) == spec.name
+        assert cli.model_name(spec.name.upper()) == spec.name
+
+
+@pytest.mark.parametrize("command", ["build", "bench", "list-models"])
+def test_help_of_every_command_shows_every_default(command):
+    result = _run(command, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    parser = cli._parser()._subparsers._group_actions[0].choices[command]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        shown = " ".join((action.help % {"default": action.default}).split())
+        assert shown in text, action.option_strings  # the help printed is this text
+        assert "default" in shown, action.option_strings
+        if action.default not in (None, False):
+            assert f"(default: {action.default})" in shown, action.option_strings
+    if command == "build":
+        assert "exit codes: 0 all built; 1 some model or image failed" in text
 
 
 def test_list_models_prints_every_keras_application():
@@ -47,3 +139,116 @@ def test_a_foreign_non_empty_out_folder_is_refused_and_left_untouched(tmp_path):
     assert result.returncode == 2
     assert "--force" in result.stderr and str(out) in result.stderr
     assert [p.name for p in out.iterdir()] == ["thesis.md"]
+
+
+def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
+    images = _one_image(tmp_path)
+    (images / "broken.jpg").write_bytes(b"not a photo")
+    out = tmp_path / "docs"
+    command = ["build", "--models", "MobileNetV3Small", "--images", str(images), "--out",
+               str(out), "--weights", "random", "--top", "1"]
+    first = _run(*command, cwd=REPO)
+    terminal = first.stdout + first.stderr
+    assert first.returncode == 1, terminal  # the skipped file makes the exit code 1
+    assert not NOISE.search(terminal), terminal
+    assert "MobileNetV3Small: built (1 image(s) computed" in first.stderr
+    assert "skipped image broken.jpg:" in first.stdout  # the summary says which and why
+    log = out / ".gallery-cache" / "build.log"
+    assert f"Full log (library output, tracebacks): {log}" in first.stdout
+    assert "MobileNetV3Small: starting its model process" in log.read_text()
+    # Library lines happened and went to the log (where TensorFlow prints any at start-up).
+    assert len(log.read_text().splitlines()) > 2
+
+    again = _run(*command, cwd=REPO)
+    assert "MobileNetV3Small: cached" in again.stderr, again.stderr
+    assert "built (" not in again.stderr
+    assert "1 of them came whole from the cache" in again.stdout
+    assert "starting its model process" not in log.read_text()
+    assert not NOISE.search(again.stdout + again.stderr)
+
+
+def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):
+    out = tmp_path / "docs"
+    result = _run("build", "--models", "MobileNetV3Small", "--images", str(_one_image(tmp_path)),
+                  "--out", str(out), "--weights", "random", "--top", "1", "--verbose", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert "MobileNetV3Small: starting its model process" in result.stderr
+
+
+def _unreachable_proxy() -> str:
+    """A local address nothing listens on: every connection is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_offline_default_build_stops_at_once_with_one_message(tmp_path):
+    keras_home = tmp_path / "keras-home"
+    keras_home.mkdir()
+    proxy = _unreachable_proxy()
+    env = {**os.environ, "KERAS_HOME": str(keras_home), "https_proxy": proxy,
+           "HTTPS_PROXY": proxy, "http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "",
+           "NO_PROXY": ""}
+    out = tmp_path / "docs"
+    result = _run("build", "--models", "MobileNetV3Small", "MobileNetV2", "--images",
+                  str(_one_image(tmp_path)), "--out", str(out), env=env, cwd=REPO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout == ""  # no summary: nothing was attempted
+    message = result.stderr
+    assert message.count("error:") == 1 and not NOISE.search(message), message
+    assert "2 model(s) need ImageNet weight files" in message
+    assert "weights_mobilenet_v3_small" in message and "mobilenet_v2_weights" in message
+    assert str(keras_home / "models") in message  # where to put them
+    assert "--weights random" in message
+    log = (out / ".gallery-cache" / "build.log").read_text()
+    assert "starting its model process" not in log  # no model process was started
+    assert not list((keras_home / "models").glob("*")) if (keras_home / "models").exists() else True
+    assert not (out / "models").exists()
+
+
+def _broken_constructor(*args, **kwargs):
+    raise ValueError("a layer this test breaks on purpose")
+
+
+def test_a_failing_model_shows_one_line_and_logs_its_whole_traceback(tmp_path, capfd):
+    import dataclasses
+
+    from generator.build import BuildOptions, build
+    from generator.console import Console
+    from generator.registry import get_spec
+
+    broken = dataclasses.replace(
+        get_spec("MobileNetV3Small"), name="Broken", slug="broken", constructor=_broken_constructor
+    )
+    options = BuildOptions(specs=(broken,), images=_one_image(tmp_path), out=tmp_path / "docs",
+                           weights="random", top=1, isolate=True)
+    with Console(quiet=True) as console:
+        report = build(options, console)
+    terminal = capfd.readouterr()
+    reason = report.failed["Broken"]
+    assert "ValueError: a layer this test breaks on purpose" in reason and "\n" not in reason
+    assert f"Broken: FAILED: {reason}" in terminal.err
+    assert "Traceback" not in terminal.err + terminal.out
+    log = report.log_path.read_text()
+    assert "Traceback (most recent call last)" in log and "_broken_constructor" in log
+    assert str(report.log_path) in report.summary()
+
+
+def test_installed_without_a_checkout_it_says_it_needs_one(tmp_path):
+    """What `pip install .` (not editable) gives: the package alone, no templates beside it."""
+    site_packages = tmp_path / "site-packages"
+    shutil.copytree(REPO / "generator", site_packages / "generator",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    work = tmp_path / "anywhere"
+    work.mkdir()
+    images = _one_image(work)
+    result = subprocess.run(
+        [sys.executable, "-m", "generator", "build", "--weights", "random", "--images",
+         str(images)],
+        capture_output=True, text=True, cwd=work, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(site_packages)},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "builds from a checkout of its repository" in result.stderr
+    assert not (work / "site_src").exists()

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import archkit
 import h5py
 import keras
 import numpy as np
@@ -18,7 +19,9 @@ from keras.src.utils import file_utils
 from generator import registry, weights
 from generator.weights import WeightsUnavailable
 
-SHARED = Path("/work/shared/weights")
+# The project's shared folder beside the checkout (../shared/weights), where development
+# machines keep real weight files; the tests that need one skip where it is absent.
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "weights"
 MOBILENET_FILE = "mobilenet_2_5_224_tf_no_top.h5"
 MOBILENET_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/" + MOBILENET_FILE
@@ -65,11 +68,12 @@ def _never_download(*args, **kwargs):
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """Make Keras' download fail the way urllib does without DNS, on any machine."""
+    """Make every download fail the way urllib does without DNS, on any machine."""
 
-    def refuse(url, filename, reporthook=None):
+    def refuse(url, *args, **kwargs):
         raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
 
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
     monkeypatch.setattr(file_utils, "urlretrieve", refuse)
 
 
@@ -181,7 +185,8 @@ def test_imagenet_without_network_names_file_and_cache_folder(keras_home, no_net
     assert f"'{fname}' is not in {cache} and its download from {url} failed" in message
     assert "Name or service not known" in message
     assert f"put it in {cache / fname}" in message
-    assert not (cache / fname).exists()
+    assert info.value.network
+    assert not (cache / fname).exists() and not list(cache.glob("*"))  # no partial file
 
 
 def test_imagenet_uses_a_file_already_in_the_keras_cache(keras_home, no_network):
@@ -198,8 +203,12 @@ def test_imagenet_corrupt_cached_file_says_so(keras_home, no_network):
     [(fname, _)] = weights.expected_weight_files(spec)
     (keras_home / "models").mkdir()
     (keras_home / "models" / fname).write_bytes(b"junk")
-    with pytest.raises(WeightsUnavailable, match="did not match its expected hash"):
+    with pytest.raises(WeightsUnavailable) as info:
         registry.build_model(spec, "imagenet")
+    message = str(info.value)
+    assert f"is in {keras_home / 'models'} but does not match its expected hash" in message
+    assert "and its download from" in message and "failed" in message
+    assert (keras_home / "models" / fname).read_bytes() == b"junk"  # not removed behind our back
 
 
 def test_imagenet_download_that_hangs_times_out(keras_home, monkeypatch):
@@ -215,13 +224,13 @@ def test_imagenet_download_that_hangs_times_out(keras_home, monkeypatch):
         conn.close()
 
     threading.Thread(target=accept_and_stay_silent, daemon=True).start()
+    real_urlopen = urllib.request.urlopen
 
-    def silent_download(url, filename, reporthook=None):
-        return urllib.request.urlretrieve(f"http://127.0.0.1:{port}/w.h5", filename, reporthook)
+    def silent_server(url, *args, **kwargs):
+        return real_urlopen(f"http://127.0.0.1:{port}/w.h5", *args, **kwargs)
 
-    monkeypatch.setattr(file_utils, "urlretrieve", silent_download)
+    monkeypatch.setattr(urllib.request, "urlopen", silent_server)
     monkeypatch.setattr(weights, "DOWNLOAD_SOCKET_TIMEOUT", 0.5)
-    previous = socket.getdefaulttimeout()
     try:
         with pytest.raises(WeightsUnavailable, match="timed out"):
             registry.build_model(registry.get_spec("MobileNetV3Small"), "imagenet")
@@ -229,7 +238,7 @@ def test_imagenet_download_that_hangs_times_out(keras_home, monkeypatch):
         release.set()
         server.close()
     assert connected.is_set()  # really reached the network code
-    assert socket.getdefaulttimeout() == previous
+    assert not list((keras_home / "models").glob("*"))  # nothing half-written stays
 
 
 def test_interceptor_is_removed_after_errors(tmp_path):
@@ -250,3 +259,153 @@ def test_keras_cache_dir_follows_keras_home_at_call_time(monkeypatch, tmp_path):
     assert weights.keras_cache_dir() == tmp_path / "models"
     monkeypatch.delenv("KERAS_HOME")
     assert weights.keras_cache_dir() == Path(os.path.expanduser("~")) / ".keras" / "models"
+
+
+# --- resolved in the build process: cache, read-only cache, downloads -------------------------
+
+PAYLOAD = b"weights of a test model " * 4096
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server: /good (the payload), /short (closes half-way), /missing (404)."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/missing":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD if self.path == "/good" else PAYLOAD[:1000])
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _file(origin: str, content: bytes = PAYLOAD) -> weights.WeightFile:
+    return weights.WeightFile("test_model.h5", origin, hashlib.sha256(content).hexdigest())
+
+
+def _only_model(monkeypatch, file: weights.WeightFile):
+    """Make the weight-file table name `file` for MobileNetV3Small; returns its spec."""
+    spec = registry.get_spec("MobileNetV3Small")
+    monkeypatch.setattr(weights, "known_weight_files", lambda: {spec.name: file})
+    return spec
+
+
+class _Bar:
+    def __init__(self, total, desc):
+        self.total, self.desc, self.count, self.closed = total, desc, 0, False
+
+    def update(self, n):
+        self.count += n
+
+    def close(self):
+        self.closed = True
+
+
+def test_download_shows_its_size_checks_the_hash_and_lands_whole(keras_home, server, monkeypatch):
+    spec = _only_model(monkeypatch, _file(f"{server}/good"))
+    bars = []
+    sources = weights.prepare_weights([spec], "imagenet", progress=lambda **kw: bars.append(
+        _Bar(**kw)) or bars[-1])
+    target = keras_home / "models" / "test_model.h5"
+    assert sources[spec.name] == weights.Verified(target, f"{server}/good", "imagenet")
+    assert target.read_bytes() == PAYLOAD
+    assert [(b.total, b.desc, b.count, b.closed) for b in bars] == [
+        (len(PAYLOAD), "test_model.h5", len(PAYLOAD), True)
+    ]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["test_model.h5"]
+
+
+@pytest.mark.parametrize("path, problem", [("short", "hash is wrong"), ("missing", "HTTP 404")])
+def test_a_bad_download_fails_its_model_and_leaves_nothing(keras_home, server, monkeypatch, path,
+                                                           problem):
+    spec = _only_model(monkeypatch, _file(f"{server}/{path}"))
+    sources = weights.prepare_weights([spec], "imagenet")
+    error = sources[spec.name]
+    assert isinstance(error, WeightsUnavailable) and not error.network
+    assert problem in str(error) and f"{server}/{path}" in str(error)
+    assert list((keras_home / "models").iterdir()) == []
+
+
+def test_a_valid_file_in_a_read_only_cache_is_used_as_it_is(keras_home, no_network, monkeypatch):
+    cache = keras_home / "models"
+    cache.mkdir()
+    (cache / "test_model.h5").write_bytes(PAYLOAD)
+    before = _snapshot(cache)
+    cache.chmod(0o555)
+    keras_home.chmod(0o555)
+    real_access = os.access  # root may write anyway: report what a normal user would see
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if Path(p) in (cache, keras_home) and mode & os.W_OK else real_access(p, mode, **kw)))
+    try:
+        spec = _only_model(monkeypatch, _file("https://example.invalid/test_model.h5"))
+        sources = weights.prepare_weights([spec], "imagenet")
+    finally:
+        cache.chmod(0o755)
+        keras_home.chmod(0o755)
+    assert sources[spec.name] == weights.Verified(
+        cache / "test_model.h5", "https://example.invalid/test_model.h5", "imagenet"
+    )
+    assert _snapshot(cache) == before
+
+
+def test_offline_build_message_states_each_files_own_problem(keras_home, no_network, monkeypatch):
+    cache = keras_home / "models"
+    cache.mkdir()
+    (cache / "test_model.h5").write_bytes(b"an old, damaged copy")
+    spec = _only_model(monkeypatch, _file("https://example.invalid/test_model.h5"))
+    with pytest.raises(weights.NoNetwork) as info:
+        weights.prepare_weights([spec], "imagenet")
+    message = str(info.value)
+    assert message.startswith("1 model(s) need ImageNet weight files that must be downloaded")
+    assert "Name or service not known" in message
+    assert f"test_model.h5 is in {cache} but does not match its expected hash" in message
+    assert "is not in" not in message and "removed" not in message
+    assert f"put them in {cache}" in message and "--weights random" in message
+    assert (cache / "test_model.h5").read_bytes() == b"an old, damaged copy"
+
+
+def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, monkeypatch):
+    """The first build computes with stand-in weights; the rebuild, offline, only reads the cache."""
+    import generator.build as build_module
+    from generator.build import BuildOptions, build
+
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(Path(__file__).parent.parent / "sample_images" / "cat.jpg", images / "cat.jpg")
+    options = BuildOptions(specs=(registry.get_spec("MobileNetV3Small"),), images=images,
+                           out=tmp_path / "site", weights="imagenet", top=1)
+    with monkeypatch.context() as first:
+        real_build = build_module.build_model
+        first.setattr(build_module, "prepare_weights", lambda specs, mode, progress: {})
+        first.setattr(build_module, "build_model", lambda spec, _: real_build(spec, "random"))
+        assert build(options).ok
+    asked = []
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: asked.append(a) or 1 / 0)
+    monkeypatch.setattr(build_module, "build_model", _never_download)
+    report = build(options)
+    assert report.ok and report.cached == ["MobileNetV3Small"], report.summary()
+    assert asked == []
+
+
+def check_weight_file_table(name: str) -> None:
+    """weight_files.json names the file the installed Keras asks for (run by archkit)."""
+    spec = registry.discover()[name]
+    assert weights.recorded_weight_file(spec) == weights.known_weight_files().get(name), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", archkit.architectures())
+def test_weight_file_table_matches_what_each_constructor_asks_for(name):
+    archkit.assert_check_passed(name, check_weight_file_table)
