@@ -241,13 +241,13 @@ def _build(args: argparse.Namespace) -> int:
         try:
             report = build(options, terminal)
         except BuildRefused as error:
-            terminal.say(f"error: {error}")
+            terminal.error(f"error: {error}")
             return 2
         except NoNetwork as error:
-            terminal.say(f"error: {error}")
+            terminal.error(f"error: {error}")
             return 1
         except KeyboardInterrupt:
-            terminal.say(
+            terminal.error(
                 "\ninterrupted: every file written so far is complete; run the same command "
                 "again to resume where it stopped"
             )

@@ -54,14 +54,21 @@ class Console:
             self._saved_stderr = os.dup(2)
             os.dup2(self._log.fileno(), 2)
             self.terminal = os.fdopen(os.dup(self._saved_stderr), "w", buffering=1)
-        else:
-            self.terminal = terminal or sys.stderr
+            self._bar_stream = self.terminal
+        else:  # as tqdm does by default: lines on stdout, the bar on stderr
+            self.terminal = terminal or sys.stdout
+            self._bar_stream = terminal or sys.stderr
 
     def say(self, text: str) -> None:
         """A line for people (above the progress bar); the log gets it too."""
         from tqdm import tqdm
 
         tqdm.write(text, file=self.terminal)
+        self._log.write(text + "\n")
+
+    def error(self, text: str) -> None:
+        """A line that ends the build: on the terminal's error stream, and in the log."""
+        (self.terminal if self.quiet else sys.stderr).write(text + "\n")
         self._log.write(text + "\n")
 
     def detail(self, text: str) -> None:
@@ -76,7 +83,7 @@ class Console:
         """The build's one progress bar, on the terminal."""
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="image", desc=description, file=self.terminal,
+        return tqdm(total=total, unit="image", desc=description, file=self._bar_stream,
                     dynamic_ncols=True)
 
     @contextmanager
@@ -87,7 +94,7 @@ class Console:
         def bar(total: int | None, desc: str) -> Any:
             self._log.write(f"downloading {desc}\n")
             return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                        file=self.terminal, dynamic_ncols=True, leave=True)
+                        file=self._bar_stream, dynamic_ncols=True, leave=True)
 
         yield bar
 

@@ -172,7 +172,7 @@ def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):
     result = _run("build", "--models", "MobileNetV3Small", "--images", str(_one_image(tmp_path)),
                   "--out", str(out), "--weights", "random", "--top", "1", "--verbose", cwd=REPO)
     assert result.returncode == 0, result.stderr
-    assert "MobileNetV3Small: starting its model process" in result.stderr
+    assert "MobileNetV3Small: starting its model process" in result.stdout + result.stderr
 
 
 def _unreachable_proxy() -> str:
