@@ -507,7 +507,8 @@ class _Cached:
         try:
             card = _ModelCard.from_json(self.cache.get(self.key))
             valid = (
-                all(isinstance(text, str) for text in [card.target, *card.stages, *card.report])
+                all(isinstance(chosen.name, str) for chosen in [card.target, *card.stages])
+                and all(isinstance(text, str) for text in card.report)
                 and all(isinstance(f[0], str) and isinstance(f[1], str) for f in card.filters)
                 and isinstance(card.seconds, int | float)
             )
