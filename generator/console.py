@@ -33,6 +33,13 @@ def quiet_environment() -> None:
         os.environ.setdefault(name, value)
 
 
+def _is_descriptor_2(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class Console:
     """The terminal (for people) and the log file (for everything), for one build.
 
@@ -53,7 +60,13 @@ class Console:
             sys.stderr.flush()
             self._saved_stderr = os.dup(2)
             os.dup2(self._log.fileno(), 2)
-            self.terminal = os.fdopen(os.dup(self._saved_stderr), "w", buffering=1)
+            # sys.stderr replaced by a caller (a test capturing output) is where it wants lines.
+            self._own_terminal = _is_descriptor_2(sys.stderr)
+            self.terminal = (
+                os.fdopen(os.dup(self._saved_stderr), "w", buffering=1)
+                if self._own_terminal
+                else sys.stderr
+            )
             self._bar_stream = self.terminal
         else:  # as tqdm does by default: lines on stdout, the bar on stderr
             self.terminal = terminal or sys.stdout
@@ -135,7 +148,8 @@ class Console:
             os.dup2(self._saved_stderr, 2)
             os.close(self._saved_stderr)
             self._saved_stderr = None
-            self.terminal.close()
+            if self._own_terminal:
+                self.terminal.close()
         self._log.close()
         if self._temporary_log is not None:
             self._temporary_log.unlink(missing_ok=True)
