@@ -108,6 +108,13 @@ class SourceImage:
     sha256: str  # of the file bytes: a cache key that changes whenever the file does
 
 
+def _unreadable(path: Path, err: OSError) -> ImageError:
+    """The error for a file the operating system will not let us read."""
+    return ImageError(
+        path, f"cannot be read ({err.strerror or err})", "check that the file exists and is readable"
+    )
+
+
 def load_image(path: Path) -> SourceImage:
     """Read, check and convert one image file; raises `ImageError` for anything unusable.
 
@@ -118,11 +125,7 @@ def load_image(path: Path) -> SourceImage:
     try:
         size = path.stat().st_size
     except OSError as err:
-        raise ImageError(
-            path,
-            f"cannot be read ({err.strerror or err})",
-            "check that the file exists and is readable",
-        ) from err
+        raise _unreadable(path, err) from err
     if size == 0:
         raise ImageError(path, "is empty (0 bytes)", "replace it with a real photo or remove it")
     if size > MAX_FILE_BYTES:
@@ -268,11 +271,7 @@ def _open_header(path: Path) -> Image.Image:
             "remove it from the images folder or convert it to JPEG or PNG",
         ) from err
     except OSError as err:
-        raise ImageError(
-            path,
-            f"cannot be read ({err.strerror or err})",
-            "check that the file exists and is readable",
-        ) from err
+        raise _unreadable(path, err) from err
     except Exception as err:  # Pillow's format plugins raise many unrelated types on bad headers
         raise ImageError(
             path,
