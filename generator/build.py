@@ -932,7 +932,15 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
                 if options.isolate and not plan.complete:
                     console.detail(f"{spec.name}: starting its model process")
                 outcome = _build_model_page(
-                    writer, cache, spec, options, images, legend, progress, plan, source,
+                    writer,
+                    cache,
+                    spec,
+                    options,
+                    images,
+                    legend,
+                    progress,
+                    plan,
+                    source,
                     console.child_log,
                 )
                 built_here = outcome.built_here
@@ -1003,9 +1011,7 @@ def _resolve_weights(
         return prepare_weights(specs, options.weights, progress=bar)
 
 
-def _model_line(
-    name: str, plan: _Plan, images: int, outcome: _Outcome, began: float
-) -> str:
+def _model_line(name: str, plan: _Plan, images: int, outcome: _Outcome, began: float) -> str:
     """The one terminal line for a finished model: what was computed, what was reused."""
     if plan.complete:
         return f"{name}: cached"

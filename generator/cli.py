@@ -75,9 +75,7 @@ def model_name(name: str) -> str:
     lower_to_name = {known.lower(): known for known in MODEL_FACTS}
     close = difflib.get_close_matches(wanted, list(lower_to_name), n=1, cutoff=0.0)
     suggestion = f" Did you mean {lower_to_name[close[0]]!r}?" if close else ""
-    raise UsageError(
-        f"unknown model {name!r}.{suggestion} Valid names: {', '.join(MODEL_FACTS)}"
-    )
+    raise UsageError(f"unknown model {name!r}.{suggestion} Valid names: {', '.join(MODEL_FACTS)}")
 
 
 def _check_build_arguments(args: argparse.Namespace) -> None:
@@ -120,11 +118,15 @@ def _parser() -> argparse.ArgumentParser:
         "be had; 2 usage error; 130 interrupted (run again to resume)",
     )
     build.add_argument(
-        "--models", nargs="+", metavar="NAME",
+        "--models",
+        nargs="+",
+        metavar="NAME",
         help="models to build, by constructor name or slug (default: all 40)",
     )
     build.add_argument(
-        "--images", type=Path, default=DEFAULT_IMAGES,
+        "--images",
+        type=Path,
+        default=DEFAULT_IMAGES,
         help="folder of images (default: %(default)s)",
     )
     build.add_argument(
@@ -139,7 +141,9 @@ def _parser() -> argparse.ArgumentParser:
         "weights, or a folder of Keras weight files (default: %(default)s)",
     )
     build.add_argument(
-        "--top", type=_top_argument, default=5,
+        "--top",
+        type=_top_argument,
+        default=5,
         help="classes explained per image, 1 to 1000 (default: %(default)s)",
     )
     build.add_argument(
@@ -174,15 +178,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Time each stage per image against one compiled forward(+backward) pass.",
     )
     bench.add_argument(
-        "--models", nargs="+", metavar="NAME",
+        "--models",
+        nargs="+",
+        metavar="NAME",
         help="default: MobileNetV2 ResNet50 VGG16 EfficientNetB0 InceptionV3",
     )
     bench.add_argument(
-        "--image", type=Path, default=DEFAULT_IMAGES / "cat.jpg",
+        "--image",
+        type=Path,
+        default=DEFAULT_IMAGES / "cat.jpg",
         help="the photo timed (default: %(default)s)",
     )
     bench.add_argument(
-        "--repeats", type=int, default=5, help="timed runs per figure, median (default: %(default)s)"
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed runs per figure, median (default: %(default)s)",
     )
     return parser
 
@@ -209,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from generator import bench
 
-        bench.run([get_spec(name) for name in args.models or bench.DEFAULT_MODELS], args.image,
-                  args.repeats)
+        bench.run(
+            [get_spec(name) for name in args.models or bench.DEFAULT_MODELS],
+            args.image,
+            args.repeats,
+        )
     return 0
 
 
@@ -224,8 +238,8 @@ def _build(args: argparse.Namespace) -> int:
         from generator.registry import discover, get_spec
         from generator.weights import NoNetwork
 
-        specs = [get_spec(name) for name in args.models] if args.models else list(
-            discover().values()
+        specs = (
+            [get_spec(name) for name in args.models] if args.models else list(discover().values())
         )
         if args.shard:
             specs = list(select_shard(specs, *args.shard))

@@ -96,8 +96,9 @@ class Console:
         """The build's one progress bar, on the terminal."""
         from tqdm import tqdm
 
-        return tqdm(total=total, unit="image", desc=description, file=self._bar_stream,
-                    dynamic_ncols=True)
+        return tqdm(
+            total=total, unit="image", desc=description, file=self._bar_stream, dynamic_ncols=True
+        )
 
     @contextmanager
     def downloads(self) -> Iterator[Callable[..., Any]]:
@@ -106,8 +107,16 @@ class Console:
 
         def bar(total: int | None, desc: str) -> Any:
             self._log.write(f"downloading {desc}\n")
-            return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                        file=self._bar_stream, dynamic_ncols=True, leave=True)
+            return tqdm(
+                total=total,
+                desc=desc,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=self._bar_stream,
+                dynamic_ncols=True,
+                leave=True,
+            )
 
         yield bar
 

@@ -111,7 +111,9 @@ class SourceImage:
 def _unreadable(path: Path, err: OSError) -> ImageError:
     """The error for a file the operating system will not let us read."""
     return ImageError(
-        path, f"cannot be read ({err.strerror or err})", "check that the file exists and is readable"
+        path,
+        f"cannot be read ({err.strerror or err})",
+        "check that the file exists and is readable",
     )
 
 

@@ -49,8 +49,11 @@ def file_sha256(path: Path) -> str:
 def _inside(relative: str) -> bool:
     """Whether a recorded path names a file under `--out` (no absolute path, no `..`)."""
     pure = PurePosixPath(relative)
-    return bool(relative) and not pure.is_absolute() and ".." not in pure.parts and (
-        "\\" not in relative and ":" not in pure.parts[0]
+    return (
+        bool(relative)
+        and not pure.is_absolute()
+        and ".." not in pure.parts
+        and ("\\" not in relative and ":" not in pure.parts[0])
     )
 
 

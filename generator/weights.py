@@ -270,8 +270,11 @@ def cached_file(file: WeightFile) -> tuple[Path, str | None]:
         path = folder / file.fname
         if path.is_file():
             problem = _hash_problem(path, file)
-            return path, (f"is in {folder} but does not match its expected hash ({problem})"
-                          if problem else None)
+            return path, (
+                f"is in {folder} but does not match its expected hash ({problem})"
+                if problem
+                else None
+            )
     return keras_cache_dir() / file.fname, f"is not in {keras_cache_dir()}"
 
 

@@ -71,9 +71,7 @@ def run_checks(name: str, checks: list[str]) -> dict[str, str | None]:
                 check=False,
             )
             reported = (
-                json.loads(result_path.read_text(encoding="utf-8"))
-                if result_path.exists()
-                else {}
+                json.loads(result_path.read_text(encoding="utf-8")) if result_path.exists() else {}
             )
             ended = f"exit status {child.returncode}"
             tail = (child.stdout + child.stderr)[-3000:]

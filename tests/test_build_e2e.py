@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 from PIL import Image
-
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
 MODELS = ("MobileNetV3Small", "MobileNet")
@@ -24,9 +23,23 @@ def built(tmp_path_factory):
     (images / "broken.jpg").write_bytes(b"this is not a JPEG")
     docs = work / "docs"
     result = subprocess.run(
-        [*BUILD_COMMAND, "--models", *MODELS, "--images", str(images),
-         "--out", str(docs), "--weights", "random", "--top", "3"],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
+        [
+            *BUILD_COMMAND,
+            "--models",
+            *MODELS,
+            "--images",
+            str(images),
+            "--out",
+            str(docs),
+            "--weights",
+            "random",
+            "--top",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
     )
     return work, docs, result
 

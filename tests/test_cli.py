@@ -24,8 +24,13 @@ NOISE = re.compile(
 
 def _run(*args, cwd=None, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "generator", *args], capture_output=True, text=True, cwd=cwd,
-        timeout=600, env=env, check=False,
+        [sys.executable, "-m", "generator", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        env=env,
+        check=False,
     )
 
 
@@ -37,7 +42,9 @@ def _one_image(tmp_path: Path) -> Path:
 
 
 def test_unknown_model_fails_at_once_with_valid_names_and_closest_match(tmp_path):
-    result = _run("build", "--models", "ResNet5", "--out", str(tmp_path / "out"), "--weights", "random")
+    result = _run(
+        "build", "--models", "ResNet5", "--out", str(tmp_path / "out"), "--weights", "random"
+    )
     assert result.returncode == 2
     assert "ResNet5" in result.stderr
     assert "ResNet50" in result.stderr  # closest match
@@ -80,7 +87,11 @@ def test_bad_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments,
         "print('EXIT', code, 'LOADED', ','.join(heavy) or 'none')\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120,
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
         check=False,
     )
     assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
@@ -125,7 +136,9 @@ def test_list_models_prints_every_keras_application():
 
     result = _run("list-models")
     assert result.returncode == 0, result.stderr
-    names = [n for n, f in inspect.getmembers(keras.applications, inspect.isfunction) if n[0].isupper()]
+    names = [
+        n for n, f in inspect.getmembers(keras.applications, inspect.isfunction) if n[0].isupper()
+    ]
     assert len(names) >= 40
     for name in names:
         assert name in result.stdout
@@ -145,8 +158,19 @@ def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
     images = _one_image(tmp_path)
     (images / "broken.jpg").write_bytes(b"not a photo")
     out = tmp_path / "docs"
-    command = ["build", "--models", "MobileNetV3Small", "--images", str(images), "--out",
-               str(out), "--weights", "random", "--top", "1"]
+    command = [
+        "build",
+        "--models",
+        "MobileNetV3Small",
+        "--images",
+        str(images),
+        "--out",
+        str(out),
+        "--weights",
+        "random",
+        "--top",
+        "1",
+    ]
     first = _run(*command, cwd=REPO)
     terminal = first.stdout + first.stderr
     assert first.returncode == 1, terminal  # the skipped file makes the exit code 1
@@ -169,8 +193,21 @@ def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
 
 def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):
     out = tmp_path / "docs"
-    result = _run("build", "--models", "MobileNetV3Small", "--images", str(_one_image(tmp_path)),
-                  "--out", str(out), "--weights", "random", "--top", "1", "--verbose", cwd=REPO)
+    result = _run(
+        "build",
+        "--models",
+        "MobileNetV3Small",
+        "--images",
+        str(_one_image(tmp_path)),
+        "--out",
+        str(out),
+        "--weights",
+        "random",
+        "--top",
+        "1",
+        "--verbose",
+        cwd=REPO,
+    )
     assert result.returncode == 0, result.stderr
     assert "MobileNetV3Small: starting its model process" in result.stdout + result.stderr
 
@@ -187,12 +224,29 @@ def test_offline_default_build_stops_at_once_with_one_message(tmp_path):
     keras_home = tmp_path / "keras-home"
     keras_home.mkdir()
     proxy = _unreachable_proxy()
-    env = {**os.environ, "KERAS_HOME": str(keras_home), "https_proxy": proxy,
-           "HTTPS_PROXY": proxy, "http_proxy": proxy, "HTTP_PROXY": proxy, "no_proxy": "",
-           "NO_PROXY": ""}
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(keras_home),
+        "https_proxy": proxy,
+        "HTTPS_PROXY": proxy,
+        "http_proxy": proxy,
+        "HTTP_PROXY": proxy,
+        "no_proxy": "",
+        "NO_PROXY": "",
+    }
     out = tmp_path / "docs"
-    result = _run("build", "--models", "MobileNetV3Small", "MobileNetV2", "--images",
-                  str(_one_image(tmp_path)), "--out", str(out), env=env, cwd=REPO)
+    result = _run(
+        "build",
+        "--models",
+        "MobileNetV3Small",
+        "MobileNetV2",
+        "--images",
+        str(_one_image(tmp_path)),
+        "--out",
+        str(out),
+        env=env,
+        cwd=REPO,
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout == ""  # no summary: nothing was attempted
     message = result.stderr
@@ -221,8 +275,14 @@ def test_a_failing_model_shows_one_line_and_logs_its_whole_traceback(tmp_path, c
     broken = dataclasses.replace(
         get_spec("MobileNetV3Small"), name="Broken", slug="broken", constructor=_broken_constructor
     )
-    options = BuildOptions(specs=(broken,), images=_one_image(tmp_path), out=tmp_path / "docs",
-                           weights="random", top=1, isolate=True)
+    options = BuildOptions(
+        specs=(broken,),
+        images=_one_image(tmp_path),
+        out=tmp_path / "docs",
+        weights="random",
+        top=1,
+        isolate=True,
+    )
     with Console(quiet=True) as console:
         report = build(options, console)
     terminal = capfd.readouterr()
@@ -238,15 +298,30 @@ def test_a_failing_model_shows_one_line_and_logs_its_whole_traceback(tmp_path, c
 def test_installed_without_a_checkout_it_says_it_needs_one(tmp_path):
     """What `pip install .` (not editable) gives: the package alone, no templates beside it."""
     site_packages = tmp_path / "site-packages"
-    shutil.copytree(REPO / "generator", site_packages / "generator",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "generator",
+        site_packages / "generator",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     work = tmp_path / "anywhere"
     work.mkdir()
     images = _one_image(work)
     result = subprocess.run(
-        [sys.executable, "-m", "generator", "build", "--weights", "random", "--images",
-         str(images)],
-        capture_output=True, text=True, cwd=work, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "build",
+            "--weights",
+            "random",
+            "--images",
+            str(images),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        timeout=120,
+        check=False,
         env={**os.environ, "PYTHONPATH": str(site_packages)},
     )
     assert result.returncode == 2, result.stderr

@@ -9,7 +9,9 @@ import pytest
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
 
-SHARED_WEIGHTS = Path(__file__).resolve().parents[2] / "shared/weights/mobilenet_2_5_224_tf_no_top.h5"
+SHARED_WEIGHTS = (
+    Path(__file__).resolve().parents[2] / "shared/weights/mobilenet_2_5_224_tf_no_top.h5"
+)
 
 
 def _model_with_known_kernels():

@@ -47,11 +47,17 @@ def png_claiming(width: int, height: int) -> bytes:
     """A tiny, well-formed PNG whose header claims width x height RGB pixels but holds none."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit truecolour
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 # --- center_crop -------------------------------------------------------------------------------
@@ -167,17 +173,43 @@ COLOUR_MODE_CASES = {
     # name: (image, save options, mode Pillow reads back, expected RGB per block, tolerance)
     "L": (_blocks("L", [0, 200]), {"format": "PNG"}, "L", [(0, 0, 0), (200, 200, 200)], 0),
     "1": (_blocks("1", [0, 1]), {"format": "PNG"}, "1", [(0, 0, 0), WHITE], 0),
-    "LA": (_blocks("LA", [(100, 0), (100, 255)]), {"format": "PNG"}, "LA",
-           [WHITE, (100, 100, 100)], 0),
+    "LA": (
+        _blocks("LA", [(100, 0), (100, 255)]),
+        {"format": "PNG"},
+        "LA",
+        [WHITE, (100, 100, 100)],
+        0,
+    ),
     "P": (*_palette_image(None), "P", [(10, 20, 30), (200, 100, 50)], 0),
     "P-transparent": (*_palette_image(0), "P", [WHITE, (200, 100, 50)], 0),
-    "RGBA": (_blocks("RGBA", [(255, 0, 0, 0), (0, 0, 255, 255), (0, 0, 0, 128)]), {"format": "PNG"},
-             "RGBA", [WHITE, (0, 0, 255), (127, 127, 127)], 1),
-    "CMYK-tiff": (_blocks("CMYK", [(0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)]),
-                  {"format": "TIFF"}, "CMYK", [(255, 0, 0), (0, 0, 0), WHITE], 0),
-    "CMYK-jpeg": (_blocks("CMYK", [(0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)]),
-                  {"format": "JPEG", "quality": 95}, "CMYK", [(255, 0, 0), (0, 0, 0), WHITE], 8),
-    "I;16": (_sixteen_bit_image(np.uint16), {"format": "PNG"}, "I;16", [(0, 0, 0), GREY_128, WHITE], 0),
+    "RGBA": (
+        _blocks("RGBA", [(255, 0, 0, 0), (0, 0, 255, 255), (0, 0, 0, 128)]),
+        {"format": "PNG"},
+        "RGBA",
+        [WHITE, (0, 0, 255), (127, 127, 127)],
+        1,
+    ),
+    "CMYK-tiff": (
+        _blocks("CMYK", [(0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)]),
+        {"format": "TIFF"},
+        "CMYK",
+        [(255, 0, 0), (0, 0, 0), WHITE],
+        0,
+    ),
+    "CMYK-jpeg": (
+        _blocks("CMYK", [(0, 255, 255, 0), (0, 0, 0, 255), (0, 0, 0, 0)]),
+        {"format": "JPEG", "quality": 95},
+        "CMYK",
+        [(255, 0, 0), (0, 0, 0), WHITE],
+        8,
+    ),
+    "I;16": (
+        _sixteen_bit_image(np.uint16),
+        {"format": "PNG"},
+        "I;16",
+        [(0, 0, 0), GREY_128, WHITE],
+        0,
+    ),
     "I": (_sixteen_bit_image(np.int32), {"format": "TIFF"}, "I", [(0, 0, 0), GREY_128, WHITE], 0),
 }
 
@@ -198,8 +230,12 @@ def test_every_colour_mode_gives_the_right_rgb(tmp_path, case):
 
 
 def test_animated_gif_gives_its_first_frame(tmp_path):
-    frames = [Image.new("RGB", (64, 48), colour) for colour in [(255, 0, 0), (0, 255, 0), (0, 0, 255)]]
-    path = write(frames[0], tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames = [
+        Image.new("RGB", (64, 48), colour) for colour in [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    ]
+    path = write(
+        frames[0], tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100
+    )
     with Image.open(path) as reread:
         assert reread.n_frames == 3
 
@@ -233,13 +269,25 @@ def _image_bytes(size: tuple[int, int]) -> bytes:
 BAD_FILES = {
     # name: (file name, bytes, words the reason must contain)
     "zero-byte": ("empty.jpg", lambda: b"", "empty"),
-    "truncated-jpeg": ("cut.jpg", lambda: _jpeg_bytes()[: len(_jpeg_bytes()) // 2], "cannot be decoded"),
+    "truncated-jpeg": (
+        "cut.jpg",
+        lambda: _jpeg_bytes()[: len(_jpeg_bytes()) // 2],
+        "cannot be decoded",
+    ),
     "jpeg-without-its-last-bytes": ("end.jpg", lambda: _jpeg_bytes()[:-200], "cannot be decoded"),
-    "truncated-png": ("cut.png", lambda: _png_bytes()[: len(_png_bytes()) // 2], "cannot be decoded"),
+    "truncated-png": (
+        "cut.png",
+        lambda: _png_bytes()[: len(_png_bytes()) // 2],
+        "cannot be decoded",
+    ),
     "text-named-jpg": ("notes.jpg", lambda: b"just some text, not a photo\n", "not an image"),
     "one-pixel": ("dot.png", lambda: _image_bytes((1, 1)), "32 px"),
     "too-thin": ("strip.png", lambda: _image_bytes((400, 20)), "32 px"),
-    "bomb-over-pillow-limit": ("bomb.png", lambda: png_claiming(100_000, 100_000), "decompression bomb"),
+    "bomb-over-pillow-limit": (
+        "bomb.png",
+        lambda: png_claiming(100_000, 100_000),
+        "decompression bomb",
+    ),
     "bomb-over-our-limit": ("big.png", lambda: png_claiming(10_000, 6_000), "over the limit"),
 }
 
@@ -268,7 +316,9 @@ def test_pillow_bomb_warning_becomes_an_error_and_does_not_leak(tmp_path):
         with pytest.raises(ImageError, match="warned.png.*decompression bomb"):
             load_image(path)
 
-    assert not [w for w in caught_warnings if issubclass(w.category, Image.DecompressionBombWarning)]
+    assert not [
+        w for w in caught_warnings if issubclass(w.category, Image.DecompressionBombWarning)
+    ]
 
 
 def test_crafted_bomb_header_is_read_as_claimed():

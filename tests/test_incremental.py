@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sitekit import REPO, site_files
 
 import generator.build as build_module
 from generator.build import BuildOptions, build, select_shard
 from generator.registry import get_spec
-from sitekit import REPO, site_files
 
 
 @pytest.fixture()

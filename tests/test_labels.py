@@ -53,7 +53,9 @@ def test_labels_load_from_the_package_whatever_the_working_directory(tmp_path, m
     assert imagenet_labels() is imagenet_labels()  # cached: read once
 
 
-@pytest.mark.skipif(not SHARED_LABELS.exists(), reason="shared/ is only beside the project in development")
+@pytest.mark.skipif(
+    not SHARED_LABELS.exists(), reason="shared/ is only beside the project in development"
+)
 def test_shipped_labels_equal_the_upstream_file():
     upstream = json.loads(SHARED_LABELS.read_text(encoding="utf-8"))
     assert list(imagenet_labels()) == upstream

@@ -13,11 +13,11 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
+from sitekit import REPO, mkdocs_config
 
 import generator.build as build_module
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
-from sitekit import REPO, mkdocs_config
 
 MIKE = Path(sys.executable).parent / "mike"
 SITE_URL = "https://example.org/gallery/"
@@ -87,8 +87,11 @@ def test_two_releases_deployed_with_mike_are_served_each_citing_its_own_version(
         monkeypatch.setattr(build_module, "__version__", version)
         report = build(
             BuildOptions(
-                specs=(get_spec("MobileNetV3Small"),), images=images, out=docs,
-                weights="random", top=1,
+                specs=(get_spec("MobileNetV3Small"),),
+                images=images,
+                out=docs,
+                weights="random",
+                top=1,
             )
         )
         assert report.ok, report.summary()
@@ -99,8 +102,11 @@ def test_two_releases_deployed_with_mike_are_served_each_citing_its_own_version(
     assert {v["version"]: v["aliases"] for v in versions} == {"1.1.0": ["latest"], "1.0.0": []}
     port = _free_port()
     server = subprocess.Popen(
-        [str(MIKE), "serve", "-a", f"127.0.0.1:{port}"], cwd=repo, env=_git_env(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [str(MIKE), "serve", "-a", f"127.0.0.1:{port}"],
+        cwd=repo,
+        env=_git_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         base = f"http://127.0.0.1:{port}/"

@@ -2,12 +2,12 @@
 
 import inspect
 
+import archkit
 import keras
 import numpy as np
 import pytest
 from keras.src.applications import imagenet_utils
 
-import archkit
 from generator import registry
 from generator.model_facts import MODEL_FACTS
 
@@ -153,7 +153,10 @@ def test_preprocess_uses_the_scheme_each_family_was_trained_with():
     }
     for name, expected in cases.items():
         np.testing.assert_allclose(
-            registry.get_spec(name).preprocess(images), expected, rtol=1e-5, atol=1e-4,
+            registry.get_spec(name).preprocess(images),
+            expected,
+            rtol=1e-5,
+            atol=1e-4,
             err_msg=name,
         )
     single = registry.get_spec("InceptionV3").preprocess(images[0])

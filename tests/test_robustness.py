@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files
+from test_images import BAD_FILES
 
 import generator.build as build_module
 import generator.manifest as manifest_module
 from generator import cli
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
-from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files
-from test_images import BAD_FILES
 
 HOSTILE = "<img src=x onerror=alert(1)> [x](y) #h ..%2F"
 
@@ -112,8 +112,18 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
     weights.mkdir()
     out = tmp_path / "docs"
     result = subprocess.run(
-        [*BUILD_COMMAND, "--models", "MobileNetV3Small", "VGG16", "--images", str(images),
-         "--out", str(out), "--weights", str(weights)],
+        [
+            *BUILD_COMMAND,
+            "--models",
+            "MobileNetV3Small",
+            "VGG16",
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--weights",
+            str(weights),
+        ],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -129,8 +139,19 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
 
 def _start_build(images: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [*BUILD_COMMAND, "--models", "MobileNetV3Small", "--images", str(images), "--out",
-         str(out), "--weights", "random", "--top", "2"],
+        [
+            *BUILD_COMMAND,
+            "--models",
+            "MobileNetV3Small",
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--weights",
+            "random",
+            "--top",
+            "2",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -255,8 +276,13 @@ def test_camera_and_non_latin_photo_names_build_a_strict_site_and_repeat_models_
     out = tmp_path / "docs"
     spec = get_spec("MobileNetV3Small")
     report = build(
-        BuildOptions(specs=(spec, get_spec("mobilenetv3small")), images=images, out=out,
-                     weights="random", top=1)
+        BuildOptions(
+            specs=(spec, get_spec("mobilenetv3small")),
+            images=images,
+            out=out,
+            weights="random",
+            top=1,
+        )
     )
     assert report.ok, report.summary()
     assert list(report.built) == ["MobileNetV3Small"]
@@ -278,9 +304,21 @@ def test_two_photos_with_one_slug_stop_the_build_before_any_model_work(tmp_path)
     Image.open(REPO / "sample_images" / "cat.jpg").save(images / "Cat.png")
     out = tmp_path / "docs"
     result = subprocess.run(
-        [*BUILD_COMMAND, "--models", "MobileNetV3Small", "--images", str(images), "--out",
-         str(out), "--weights", "random"],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        [
+            *BUILD_COMMAND,
+            "--models",
+            "MobileNetV3Small",
+            "--images",
+            str(images),
+            "--out",
+            str(out),
+            "--weights",
+            "random",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -325,8 +363,12 @@ def test_generated_files_get_umask_permissions(small_site):
     umask = os.umask(0o022)
     os.umask(umask)
     docs = small_site / "docs"
-    for name in ["index.md", "models/mobilenetv3small.md", ".gallery-manifest.json",
-                 "assets/mobilenetv3small/cat/crop.webp"]:
+    for name in [
+        "index.md",
+        "models/mobilenetv3small.md",
+        ".gallery-manifest.json",
+        "assets/mobilenetv3small/cat/crop.webp",
+    ]:
         assert (docs / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
 
 
@@ -469,8 +511,20 @@ def test_failure_reasons_on_pages_name_no_local_path(small_site, tmp_path, monke
 
 
 def _cli_build(images: Path, out: Path) -> list[str]:
-    return ["build", "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
-            "--weights", "random", "--top", "1", "--in-process"]
+    return [
+        "build",
+        "--models",
+        "MobileNetV3Small",
+        "--images",
+        str(images),
+        "--out",
+        str(out),
+        "--weights",
+        "random",
+        "--top",
+        "1",
+        "--in-process",
+    ]
 
 
 def _one_line_error(capsys) -> str:

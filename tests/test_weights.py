@@ -316,8 +316,9 @@ class _Bar:
 def test_download_shows_its_size_checks_the_hash_and_lands_whole(keras_home, server, monkeypatch):
     spec = _only_model(monkeypatch, _file(f"{server}/good"))
     bars = []
-    sources = weights.prepare_weights([spec], "imagenet", progress=lambda **kw: bars.append(
-        _Bar(**kw)) or bars[-1])
+    sources = weights.prepare_weights(
+        [spec], "imagenet", progress=lambda **kw: bars.append(_Bar(**kw)) or bars[-1]
+    )
     target = keras_home / "models" / "test_model.h5"
     assert sources[spec.name] == weights.Verified(target, f"{server}/good", "imagenet")
     assert target.read_bytes() == PAYLOAD
@@ -328,8 +329,9 @@ def test_download_shows_its_size_checks_the_hash_and_lands_whole(keras_home, ser
 
 
 @pytest.mark.parametrize("path, problem", [("short", "hash is wrong"), ("missing", "HTTP 404")])
-def test_a_bad_download_fails_its_model_and_leaves_nothing(keras_home, server, monkeypatch, path,
-                                                           problem):
+def test_a_bad_download_fails_its_model_and_leaves_nothing(
+    keras_home, server, monkeypatch, path, problem
+):
     spec = _only_model(monkeypatch, _file(f"{server}/{path}"))
     sources = weights.prepare_weights([spec], "imagenet")
     error = sources[spec.name]
@@ -346,8 +348,15 @@ def test_a_valid_file_in_a_read_only_cache_is_used_as_it_is(keras_home, no_netwo
     cache.chmod(0o555)
     keras_home.chmod(0o555)
     real_access = os.access  # root may write anyway: report what a normal user would see
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
-        False if Path(p) in (cache, keras_home) and mode & os.W_OK else real_access(p, mode, **kw)))
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, **kw: (
+            False
+            if Path(p) in (cache, keras_home) and mode & os.W_OK
+            else real_access(p, mode, **kw)
+        ),
+    )
     try:
         spec = _only_model(monkeypatch, _file("https://example.invalid/test_model.h5"))
         sources = weights.prepare_weights([spec], "imagenet")
@@ -384,8 +393,13 @@ def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, m
     images = tmp_path / "images"
     images.mkdir()
     shutil.copy(Path(__file__).parent.parent / "sample_images" / "cat.jpg", images / "cat.jpg")
-    options = BuildOptions(specs=(registry.get_spec("MobileNetV3Small"),), images=images,
-                           out=tmp_path / "site", weights="imagenet", top=1)
+    options = BuildOptions(
+        specs=(registry.get_spec("MobileNetV3Small"),),
+        images=images,
+        out=tmp_path / "site",
+        weights="imagenet",
+        top=1,
+    )
     with monkeypatch.context() as first:
         real_build = build_module.build_model
         first.setattr(build_module, "prepare_weights", lambda specs, mode, progress: {})
