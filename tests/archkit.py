@@ -13,8 +13,10 @@ Adding a per-architecture assertion (it then runs in the same child as the other
    what it needs (``registry.build_model(registry.discover()[name], "random", ...)``), asserts,
    and returns nothing;
 2. add ``"test_module:check_something"`` to `CHECKS` below;
-3. in that test module, parametrize a test over `ARCHITECTURES` whose body is
-   ``archkit.assert_check_passed(name, check_something)``.
+3. in that test module, mark a test ``@pytest.mark.per_architecture`` and parametrize it over
+   ``archkit.architectures()`` as ``name``; its body is
+   ``archkit.assert_check_passed(name, check_something)``. The marker lets conftest announce the
+   run's architectures, so that their children start ahead, two at a time.
 
 The child is ``python tests/archkit.py NAME RESULT.json CHECK...``; run it by hand to debug one
 architecture with its full output.
@@ -29,7 +31,8 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 # Every per-architecture check, as "module:function" (modules in tests/). Order is run order.
@@ -42,7 +45,30 @@ CHECKS = [
 # Seconds one architecture's child may take for all its checks (NASNetLarge needs about 100).
 CHILD_TIMEOUT = 1200
 
-_outcomes: dict[str, dict[str, str | None]] = {}  # architecture -> check -> traceback or None
+# Children run side by side: much of a child's time is single-threaded (importing TensorFlow,
+# building and tracing the model), so two at once nearly halve the wall time on two cores.
+WORKERS = int(os.environ.get("ARCHKIT_WORKERS", "2"))
+
+_expected: list[str] = []  # architectures the collected tests will ask for, in their order
+_pool: ThreadPoolExecutor | None = None
+_outcomes: dict[str, Future] = {}  # architecture -> its child's outcomes (check -> traceback)
+
+
+def expect(names: Iterable[str]) -> None:
+    """Announce the architectures the selected tests will ask for (conftest, after collection),
+    so that their children can start ahead, `WORKERS` at a time, in this order."""
+    _expected[:] = list(dict.fromkeys(names))
+
+
+def _outcome(name: str) -> dict[str, str | None]:
+    """The outcomes of every check on `name`, starting its child and those expected after it."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, WORKERS))
+    for ahead in [name, *_expected]:
+        if ahead not in _outcomes:
+            _outcomes[ahead] = _pool.submit(run_checks, ahead, CHECKS)
+    return _outcomes[name].result()
 
 
 def architectures() -> list[str]:
@@ -89,17 +115,16 @@ def run_checks(name: str, checks: list[str]) -> dict[str, str | None]:
 def assert_check_passed(name: str, check: Callable[[str], None]) -> None:
     """Fail the calling test with the child's traceback if `check` failed on `name`.
 
-    The first call for an architecture runs all of `CHECKS` on it in one child; later calls
-    (other tests, other checks) read the remembered outcome.
+    The first call runs all of `CHECKS` on it in one child, and starts the children of every
+    architecture announced by `expect`; later calls (other tests, other checks) read the
+    remembered outcome.
     """
     import pytest
 
     key = f"{Path(check.__code__.co_filename).stem}:{check.__name__}"
     if key not in CHECKS:
         raise AssertionError(f"{key} is not listed in archkit.CHECKS, so no child runs it")
-    if name not in _outcomes:
-        _outcomes[name] = run_checks(name, CHECKS)
-    failure = _outcomes[name][key]
+    failure = _outcome(name)[key]
     if failure is not None:
         pytest.fail(f"{key} failed on {name} (in its own process):\n{failure}", pytrace=False)
 

@@ -241,6 +241,7 @@ def test_format_table_shows_every_model_and_unknown_facts():
     assert rows["ConvNeXtTiny"][-1] == "?"
 
 
+@pytest.mark.per_architecture
 @pytest.mark.slow
 @pytest.mark.parametrize("name", archkit.architectures())
 def test_documented_parameter_count_and_logits_of_the_built_model(name):

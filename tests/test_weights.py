@@ -419,6 +419,7 @@ def check_weight_file_table(name: str) -> None:
     assert weights.recorded_weight_file(spec) == weights.known_weight_files().get(name), name
 
 
+@pytest.mark.per_architecture
 @pytest.mark.slow
 @pytest.mark.parametrize("name", archkit.architectures())
 def test_weight_file_table_matches_what_each_constructor_asks_for(name):
