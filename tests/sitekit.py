@@ -14,6 +14,14 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
 
 
+def small_build_options(images: Path, out: Path, top: int) -> list[str]:
+    """`build` options for the smallest model with random weights: the tests' quickest real build."""
+    return [
+        "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
+        "--weights", "random", "--top", str(top),
+    ]  # fmt: skip
+
+
 def mkdocs_config(docs: Path, work: Path, versioned: bool = False) -> Path:
     """The project's mkdocs.yml for `docs`, written to `work/mkdocs.yml`.
 

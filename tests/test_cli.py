@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sitekit import REPO
+from sitekit import REPO, small_build_options
 
 from generator import cli
 from generator.model_facts import MODEL_FACTS
@@ -158,19 +158,7 @@ def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
     images = _one_image(tmp_path)
     (images / "broken.jpg").write_bytes(b"not a photo")
     out = tmp_path / "docs"
-    command = [
-        "build",
-        "--models",
-        "MobileNetV3Small",
-        "--images",
-        str(images),
-        "--out",
-        str(out),
-        "--weights",
-        "random",
-        "--top",
-        "1",
-    ]
+    command = ["build", *small_build_options(images, out, top=1)]
     first = _run(*command, cwd=REPO)
     terminal = first.stdout + first.stderr
     assert first.returncode == 1, terminal  # the skipped file makes the exit code 1
@@ -194,19 +182,7 @@ def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
 def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):
     out = tmp_path / "docs"
     result = _run(
-        "build",
-        "--models",
-        "MobileNetV3Small",
-        "--images",
-        str(_one_image(tmp_path)),
-        "--out",
-        str(out),
-        "--weights",
-        "random",
-        "--top",
-        "1",
-        "--verbose",
-        cwd=REPO,
+        "build", *small_build_options(_one_image(tmp_path), out, top=1), "--verbose", cwd=REPO
     )
     assert result.returncode == 0, result.stderr
     assert "MobileNetV3Small: starting its model process" in result.stdout + result.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files
+from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files, small_build_options
 from test_images import BAD_FILES
 
 import generator.build as build_module
@@ -139,19 +139,7 @@ def test_missing_weight_files_fail_only_their_model_with_the_file_name(tmp_path)
 
 def _start_build(images: Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            *BUILD_COMMAND,
-            "--models",
-            "MobileNetV3Small",
-            "--images",
-            str(images),
-            "--out",
-            str(out),
-            "--weights",
-            "random",
-            "--top",
-            "2",
-        ],
+        [*BUILD_COMMAND, *small_build_options(images, out, top=2)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -511,20 +499,7 @@ def test_failure_reasons_on_pages_name_no_local_path(small_site, tmp_path, monke
 
 
 def _cli_build(images: Path, out: Path) -> list[str]:
-    return [
-        "build",
-        "--models",
-        "MobileNetV3Small",
-        "--images",
-        str(images),
-        "--out",
-        str(out),
-        "--weights",
-        "random",
-        "--top",
-        "1",
-        "--in-process",
-    ]
+    return ["build", *small_build_options(images, out, top=1), "--in-process"]
 
 
 def _one_line_error(capsys) -> str:
