@@ -1,17 +1,21 @@
-"""Grad-CAM, Guided Backprop, DeConvNet, Guided Grad-CAM and Zeiler & Fergus layer projections.
+"""The explainer: runs the passes the selected methods need, once each, in one compiled call.
 
-Every method is a gradient of the model's own graph: Grad-CAM under the true backward pass,
-the others under the rules of `backward_rules`. An `Explainer` compiles its functions once per
-model; each compiled call runs ONE forward pass and gets the gradients of all K classes (or all
-P channels) from one vectorised backward pass (`GradientTape.batch_jacobian`), because a
-gallery explains many images and classes per model and per-class eager passes would dominate.
-Class scores are pre-softmax logits: a saturated softmax has near-zero gradients, logits do not.
+Every method (see `base.Method` and `catalog`) declares the passes it needs; an `Explainer`
+compiles one function per model that runs the plain forward pass, then each distinct needed
+pass once (head gradients, input gradients under a backward rule at inputs made from the image,
+forward passes of perturbed inputs), then every method's maps from those results. Gradients of
+all K classes (or all P channels) come from one vectorised backward pass
+(`GradientTape.batch_jacobian`), because a gallery explains many images and classes per model
+and per-class eager passes would dominate. Class scores are pre-softmax logits: a saturated
+softmax has near-zero gradients, logits do not. Zeiler & Fergus layer projections live here
+too: they share the rewired graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import keras
 import numpy as np
@@ -23,35 +27,77 @@ from generator.methods.backward_rules import (
     Rule,
     is_depthwise_grouped,
 )
+from generator.methods.base import (
+    Activations,
+    Context,
+    HeadGradients,
+    InputGradients,
+    Logits,
+    Method,
+    Passes,
+    References,
+    Sampled,
+)
+from generator.methods.cam.grad_cam import GradCAM
+from generator.methods.catalog import METHODS
+from generator.methods.gradient.deconvnet import DeConvNet
+from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.layers import TensorGraph, gradcam_target, iter_layers
+
+_T = TypeVar("_T", bound=Hashable)
 
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
 _BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
 
 
 @dataclass(frozen=True)
+class MethodMaps:
+    """One method's maps for N images and its K classes, and its per-map notes (N, K)."""
+
+    maps: np.ndarray
+    notes: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
 class Explanations:
-    """All explanations of N images for K classes each (H, W: the input size)."""
+    """Every selected method's maps for N images, and what the plain forward pass gave."""
 
     logits: np.ndarray  # (N, C) pre-softmax class scores
     probabilities: np.ndarray  # (N, C) softmax of logits
     classes: np.ndarray  # (N, K) explained classes, by logit order when chosen as top-K
-    gradcam: np.ndarray  # (N, K, H, W) in [0, 1]
-    gradcam_has_evidence: np.ndarray  # (N, K) False where the map had no positive evidence
-    guided_backprop: np.ndarray  # (N, K, H, W, 3)
-    deconvnet: np.ndarray  # (N, K, H, W, 3)
-    guided_gradcam: np.ndarray  # (N, K, H, W, 3): guided backprop times the Grad-CAM map
+    methods: dict[str, MethodMaps]  # method slug -> maps of its first k <= K classes
     stage_activations: dict[str, np.ndarray]  # tensor name -> (N, h, w, c)
+
+    @property
+    def gradcam(self) -> np.ndarray:
+        return self.methods["grad-cam"].maps
+
+    @property
+    def gradcam_has_evidence(self) -> np.ndarray:
+        return self.methods["grad-cam"].notes["has_evidence"]
+
+    @property
+    def guided_backprop(self) -> np.ndarray:
+        return self.methods["guided-backprop"].maps
+
+    @property
+    def deconvnet(self) -> np.ndarray:
+        return self.methods["deconvnet"].maps
+
+    @property
+    def guided_gradcam(self) -> np.ndarray:
+        return self.methods["guided-grad-cam"].maps
 
 
 class Explainer:
-    """The explanation methods of one model, compiled once and reused for every image.
+    """The selected explanation methods of one model, compiled once and reused for every image.
 
     `target_layer` names the tensor Grad-CAM reads (default: `layers.gradcam_target`);
     `stage_layers` name the tensors whose values `explain` returns and whose channels
     `project_layers` projects back to the input. Names are those of `layers.TensorGraph`: a
-    layer's name for its output, or e.g. "add_17" for an operation that is not a layer. The
-    model is only read, never changed.
+    layer's name for its output, or e.g. "add_17" for an operation that is not a layer.
+    `preprocess` maps photos (0-255) to model inputs; methods that compare against a black or
+    grey photo use it (identity when absent). The model is only read, never changed.
     """
 
     def __init__(
@@ -59,54 +105,82 @@ class Explainer:
         model: keras.Model,
         target_layer: str | None = None,
         stage_layers: Sequence[str] = (),
+        methods: Sequence[Method] = METHODS,
+        preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
     ):
         self.model = model
         self.target_layer = target_layer or gradcam_target(model).name
         self.stage_layers = tuple(stage_layers)
+        self.methods = tuple(methods)
         graph = TensorGraph(model)
-        tensors = [graph.tensor(name) for name in (self.target_layer, *self.stage_layers)]
+        self._names = (self.target_layer, *self.stage_layers)
+        tensors = [graph.tensor(name) for name in self._names]
         self._widths = {
             name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
         }
         self._rewired = RewiredModel(model, tensors)
+        self._references = _references(model, preprocess)
         # TensorFlow cannot vectorise the input gradient of a grouped convolution on CPU. The
         # rewired graph runs depthwise ones (ConvNeXt's 7x7) as depthwise convolutions; a model
         # with any other grouped convolution gets its K backward passes one by one.
         self._vectorised = not _has_other_grouped_convolution(model)
         self.report: NonlinearityReport = self._rewired.report
-        self._plain = tf.function(self._plain_step, reduce_retracing=True, autograph=False)
-        # Rules are a Python argument: one trace per tuple of rules, reused for every later call.
-        self._input_gradients = tf.function(
-            self._input_gradient_step, reduce_retracing=True, autograph=False
-        )
+        # The plan (methods and their contexts) is a Python argument: one trace per selection and
+        # class count, reused for every later image of the model.
+        self._explain = tf.function(self._explain_step, reduce_retracing=True, autograph=False)
         self._projections = tf.function(
             self._projection_step, reduce_retracing=True, autograph=False
         )
 
     # ------------------------------------------------------------------ public methods
 
+    def plan(
+        self, methods: Sequence[Method], top: int, many_passes_top: int = 1
+    ) -> tuple[tuple[Method, Context], ...]:
+        """Each method with its context: `top` classes, or `many_passes_top` for methods that
+        need many passes."""
+        return tuple(
+            (
+                method,
+                Context(
+                    self.target_layer,
+                    self.stage_layers,
+                    min(top, many_passes_top) if method.many_passes else top,
+                ),
+            )
+            for method in methods
+        )
+
     def explain(
-        self, images: np.ndarray, top: int = 5, classes: np.ndarray | None = None
+        self,
+        images: np.ndarray,
+        top: int = 5,
+        classes: np.ndarray | None = None,
+        many_passes_top: int = 1,
+        methods: Sequence[Method] | None = None,
     ) -> Explanations:
-        """Every method for the `top` classes by logit of each image, or for `classes` (N, K)."""
+        """Every method (this explainer's, or `methods`) for the `top` classes by logit of each
+        image, or for `classes` (N, K); methods that need many passes explain the first
+        `many_passes_top` of them."""
         x = self._images(images)
         chosen = None if classes is None else self._classes(classes, len(images))
         if chosen is None and not 1 <= top <= self._class_count():
             raise ValueError(f"top must be in 1..{self._class_count()}, got {top}")
-        logits, probabilities, picked, cam, evidence, stages = self._plain(
-            x, chosen, top if chosen is None else 0
-        )
-        guided, deconv = self._input_gradients(x, picked, _BOTH_RULES).numpy()
-        gradcam = cam.numpy()
+        count = top if chosen is None else int(chosen.shape[1])
+        if many_passes_top < 1:
+            raise ValueError(f"many_passes_top must be at least 1, got {many_passes_top}")
+        plan = self.plan(self.methods if methods is None else methods, count, many_passes_top)
+        logits, picked, stages, computed = self._explain(x, chosen, count, plan)
         return Explanations(
             logits=logits.numpy(),
-            probabilities=probabilities.numpy(),
+            probabilities=tf.nn.softmax(logits).numpy(),
             classes=picked.numpy(),
-            gradcam=gradcam,
-            gradcam_has_evidence=evidence.numpy(),
-            guided_backprop=guided,
-            deconvnet=deconv,
-            guided_gradcam=guided * gradcam[..., None],
+            methods={
+                method.slug: MethodMaps(
+                    maps.numpy(), {name: note.numpy() for name, note in notes.items()}
+                )
+                for (method, _), (maps, notes) in zip(plan, computed)
+            },
             stage_activations={
                 name: value.numpy() for name, value in zip(self.stage_layers, stages)
             },
@@ -114,16 +188,16 @@ class Explainer:
 
     def grad_cam(self, images: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(maps (N, K, H, W) in [0, 1], has_evidence (N, K)) for `classes` (N, K)."""
-        x = self._images(images)
-        result = self._plain(x, self._classes(classes, len(images)), 0)
-        return result[3].numpy(), result[4].numpy()
+        result = self.explain(images, classes=classes, methods=(GradCAM(),))
+        return result.gradcam, result.gradcam_has_evidence
 
     def input_gradients(self, images: np.ndarray, classes: np.ndarray, rule: Rule) -> np.ndarray:
         """(N, K, H, W, 3) input gradient of each class logit under "guided" or "deconvnet"."""
-        if rule not in ("guided", "deconvnet"):
+        methods = {"guided": GuidedBackprop(), "deconvnet": DeConvNet()}
+        if rule not in methods:
             raise ValueError(f"rule must be 'guided' or 'deconvnet', got {rule!r}")
-        x = self._images(images)
-        return self._input_gradients(x, self._classes(classes, len(images)), (rule,)).numpy()[0]
+        method = methods[rule]
+        return self.explain(images, classes=classes, methods=(method,)).methods[method.slug].maps
 
     def project_layers(
         self, images: np.ndarray, channels: dict[str, Sequence[int]]
@@ -150,39 +224,98 @@ class Explainer:
 
     # ------------------------------------------------------------------ compiled steps
 
-    def _plain_step(self, images: tf.Tensor, classes: tf.Tensor | None, top: int):
-        """One forward pass; Grad-CAM of K classes from one vectorised backward through the head."""
-        with tf.GradientTape(watch_accessed_variables=False) as tape:
+    def _explain_step(
+        self,
+        images: tf.Tensor,
+        classes: tf.Tensor | None,
+        top: int,
+        plan: tuple[tuple[Method, Context], ...],
+    ):
+        """The plain forward pass, then every distinct pass the methods need, each once, then
+        each method's maps from them: all in one compiled call."""
+        needs = _unique(need for method, context in plan for need in method.needs(context))
+        heads = _unique(need.tensor for need in needs if isinstance(need, HeadGradients))
+        with tf.GradientTape(watch_accessed_variables=False, persistent=len(heads) > 1) as tape:
             tape.watch(images)
-            (target, *stages), logits = self._rewired(images, "plain")
+            tensors, logits = self._rewired(images, "plain")
+            values = dict(zip(self._names, tensors))
             if classes is None:
                 classes = tf.math.top_k(logits, k=top).indices
             selected = tf.gather(logits, classes, batch_dims=1)  # (N, K)
-        gradients = tape.batch_jacobian(selected, target)  # (N, K, h, w, c)
-        alpha = tf.reduce_mean(gradients, axis=(2, 3))  # (N, K, c)
-        cam = tf.nn.relu(tf.einsum("nkc,nhwc->nkhw", alpha, target))
-        size = tf.shape(images)[1:3]
-        shape = tf.shape(cam)
-        flat = tf.reshape(cam, tf.concat([[-1], shape[2:4], [1]], axis=0))
-        upsampled = tf.image.resize(flat, size, method="bilinear")
-        upsampled = tf.reshape(upsampled, tf.concat([shape[:2], size], axis=0))
-        peak = tf.reduce_max(upsampled, axis=(2, 3), keepdims=True)
-        has_evidence = peak[:, :, 0, 0] > 0
-        cam = tf.math.divide_no_nan(upsampled, peak)  # zero where there is no positive evidence
-        return logits, tf.nn.softmax(logits), classes, cam, has_evidence, stages
+        results: dict[Any, Any] = {Activations(name): values[name] for name in self._names}
+        for name in heads:
+            results[HeadGradients(name)] = tape.batch_jacobian(selected, values[name])
+        del tape
+        for group in _unique(
+            (need.classes, need.inputs) for need in needs if isinstance(need, InputGradients)
+        ):
+            rules = [
+                n.rule
+                for n in needs
+                if isinstance(n, InputGradients) and (n.classes, n.inputs) == group
+            ]
+            results.update(self._input_gradient_pass(images, classes, results, group, rules))
+        for need in needs:
+            if isinstance(need, Logits):
+                inputs = need.inputs.make(images, self._references, results)
+                results[need] = Sampled(inputs, self._logits_of(inputs))
+        passes = Passes(images, logits, classes, self._references, results)
+        attributions = [method.compute(passes, context) for method, context in plan]
+        computed = [(a.maps, dict(a.notes)) for a in attributions]  # tf.function returns these
+        stages = [values[name] for name in self.stage_layers]
+        return logits, classes, stages, computed
+
+    def _input_gradient_pass(
+        self,
+        images: tf.Tensor,
+        classes: tf.Tensor,
+        results: dict[Any, Any],
+        group: tuple[int, Any],
+        rules: list[Rule],
+    ) -> dict[InputGradients, Sampled]:
+        """Input gradients of the first k classes at inputs made from the image, one pass for
+        guided and deconvnet together (the batch stacked once per rule) and one for plain."""
+        k, maker = group
+        inputs = maker.make(images, self._references, results)  # (N, S, H, W, 3)
+        shape = tf.shape(inputs)
+        flat = tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0))
+        repeated = tf.repeat(classes[:, :k], shape[1], axis=0)
+        passes = [(r,) for r in rules if r == "plain"]
+        modified = tuple(r for r in _BOTH_RULES if r in rules)
+        passes += [modified] if modified else []
+        out = {}
+        for pass_rules in passes:
+            logits, gradients = self._input_gradient_step(flat, repeated, pass_rules)
+            for rule, rule_logits, rule_gradients in zip(pass_rules, logits, gradients):
+                out[InputGradients(rule, k, maker)] = Sampled(
+                    inputs,
+                    tf.reshape(rule_logits, tf.concat([shape[:2], [-1]], axis=0)),
+                    tf.reshape(
+                        rule_gradients,
+                        tf.concat([shape[:2], [k], shape[2:]], axis=0),
+                    ),
+                )
+        return out
 
     def _input_gradient_step(
         self, images: tf.Tensor, classes: tf.Tensor, rules: tuple[Rule, ...]
-    ) -> tf.Tensor:
-        """(R, N, K, H, W, 3): one forward pass of the batch stacked once per rule, then the K
-        class-logit input gradients of every copy from one vectorised backward pass."""
+    ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
+        """Per rule, (logits (N, C), gradients (N, K, H, W, 3)): one forward pass of the batch
+        stacked once per rule, then the K class-logit input gradients of every copy from one
+        vectorised backward pass."""
         stacked = tf.concat([images] * len(rules), axis=0)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(stacked)
             _, logits = self._rewired(stacked, rules)
             selected = tf.gather(logits, tf.concat([classes] * len(rules), axis=0), batch_dims=1)
         gradients = tape.batch_jacobian(selected, stacked, experimental_use_pfor=self._vectorised)
-        return tf.stack(tf.split(gradients, len(rules), axis=0))
+        return tf.split(logits, len(rules), axis=0), tf.split(gradients, len(rules), axis=0)
+
+    def _logits_of(self, inputs: tf.Tensor) -> tf.Tensor:
+        """(N, S, C) plain logits of (N, S, H, W, 3) inputs, forward only."""
+        shape = tf.shape(inputs)
+        _, logits = self._rewired(tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0)))
+        return tf.reshape(logits, tf.concat([shape[:2], [-1]], axis=0))
 
     def _projection_step(
         self,
@@ -252,6 +385,24 @@ class Explainer:
         return pairs
 
 
+def _unique(items: Iterable[_T]) -> list[_T]:
+    """Items in first-seen order, each once: equal needs are one pass."""
+    return list(dict.fromkeys(items))
+
+
+def _references(
+    model: keras.Model, preprocess: Callable[[np.ndarray], np.ndarray] | None
+) -> References:
+    """The black and mid-grey photos in model space (no preprocessing: the values themselves)."""
+    size = tuple(int(d) for d in model.inputs[0].shape[1:3])
+
+    def photo(value: float) -> tf.Tensor:
+        pixels = np.full((1, *size, 3), value, np.float32)
+        return tf.constant(np.asarray(preprocess(pixels) if preprocess else pixels, np.float32))
+
+    return References(black=photo(0.0), grey=photo(127.5))
+
+
 def _has_other_grouped_convolution(model: keras.Model) -> bool:
     return any(
         getattr(layer, "groups", 1) > 1 and not is_depthwise_grouped(layer)
@@ -287,8 +438,7 @@ def guided_grad_cam(
     """(N, H, W, 3) guided backprop times the Grad-CAM map, for class `classes[n]`."""
     explainer = Explainer(model, target_layer=layer)
     columns = np.asarray(classes)[:, None]
-    maps, _ = explainer.grad_cam(images, columns)
-    return (explainer.input_gradients(images, columns, "guided") * maps[..., None])[:, 0]
+    return explainer.explain(images, classes=columns).guided_gradcam[:, 0]
 
 
 def _input_gradient(model: keras.Model, images: np.ndarray, classes: np.ndarray, rule: Rule):

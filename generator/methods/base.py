@@ -1,0 +1,189 @@
+"""What an explanation method is, and the passes over the model it may ask for.
+
+A method declares itself (slug, title, paper, kind, how its map is displayed, its options as
+dataclass fields with defaults) and the shared passes it needs, as values (`needs`). The
+`Explainer` collects the needs of every selected method, runs each distinct pass once inside one
+compiled call per model, and hands each method the results (`Passes`); the method's `compute`
+turns them into its map with TensorFlow operations, inside the same compiled call. Two methods
+that need the same pass (Guided Backprop and Guided Grad-CAM both need the guided input
+gradients) get it once.
+
+Everything here is model space: images are the model's preprocessed inputs, classes are indices
+into its pre-softmax logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import tensorflow as tf
+
+from generator.methods.backward_rules import Rule
+
+Kind = Literal["class map", "input attribution"]
+# How a map is drawn: "heatmap" (N, K, H, W) in [0, 1] over the photo; "gradient" (N, K, H, W, 3)
+# signed RGB, mid-grey = 0; "magnitude" (N, K, H, W) >= 0, largest = 1; "signed" (N, K, H, W)
+# diverging around 0; "heatmaps by layer" (N, K, L, H, W) in [0, 1], one per stage layer.
+Display = Literal["heatmap", "gradient", "magnitude", "signed", "heatmaps by layer"]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The publication a method comes from, as the methods page cites it."""
+
+    authors: str
+    year: int
+    title: str
+    venue: str
+    url: str
+
+
+# ---------------------------------------------------------------------- inputs made from the image
+
+
+@dataclass(frozen=True)
+class References:
+    """Images in model space that methods compare against: a black and a mid-grey photo."""
+
+    black: tf.Tensor  # (1, H, W, 3)
+    grey: tf.Tensor  # (1, H, W, 3)
+
+
+@dataclass(frozen=True)
+class Same:
+    """The image itself (one sample)."""
+
+    def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
+        return images[:, None]
+
+
+@dataclass(frozen=True)
+class StraightPath:
+    """`steps + 1` points from the black image to the image, both ends included."""
+
+    steps: int
+
+    def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
+        alphas = tf.reshape(tf.linspace(0.0, 1.0, self.steps + 1), (1, -1, 1, 1, 1))
+        black = references.black[:, None]
+        return black + alphas * (images[:, None] - black)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """`samples` copies with Gaussian noise of standard deviation `level` × the image's value
+    range, from a fixed seed so that a rebuild draws the same noise."""
+
+    level: float
+    samples: int
+    seed: int = 0
+
+    def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
+        spread = tf.reduce_max(images, axis=(1, 2, 3)) - tf.reduce_min(images, axis=(1, 2, 3))
+        shape = tf.concat([tf.shape(images)[:1], [self.samples], tf.shape(images)[1:]], axis=0)
+        noise = tf.random.stateless_normal(shape, seed=(self.seed, 0))
+        return images[:, None] + noise * (self.level * spread)[:, None, None, None, None]
+
+
+# ---------------------------------------------------------------------- passes a method can need
+
+
+@dataclass(frozen=True)
+class Activations:
+    """The value of one named tensor (see `layers.TensorGraph`) in the plain forward pass."""
+
+    tensor: str
+
+
+@dataclass(frozen=True)
+class HeadGradients:
+    """Gradients of the explained classes' logits w.r.t. one named tensor: (N, K, h, w, c)."""
+
+    tensor: str
+
+
+@dataclass(frozen=True)
+class InputGradients:
+    """Gradients of the first `classes` explained logits w.r.t. inputs made from the image,
+    under a backward rule: a `Sampled` record."""
+
+    rule: Rule
+    classes: int
+    inputs: Any = Same()  # an input maker: Same, StraightPath, Noise, ...
+
+
+@dataclass(frozen=True)
+class Logits:
+    """All-class logits of inputs made from the image, forward only: a `Sampled` record
+    without gradients. One set of passes serves every class."""
+
+    inputs: Any  # an input maker
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """Inputs made from each image, their logits and (for `InputGradients`) gradients."""
+
+    inputs: tf.Tensor  # (N, S, H, W, 3)
+    logits: tf.Tensor  # (N, S, C)
+    gradients: tf.Tensor | None = None  # (N, S, K, H, W, 3)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a method's needs depend on: the model's chosen tensors and how many classes."""
+
+    target: str  # the tensor Grad-CAM reads (`layers.gradcam_target`)
+    stages: tuple[str, ...]  # one tensor per resolution stage (`layers.stage_outputs`)
+    classes: int  # how many of the explained classes this method explains
+
+
+@dataclass(frozen=True)
+class Passes:
+    """What the explainer computed for one batch: the plain pass and every needed pass."""
+
+    images: tf.Tensor  # (N, H, W, 3) model inputs
+    logits: tf.Tensor  # (N, C)
+    classes: tf.Tensor  # (N, K) explained classes, by logit order when chosen as top-K
+    references: References
+    results: Mapping[Any, Any] = field(default_factory=dict)
+
+    def __getitem__(self, need: Any) -> Any:
+        return self.results[need]
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """A method's maps for N images and K classes, and per-map notes (each (N, K))."""
+
+    maps: tf.Tensor
+    notes: Mapping[str, tf.Tensor] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One explanation method. Subclasses set the class variables, add their options as
+    dataclass fields with defaults, and implement `needs` and `compute`."""
+
+    slug: ClassVar[str]  # stable: it names the method's files and anchors
+    title: ClassVar[str]
+    paper: ClassVar[Paper]
+    kind: ClassVar[Kind]
+    display: ClassVar[Display]
+    # Methods that need many passes per image explain the top-1 class unless asked for more.
+    many_passes: ClassVar[bool] = False
+    # True where the map is read at Grad-CAM's target tensor (captions name that layer).
+    at_target: ClassVar[bool] = False
+
+    def needs(self, context: Context) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def compute(self, passes: Passes, context: Context) -> Attribution:
+        raise NotImplementedError
+
+    def options(self) -> dict[str, Any]:
+        """The method's options and their values, e.g. {"steps": 32}, for captions and cache keys."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,42 @@
+"""The explanation methods the gallery knows, in the order pages show them.
+
+Adding a method: write its module (a `base.Method`), add it here, add its test and its
+paragraph in `templates/methods/<slug>.md.j2`. Nothing else names a method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from generator.methods.base import Method
+from generator.methods.cam.grad_cam import GradCAM
+from generator.methods.cam.guided_grad_cam import GuidedGradCAM
+from generator.methods.gradient.deconvnet import DeConvNet
+from generator.methods.gradient.guided_backprop import GuidedBackprop
+
+METHODS: tuple[Method, ...] = (
+    GradCAM(),
+    GuidedGradCAM(),
+    GuidedBackprop(),
+    DeConvNet(),
+)
+SLUGS: tuple[str, ...] = tuple(method.slug for method in METHODS)
+
+
+class UnknownMethod(ValueError):
+    """A method slug the catalog does not have."""
+
+
+def by_slug(slug: str) -> Method:
+    for method in METHODS:
+        if method.slug == slug:
+            return method
+    raise UnknownMethod(f"unknown method {slug!r}; choose from: {', '.join(SLUGS)}")
+
+
+def select(slugs: Iterable[str] | None) -> tuple[Method, ...]:
+    """The named methods in catalog order (all of them for None); an unknown slug is an error."""
+    if slugs is None:
+        return METHODS
+    wanted = {by_slug(slug).slug for slug in slugs}
+    return tuple(method for method in METHODS if method.slug in wanted)

@@ -1,0 +1,1 @@
+"""Input attributions: what each pixel contributes, from gradients w.r.t. the input."""
