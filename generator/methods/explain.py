@@ -125,8 +125,8 @@ class Explainer:
         # with any other grouped convolution gets its K backward passes one by one.
         self._vectorised = not _has_other_grouped_convolution(model)
         self.report: NonlinearityReport = self._rewired.report
-        # The plan (methods and their contexts) is a Python argument: one trace per selection and
-        # class count, reused for every later image of the model.
+        # One trace per plan (methods and their contexts), reused for every later image.
+        self._plans: dict[tuple[tuple[Method, Context], ...], int] = {}
         self._explain = tf.function(self._explain_step, reduce_retracing=True, autograph=False)
         self._projections = tf.function(
             self._projection_step, reduce_retracing=True, autograph=False
@@ -170,7 +170,10 @@ class Explainer:
         if many_passes_top < 1:
             raise ValueError(f"many_passes_top must be at least 1, got {many_passes_top}")
         plan = self.plan(self.methods if methods is None else methods, count, many_passes_top)
-        logits, picked, stages, computed = self._explain(x, chosen, count, plan)
+        # tf.function tells Python objects apart by identity, ints by value: the compiled step
+        # gets the plan's number, so an equal plan reuses its trace.
+        number = self._plans.setdefault(plan, len(self._plans))
+        logits, picked, stages, computed = self._explain(x, chosen, count, number)
         return Explanations(
             logits=logits.numpy(),
             probabilities=tf.nn.softmax(logits).numpy(),
@@ -229,10 +232,11 @@ class Explainer:
         images: tf.Tensor,
         classes: tf.Tensor | None,
         top: int,
-        plan: tuple[tuple[Method, Context], ...],
+        number: int,
     ):
         """The plain forward pass, then every distinct pass the methods need, each once, then
         each method's maps from them: all in one compiled call."""
+        plan = next(plan for plan, n in self._plans.items() if n == number)
         needs = _unique(need for method, context in plan for need in method.needs(context))
         heads = _unique(need.tensor for need in needs if isinstance(need, HeadGradients))
         with tf.GradientTape(watch_accessed_variables=False, persistent=len(heads) > 1) as tape:
