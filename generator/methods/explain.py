@@ -46,6 +46,13 @@ from generator.methods.layers import TensorGraph, gradcam_target, iter_layers
 
 _T = TypeVar("_T", bound=Hashable)
 
+# Memory bounds for passes over many inputs made from one image (integrated-gradient steps,
+# noisy samples, masked or occluded copies): at most this many 224x224 images per chunk, counting
+# each rule and class of a backward pass. A chunk is still one batched compiled call.
+_REFERENCE_PIXELS = 224 * 224
+_BACKWARD_BUDGET = 16
+_FORWARD_BUDGET = 64
+
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
 _BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
 
@@ -282,15 +289,25 @@ class Explainer:
         k, maker = group
         inputs = maker.make(images, self._references, results)  # (N, S, H, W, 3)
         shape = tf.shape(inputs)
-        flat = tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0))
+        flat = _flat(inputs)
         repeated = tf.repeat(classes[:, :k], shape[1], axis=0)
         passes = [(r,) for r in rules if r == "plain"]
         modified = tuple(r for r in _BOTH_RULES if r in rules)
         passes += [modified] if modified else []
         out = {}
         for pass_rules in passes:
-            logits, gradients = self._input_gradient_step(flat, repeated, pass_rules)
-            for rule, rule_logits, rule_gradients in zip(pass_rules, logits, gradients):
+            units = len(pass_rules) * k * _pixels(flat) / _REFERENCE_PIXELS
+            logits, gradients = _in_chunks(
+                lambda x, c, r=pass_rules: self._input_gradient_step(x, c, r),
+                (flat, repeated),
+                _BACKWARD_BUDGET / units,
+                outputs=2,
+            )
+            for rule, rule_logits, rule_gradients in zip(
+                pass_rules,
+                tf.unstack(logits, len(pass_rules)),
+                tf.unstack(gradients, len(pass_rules)),
+            ):
                 out[InputGradients(rule, k, maker)] = Sampled(
                     inputs,
                     tf.reshape(rule_logits, tf.concat([shape[:2], [-1]], axis=0)),
@@ -303,23 +320,32 @@ class Explainer:
 
     def _input_gradient_step(
         self, images: tf.Tensor, classes: tf.Tensor, rules: tuple[Rule, ...]
-    ) -> tuple[list[tf.Tensor], list[tf.Tensor]]:
-        """Per rule, (logits (N, C), gradients (N, K, H, W, 3)): one forward pass of the batch
-        stacked once per rule, then the K class-logit input gradients of every copy from one
-        vectorised backward pass."""
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """(logits (R, N, C), gradients (R, N, K, H, W, 3)), per rule: one forward pass of the
+        batch stacked once per rule, then the K class-logit input gradients of every copy from
+        one vectorised backward pass."""
         stacked = tf.concat([images] * len(rules), axis=0)
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(stacked)
             _, logits = self._rewired(stacked, rules)
             selected = tf.gather(logits, tf.concat([classes] * len(rules), axis=0), batch_dims=1)
         gradients = tape.batch_jacobian(selected, stacked, experimental_use_pfor=self._vectorised)
-        return tf.split(logits, len(rules), axis=0), tf.split(gradients, len(rules), axis=0)
+        return (
+            tf.stack(tf.split(logits, len(rules), axis=0)),
+            tf.stack(tf.split(gradients, len(rules), axis=0)),
+        )
 
     def _logits_of(self, inputs: tf.Tensor) -> tf.Tensor:
         """(N, S, C) plain logits of (N, S, H, W, 3) inputs, forward only."""
         shape = tf.shape(inputs)
-        _, logits = self._rewired(tf.reshape(inputs, tf.concat([[-1], shape[2:]], axis=0)))
-        return tf.reshape(logits, tf.concat([shape[:2], [-1]], axis=0))
+        flat = _flat(inputs)
+        (logits,) = _in_chunks(
+            lambda x: (self._rewired(x, "plain")[1][None],),
+            (flat,),
+            _FORWARD_BUDGET / (_pixels(flat) / _REFERENCE_PIXELS),
+            outputs=1,
+        )
+        return tf.reshape(logits[0], tf.concat([shape[:2], [-1]], axis=0))
 
     def _projection_step(
         self,
@@ -387,6 +413,53 @@ class Explainer:
                     raise ValueError(f"channel {channel} out of range for {layer!r} ({width})")
                 pairs.append((layer, int(channel)))
         return pairs
+
+
+def _flat(samples: tf.Tensor) -> tf.Tensor:
+    """(N*S, H, W, 3) from (N, S, H, W, 3), keeping the static size where it is known."""
+    n, s, *rest = samples.shape
+    if n is None or s is None:
+        return tf.reshape(samples, tf.concat([[-1], tf.shape(samples)[2:]], axis=0))
+    return tf.reshape(samples, [n * s, *rest])
+
+
+def _pixels(images: tf.Tensor) -> int:
+    """Pixels per image, or the reference size where the size is unknown when tracing."""
+    height, width = images.shape[1:3]
+    return height * width if height and width else _REFERENCE_PIXELS
+
+
+def _in_chunks(
+    step: Callable[..., tuple[tf.Tensor, ...]],
+    tensors: tuple[tf.Tensor, ...],
+    most: float,
+    outputs: int,
+) -> tuple[tf.Tensor, ...]:
+    """`step` over the leading axis of `tensors` in equal chunks of at most `most` items (at
+    least one), run one after another in a graph loop so that only one chunk's activations are
+    alive. Each output of `step` has a rule axis first: (R, chunk, ...) -> (R, count, ...).
+
+    Chunks are the largest divisor of the count within budget, so no padding is computed; a
+    count unknown when tracing runs as one batch.
+    """
+    count = tensors[0].shape[0]
+    if not count or count <= most:
+        return step(*tensors)
+    size = max(d for d in range(1, int(max(1, most)) + 1) if count % d == 0)
+    parts = tuple(tf.reshape(t, [count // size, size, *t.shape[1:]]) for t in tensors)
+    outputs = tf.map_fn(
+        lambda chunk: step(*chunk),
+        parts,
+        fn_output_signature=(tf.float32,) * outputs,
+        parallel_iterations=1,
+    )
+    return tuple(
+        tf.reshape(
+            tf.transpose(output, [1, 0, *range(2, output.shape.rank)]),
+            [output.shape[1], count, *output.shape[3:]],
+        )
+        for output in outputs
+    )
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:
