@@ -1,5 +1,5 @@
-"""Every keras.applications constructor: all four methods run, the rewiring report is right, and
-Grad-CAM's target and the stage outputs dominate the classifier.
+"""Every keras.applications constructor: every catalog method runs, the rewiring report is right,
+and Grad-CAM's target and the stage outputs dominate the classifier.
 
 The report's counts are compared with an independent count read off the layers' configs and
 names (not the graph patterns `backward_rules` uses); the target and stages are checked by an
@@ -8,6 +8,7 @@ default on a small input; the other constructors are marked slow. Each architect
 a process of its own (see archkit.py), so this test's memory does not grow with every model.
 """
 
+import dataclasses
 from collections import Counter
 
 import archkit
@@ -18,6 +19,8 @@ import tensorflow as tf
 from graph_checks import check_dominates, check_gradcam_target, check_reaches_logits
 
 from generator.methods.backward_rules import INSIDE_HELD_GATE, TRUE_GRADIENT
+from generator.methods.base import Method
+from generator.methods.catalog import METHODS
 from generator.methods.explain import Explainer
 from generator.methods.layers import TensorGraph, gradcam_target, iter_layers, stage_outputs
 from generator.registry import build_model, discover
@@ -47,6 +50,27 @@ ACTIVATION_KINDS = {
 
 def _size(name: str) -> int:
     return FAST_SIZE if name in FAST else MINIMUM_SIZE.get(name, 96)
+
+
+def _cheap(method: Method) -> Method:
+    """The method with every count option (steps, samples, channels...) at most 4: the test is
+    about running on every architecture, not about the quality of the maps."""
+    counts = {
+        field.name: min(value, 4)
+        for field in dataclasses.fields(method)
+        if isinstance(value := getattr(method, field.name), int) and not isinstance(value, bool)
+    }
+    return dataclasses.replace(method, **counts)
+
+
+# The shape of one class's map, after (N, K), for each display kind.
+_MAP_SHAPES = {
+    "heatmap": lambda size, stages: (size, size),
+    "magnitude": lambda size, stages: (size, size),
+    "signed": lambda size, stages: (size, size),
+    "gradient": lambda size, stages: (size, size, 3),
+    "heatmaps by layer": lambda size, stages: (stages, size, size),
+}
 
 
 def _independent_counts(model: keras.Model) -> Counter:
@@ -110,7 +134,13 @@ def check_explains_and_reports_nonlinearities(name: str) -> None:
             check_dominates(model, graph.tensor(stage.name))
     sides = [stage.shape[0] for stage in stages]
     assert sides == sorted(sides, reverse=True) and len(set(sides)) == len(sides), sides
-    explainer = Explainer(model, stage_layers=[stages[-1].name])
+    methods = [_cheap(method) for method in METHODS]
+    explainer = Explainer(
+        model,
+        stage_layers=[stage.name for stage in stages],
+        methods=methods,
+        preprocess=spec.preprocess,
+    )
 
     report = explainer.report
     reported = Counter({entry.kind: entry.found for entry in report.counts})
@@ -121,23 +151,21 @@ def check_explains_and_reports_nonlinearities(name: str) -> None:
     assert report.unmodified == () and "left unmodified" not in report.summary()
 
     pixels = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-    result = explainer.explain(spec.preprocess(pixels), top=2)
-    for value in (
-        result.logits,
-        result.gradcam,
-        result.guided_backprop,
-        result.deconvnet,
-        result.guided_gradcam,
-    ):
-        assert np.isfinite(value).all()
-    assert result.gradcam.shape == (1, 2, size, size)
-    assert result.guided_backprop.shape == result.deconvnet.shape == (1, 2, size, size, 3)
-    assert 0.0 <= result.gradcam.min() and result.gradcam.max() <= 1.0
+    result = explainer.explain(spec.preprocess(pixels), top=2, many_passes_top=2)
+    assert np.isfinite(result.logits).all()
+    for method in methods:
+        maps = result.methods[method.slug].maps
+        assert maps.shape == (1, 2, *_MAP_SHAPES[method.display](size, len(stages))), method.slug
+        assert np.isfinite(maps).all(), method.slug
+        if method.display in ("heatmap", "heatmaps by layer"):
+            assert 0.0 <= maps.min() and maps.max() <= 1.0, method.slug
+        if method.display == "magnitude":
+            assert maps.min() >= 0.0, method.slug
+    assert np.abs(result.guided_backprop).max() > 0 and np.abs(result.deconvnet).max() > 0
     np.testing.assert_array_equal(result.gradcam[~result.gradcam_has_evidence], 0.0)
     np.testing.assert_allclose(
         result.gradcam.max(axis=(2, 3))[result.gradcam_has_evidence], 1.0, rtol=1e-5
     )
-    assert np.abs(result.guided_backprop).max() > 0 and np.abs(result.deconvnet).max() > 0
     # Compared with the compiled model: with random weights EfficientNetV2M/L reach logits of
     # 1e3-1e7, and there eager and graph float32 round-off alone differ by up to 100 %.
     compiled = tf.function(lambda x: model(x, training=False))

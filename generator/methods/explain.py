@@ -470,14 +470,16 @@ def _unique(items: Iterable[_T]) -> list[_T]:
 def _references(
     model: keras.Model, preprocess: Callable[[np.ndarray], np.ndarray] | None
 ) -> References:
-    """The black and mid-grey photos in model space (no preprocessing: the values themselves)."""
+    """The black and mid-grey photos (uint8 pixels 0 and 128) in model space: through
+    `preprocess`, or the pixel values themselves for a model without one."""
     size = tuple(int(d) for d in model.inputs[0].shape[1:3])
 
-    def photo(value: float) -> tf.Tensor:
-        pixels = np.full((1, *size, 3), value, np.float32)
-        return tf.constant(np.asarray(preprocess(pixels) if preprocess else pixels, np.float32))
+    def photo(value: int) -> tf.Tensor:
+        pixels = np.full((1, *size, 3), value, np.uint8)
+        inputs = preprocess(pixels) if preprocess else pixels
+        return tf.constant(np.asarray(inputs, np.float32))
 
-    return References(black=photo(0.0), grey=photo(127.5))
+    return References(black=photo(0), grey=photo(128))
 
 
 def _has_other_grouped_convolution(model: keras.Model) -> bool:
