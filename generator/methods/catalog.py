@@ -12,13 +12,22 @@ from generator.methods.base import Method
 from generator.methods.cam.grad_cam import GradCAM
 from generator.methods.cam.guided_grad_cam import GuidedGradCAM
 from generator.methods.gradient.deconvnet import DeConvNet
+from generator.methods.gradient.gradient_x_input import GradientXInput
 from generator.methods.gradient.guided_backprop import GuidedBackprop
+from generator.methods.gradient.integrated_gradients import IntegratedGradients
+from generator.methods.gradient.saliency import Saliency
+from generator.methods.wrap.smooth_grad import SmoothGrad
 
 METHODS: tuple[Method, ...] = (
     GradCAM(),
     GuidedGradCAM(),
     GuidedBackprop(),
     DeConvNet(),
+    Saliency(),
+    GradientXInput(),
+    IntegratedGradients(),
+    SmoothGrad(Saliency()),
+    SmoothGrad(GuidedBackprop()),
 )
 SLUGS: tuple[str, ...] = tuple(method.slug for method in METHODS)
 
