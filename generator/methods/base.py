@@ -75,7 +75,8 @@ class StraightPath:
 @dataclass(frozen=True)
 class Noise:
     """`samples` copies with Gaussian noise of standard deviation `level` × the image's value
-    range, from a fixed seed so that a rebuild draws the same noise."""
+    range, from a fixed seed so that a rebuild draws the same noise. Every image gets the same
+    draw (scaled to its range): an image's copies do not depend on the batch it is in."""
 
     level: float
     samples: int
@@ -83,8 +84,8 @@ class Noise:
 
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         spread = tf.reduce_max(images, axis=(1, 2, 3)) - tf.reduce_min(images, axis=(1, 2, 3))
-        shape = tf.concat([tf.shape(images)[:1], [self.samples], tf.shape(images)[1:]], axis=0)
-        noise = tf.random.stateless_normal(shape, seed=(self.seed, 0))
+        shape = tf.concat([[self.samples], tf.shape(images)[1:]], axis=0)
+        noise = tf.random.stateless_normal(shape, seed=(self.seed, 0))  # (S, H, W, 3)
         return images[:, None] + noise * (self.level * spread)[:, None, None, None, None]
 
 
