@@ -234,7 +234,8 @@ def _build(args: argparse.Namespace) -> int:
         console.quiet_environment()
     with console.Console(quiet=not args.verbose) as terminal:
         # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
-        from generator.build import BuildOptions, BuildRefused, build, select_shard
+        from generator.build import BuildOptions, BuildRefused, build
+        from generator.plan import select_shard
         from generator.registry import discover, get_spec
         from generator.weights import NoNetwork
 

@@ -1,56 +1,49 @@
-"""Markdown pages of the site from plain data contexts and the Jinja2 templates in `templates/`.
+"""Markdown pages of the site from the records of `site_records.py` and `templates/*.md.j2`.
 
-`build.py` fills the frozen dataclasses below; this module only turns site-root asset paths into
-page-relative URLs, makes untrusted text (image file names, error messages) inert, and writes the
-pages. Templates lay out what they are given and never compute.
+The build fills the records; this module only turns site-root asset paths into page-relative
+URLs, makes untrusted text (image file names, error messages) inert, cites every page, and writes
+the pages. Templates lay out what they are given and never compute.
 
 Escaping: Jinja2 autoescape is on, so any string printed without a filter is HTML-escaped. Text
 that came from outside (a file name like `*x* [a](b) <img ...>`) also goes through `escape_md`,
 which additionally writes every ASCII punctuation character as a numeric HTML entity, so neither
 Markdown nor the extensions (tables, tabs, captions, math) can read it as syntax.
 
-Besides the model pages, `write_site` derives the comparison pages (one model's answer per card,
-for every image and method) and every page's citation from the same contexts; counting, grouping
-and anchor naming happen here, so the templates only lay out.
+Besides the model pages, `write_site` writes the comparison pages (`comparisons.py` derives their
+contexts) and every page's citation from the same records; block ids come from `page_ids.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import posixpath
-import re
 import string
 import unicodedata
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
-import yaml
 from markupsafe import Markup
 from PIL import Image
 
 from generator import __release_date__
+from generator.comparisons import comparison_path, comparisons
+from generator.page_ids import anchor, image_blocks
 from generator.render import EXPLANATION_COLUMNS, atomic_write_text
+from generator.site_config import read_site_url
+from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo, Thumbnail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
 # Written by the explanation-methods helper; included verbatim in methods.md when present.
 METHODS_RULES_PATH = REPO_ROOT / "docs" / "methods_rules.md"
-# Its `site_url` is the address every page's citation gives.
-MKDOCS_CONFIG_PATH = REPO_ROOT / "mkdocs.yml"
 
 # The alias `mike` keeps pointing at the newest release (see .github/workflows/gallery.yml).
 LATEST_ALIAS = "latest"
 _PUNCTUATION = frozenset(string.punctuation)
-# Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
-# equals one of these gets "-image" appended rather than a duplicate id.
-MODEL_PAGE_IDS = frozenset(
-    {"model-card", "where-it-looks", "nonlinearities", "images", "filters", "cite"}
-)
 # Where the methods page explains each explanation method; one entry per render.EXPLANATION_COLUMNS.
 METHOD_DOCS = {
     "Grad-CAM": "grad-cam",
@@ -58,9 +51,6 @@ METHOD_DOCS = {
     "Guided Backprop": "guided-backpropagation",
     "DeConvNet": "deconvnet",
 }
-# The method shown on an image's comparison overview, beside each model's top-1 class.
-OVERVIEW_METHOD = "Grad-CAM"
-OTHER_FAMILY = "Other"
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _BIBTEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -77,133 +67,6 @@ _BIBTEX_SPECIAL = {
 
 
 @dataclass(frozen=True)
-class SiteInfo:
-    """Facts shown on every page: what built the site and with which weights."""
-
-    title: str
-    version: str
-    weights_mode: str  # "imagenet" | "random" | "folder"
-    weights_label: str  # human text, e.g. "ImageNet (Keras)"
-    keras_version: str
-    tensorflow_version: str
-    reference_machine: str  # where the build times shown were measured (reference_times)
-    reference_images: int  # how many images those times cover
-
-    @property
-    def weights_random(self) -> bool:
-        return self.weights_mode == "random"
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One image file; `path` is POSIX and relative to the site root (`site_src/`).
-
-    `scale` says how to read its colours; pages show it in the lightbox's caption, and leave it
-    out under the small tiles of a grid, where the grid's legend says it once. `width` and
-    `height` are the file's pixel size, filled in by `write_site` from the written file (never
-    cached), so every <img> reserves its space before it loads.
-    """
-
-    path: str
-    caption: str
-    alt: str
-    scale: str = ""
-    width: int | None = None
-    height: int | None = None
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """One row of the home-page table.
-
-    `top1`/`top5` are published ImageNet accuracies in percent and `params` the parameter count
-    in millions (as in `model_facts.py`); `None` is shown as "unknown".
-    """
-
-    name: str
-    slug: str
-    family: str | None
-    year: int | None
-    params: float | None
-    input_size: tuple[int, int] | None
-    top1: float | None
-    top5: float | None
-    target_layer: str | None
-    status: str  # "built" | "failed" | "earlier": failed now, the page of an earlier build kept
-    failure: str | None
-    reference_seconds: float | None  # build time on the reference machine (reference_times)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One row of an image's predictions table; `probability` is in 0..1."""
-
-    rank: int
-    class_index: int
-    label: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class ClassExplanation:
-    """One explained class of one image: its prediction and one figure per method.
-
-    `figures` is (method name, Figure) in the order of `render.EXPLANATION_COLUMNS`:
-    Grad-CAM, Guided Grad-CAM, Guided Backprop, DeConvNet.
-    """
-
-    prediction: Prediction
-    figures: list[tuple[str, Figure]]
-
-
-@dataclass(frozen=True)
-class ImageSection:
-    """Everything a model page shows for one sample image (one content tab)."""
-
-    slug: str
-    title: str  # from a file name: untrusted
-    crop: Figure
-    predictions: list[Prediction]
-    explanations: Figure | None
-    gradcam_legend: Figure | None  # the colour scales of all four explanation methods
-    feature_maps: list[tuple[str, tuple, Figure]]  # (layer, activation shape, figure)
-    projections: list[tuple[str, Figure]]  # (layer, figure)
-    classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class
-
-
-@dataclass(frozen=True)
-class ChosenTensor:
-    """A tensor of the model's graph a page shows (Grad-CAM's target, a stage's output), and why.
-
-    `name` is a layer's name or, for an operation that is not a layer, e.g. "add_17".
-    """
-
-    name: str
-    shape: tuple[int, ...]  # (height, width, channels)
-    reason: str  # plain text
-
-
-@dataclass(frozen=True)
-class ModelPage:
-    """The context of `models/<slug>.md`."""
-
-    summary: ModelSummary
-    paper: str | None
-    paper_url: str | None
-    preprocessing: str | None
-    weights_random: bool
-    weights_label: str
-    nonlinearity_report: list[str]
-    target: ChosenTensor | None  # Grad-CAM's tensor
-    stages: list[ChosenTensor]  # one output per resolution stage
-    filters: list[tuple[str, str, Figure]]  # (heading, note, figure)
-    images: list[ImageSection]
-
-
-# --- contexts derived here from the ones above ----------------------------------------------
-
-
-@dataclass(frozen=True)
 class Citation:
     """The "Cite this page" box: `date` is the gallery release's, so rebuilds do not change it."""
 
@@ -214,108 +77,6 @@ class Citation:
     date: str  # ISO 8601
     key: str  # BibTeX key made of the page's path slugs
     bibtex: str
-
-
-@dataclass(frozen=True)
-class MethodFigure:
-    """One method's picture of one class, and its id on the model page."""
-
-    method: str
-    anchor: str
-    figure: Figure
-
-
-@dataclass(frozen=True)
-class ClassBlock:
-    """One explained class on a model page: a row of the explanations grid."""
-
-    prediction: Prediction
-    anchor: str  # "<image>--<class label slug>"
-    figures: list[MethodFigure]
-
-
-@dataclass(frozen=True)
-class ImageBlock:
-    """One image tab of a model page with the stable ids of its blocks.
-
-    `anchor` is the image slug unless it clashes with a fixed id of the page; the other ids
-    extend it. `rows` pairs each prediction with the id of its explanations row, if any.
-    """
-
-    section: ImageSection
-    anchor: str
-    rows: list[tuple[Prediction, str | None]]
-    classes: list[ClassBlock]
-
-
-@dataclass(frozen=True)
-class ModelResult:
-    """One model's answer for one image: a card of a comparison page."""
-
-    name: str
-    slug: str
-    image_anchor: str  # the image's tab on the model page
-    predictions: list[Prediction]
-    shown: MethodFigure | None  # the page's method for the top-1 class, if it was computed
-
-
-@dataclass(frozen=True)
-class FamilyGroup:
-    name: str
-    anchor: str
-    results: list[ModelResult]
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How the models' top-1 classes for one image are distributed."""
-
-    models: int  # models with a top-1 class for the image
-    leaders: list[str]  # the most common top-1 class, or the classes tied for it, by name
-    leader_count: int  # how many models chose each leader
-    leader_share: float  # leader_count / models
-    distinct: int  # how many different classes are ranked first
-    counts: list[tuple[str, int, list[str]]]  # (class, models, model names), most common first
-
-
-@dataclass(frozen=True)
-class SampleImage:
-    """A sample image as the home and comparison pages show it."""
-
-    slug: str
-    title: str  # untrusted
-    thumbnail: Figure
-    agreement: Agreement
-
-
-@dataclass(frozen=True)
-class ComparisonPage:
-    """`compare/<image>/index.md` (method: the overview's) or `compare/<image>/<method>.md`."""
-
-    image: SampleImage
-    method: str
-    overview: bool
-    families: list[FamilyGroup]
-    missing: list[str]  # models asked for but without a result for this image
-    legend: Figure | None = None  # the colour scales of the explanation maps, if any was drawn
-
-
-@dataclass(frozen=True)
-class Top1Row:
-    """One row of the top-1 matrix of `compare/index.md`: a model's top-1 class per image."""
-
-    name: str
-    slug: str
-    cells: list[tuple[str, str] | None]  # (class label, image anchor) per image; None: no result
-
-
-@dataclass(frozen=True)
-class Comparisons:
-    """Everything the comparison pages and the home page's image cards need."""
-
-    images: list[SampleImage]
-    pages: list[ComparisonPage]  # per image: the overview, then one page per method
-    top1: list[Top1Row]
 
 
 # --- filters used by the templates ----------------------------------------------------------
@@ -366,11 +127,6 @@ def dims(values: tuple | None) -> str:
     if values is None:
         return "unknown"
     return "×".join("?" if v is None else str(v) for v in values)
-
-
-def anchor(text: str) -> str:
-    """A stable `[a-z0-9-]` id for a heading made from a layer name or other free text."""
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
 def or_unknown(value: object) -> object:
@@ -430,150 +186,7 @@ def _relocate(value: Any, page_dir: str, out_dir: Path) -> Any:
     return value
 
 
-def image_anchor(slug: str) -> str:
-    """The id of an image's tab on a model page: its slug, unless a fixed id of the page has it."""
-    return f"{slug}-image" if slug in MODEL_PAGE_IDS else slug
-
-
-def image_blocks(page: ModelPage) -> list[ImageBlock]:
-    """The image tabs of a model page with an id for every image, class and method block.
-
-    Ids are made of slugs only (image, class label, method), so a cited link such as
-    `models/resnet50/#cat--tabby-cat--grad-cam` keeps working after any rebuild.
-    """
-    blocks = []
-    for section in page.images:
-        tab = image_anchor(section.slug)
-        label_slugs = Counter(anchor(c.prediction.label) for c in section.classes)
-        classes = []
-        for explained in section.classes:
-            label = anchor(explained.prediction.label)
-            if label_slugs[label] > 1:  # two classes whose names differ only in punctuation
-                label = f"{label}-{explained.prediction.class_index}"
-            row = f"{tab}--{label}"
-            figures = [
-                MethodFigure(method, f"{row}--{anchor(method)}", figure)
-                for method, figure in explained.figures
-            ]
-            classes.append(ClassBlock(explained.prediction, row, figures))
-        row_of = {block.prediction.class_index: block.anchor for block in classes}
-        rows = [(p, row_of.get(p.class_index)) for p in section.predictions]
-        blocks.append(ImageBlock(section, tab, rows, classes))
-    return blocks
-
-
-def agreement(top1: list[tuple[str, str]]) -> Agreement:
-    """How many models share each top-1 class, from (model name, top-1 class) pairs."""
-    counts = Counter(label for _, label in top1)
-    ordered = sorted(counts, key=lambda label: (-counts[label], label.casefold(), label))
-    leader_count = counts[ordered[0]] if ordered else 0
-    return Agreement(
-        models=len(top1),
-        leaders=[label for label in ordered if counts[label] == leader_count],
-        leader_count=leader_count,
-        leader_share=leader_count / len(top1) if top1 else 0.0,
-        distinct=len(counts),
-        counts=[
-            (label, counts[label], [name for name, chosen in top1 if chosen == label])
-            for label in ordered
-        ],
-    )
-
-
-def _family_groups(results: list[tuple[str | None, ModelResult]]) -> list[FamilyGroup]:
-    """Results grouped by model family, families by name, unknown family last."""
-    groups: dict[str, list[ModelResult]] = {}
-    for family, result in results:
-        groups.setdefault(family or OTHER_FAMILY, []).append(result)
-    names = sorted(groups, key=lambda name: (name == OTHER_FAMILY, name.casefold()))
-    return [FamilyGroup(name, f"family-{anchor(name)}", groups[name]) for name in names]
-
-
-def _model_result(page: ModelPage, block: ImageBlock, method: str) -> ModelResult:
-    """A model's card for one image: its predictions and `method`'s picture of its top-1 class."""
-    top = next((c for c in block.classes if c.prediction.rank == 1), None)
-    shown = next((f for f in top.figures if f.method == method), None) if top else None
-    return ModelResult(
-        page.summary.name, page.summary.slug, block.anchor, block.section.predictions, shown
-    )
-
-
-def comparisons(
-    models: list[ModelSummary], pages: list[ModelPage], images: list[tuple[str, str, Figure]]
-) -> Comparisons:
-    """Every built model's answer for every image, grouped by family and counted."""
-    blocks = {page.summary.slug: {b.section.slug: b for b in image_blocks(page)} for page in pages}
-    families = {model.slug: model.family for model in models}
-    samples, compare_pages = [], []
-    for slug, title, thumbnail in images:
-        found = [(page, blocks[page.summary.slug].get(slug)) for page in pages]
-        answered = [(page, block) for page, block in found if block and block.section.predictions]
-        sample = SampleImage(
-            slug,
-            title,
-            thumbnail,
-            agreement(
-                [
-                    (page.summary.name, block.section.predictions[0].label)
-                    for page, block in answered
-                ]
-            ),
-        )
-        samples.append(sample)
-        answered_slugs = {page.summary.slug for page, _ in answered}
-        missing = [model.name for model in models if model.slug not in answered_slugs]
-        legends = [block.section.gradcam_legend for _, block in answered]
-        legend = next((figure for figure in legends if figure), None)
-        shown_methods = [(OVERVIEW_METHOD, True)] + [(m, False) for m in EXPLANATION_COLUMNS]
-        for method, overview in shown_methods:
-            results = [
-                (families[page.summary.slug], _model_result(page, block, method))
-                for page, block in answered
-            ]
-            compare_pages.append(
-                ComparisonPage(sample, method, overview, _family_groups(results), missing, legend)
-            )
-    top1 = []
-    for page in pages:
-        cells = []
-        for slug, _, _ in images:
-            block = blocks[page.summary.slug].get(slug)
-            predictions = block.section.predictions if block else []
-            cells.append((predictions[0].label, block.anchor) if predictions else None)
-        top1.append(Top1Row(page.summary.name, page.summary.slug, cells))
-    return Comparisons(samples, compare_pages, top1)
-
-
-def comparison_path(page: ComparisonPage) -> str:
-    """`compare/<image>/index.md` for the overview, `compare/<image>/<method>.md` otherwise.
-
-    One folder per image keeps every image slug and method slug apart (an image called
-    `cat-grad-cam` cannot collide with the Grad-CAM page of `cat`).
-    """
-    name = "index" if page.overview else anchor(page.method)
-    return f"compare/{page.image.slug}/{name}.md"
-
-
 # --- citation -------------------------------------------------------------------------------
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """Reads mkdocs.yml, which may hold tags (`!ENV`, `!!python/name:`) safe_load refuses."""
-
-
-_ConfigLoader.add_multi_constructor("", lambda loader, suffix, node: None)
-
-
-def read_site_url() -> str:
-    """The `site_url` of mkdocs.yml: where the site is published, hence what pages are cited by."""
-    config = yaml.load(MKDOCS_CONFIG_PATH.read_text(encoding="utf-8"), Loader=_ConfigLoader)
-    url = (config or {}).get("site_url")
-    if not url:
-        raise ValueError(
-            f"{MKDOCS_CONFIG_PATH} has no site_url: set it to the address the site is published "
-            "at, because every page's citation gives it"
-        )
-    return str(url)
 
 
 def bibtex_escape(text: str) -> str:
@@ -665,13 +278,13 @@ def write_site(
     site: SiteInfo,
     models: list[ModelSummary],
     pages: list[ModelPage],
-    images: list[tuple[str, str, Figure]],
+    images: list[Thumbnail],
     write_text: Callable[[Path, str], None] = atomic_write_text,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
     `models` is every model asked for (built or failed) in table order; `pages` the built ones;
-    `images` the sample images as (slug, title, thumbnail). Besides `index.md`, `methods.md` and
+    `images` the sample images' thumbnails. Besides `index.md`, `methods.md` and
     `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
     and one `compare/<image>/<method>.md` per explanation method.
     Every page goes through `write_text` (the build's passes it through its ledger of what the

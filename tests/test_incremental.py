@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sitekit import REPO, site_files
 
-import generator.build as build_module
-from generator.build import BuildOptions, build, select_shard
+import generator.model_work as model_work_module
+from generator.build import BuildOptions, build
+from generator.plan import select_shard
 from generator.registry import get_spec
 
 
@@ -18,7 +19,7 @@ from generator.registry import get_spec
 def counted(monkeypatch):
     """Count models built and images explained by the pipeline."""
     calls = {"models": 0, "images": 0}
-    real_build, real_section = build_module.build_model, build_module._image_section
+    real_build, real_section = model_work_module.build_model, model_work_module.image_section
 
     def build_model(*args, **kwargs):
         calls["models"] += 1
@@ -28,8 +29,8 @@ def counted(monkeypatch):
         calls["images"] += 1
         return real_section(*args, **kwargs)
 
-    monkeypatch.setattr(build_module, "build_model", build_model)
-    monkeypatch.setattr(build_module, "_image_section", image_section)
+    monkeypatch.setattr(model_work_module, "build_model", build_model)
+    monkeypatch.setattr(model_work_module, "image_section", image_section)
     return calls
 
 

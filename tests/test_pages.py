@@ -19,24 +19,26 @@ import yaml
 from PIL import Image
 from sitekit import mkdocs_build
 
-from generator import __release_date__, __version__, pages
-from generator.pages import (
+from generator import __release_date__, __version__, pages, site_config
+from generator.comparisons import ClassCount, Top1Choice, agreement
+from generator.page_ids import PredictionRow, anchor, image_blocks
+from generator.pages import bibtex_escape, escape_md, page_url, write_site
+from generator.render import EXPLANATION_COLUMNS
+from generator.site_records import (
     ChosenTensor,
     ClassExplanation,
+    FeatureMapFigure,
     Figure,
+    FilterFigure,
     ImageSection,
+    MethodTile,
     ModelPage,
     ModelSummary,
     Prediction,
+    ProjectionFigure,
     SiteInfo,
-    agreement,
-    bibtex_escape,
-    escape_md,
-    image_blocks,
-    page_url,
-    write_site,
+    Thumbnail,
 )
-from generator.render import EXPLANATION_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 HOSTILE_TITLE = "<img src=x onerror=alert(1)>"
@@ -82,11 +84,11 @@ def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> I
         ClassExplanation(
             prediction,
             [
-                (
+                MethodTile(
                     method,
                     _figure(
                         root,
-                        f"{base}/{pages.anchor(method)}-{prediction.rank}.webp",
+                        f"{base}/{anchor(method)}-{prediction.rank}.webp",
                         f"{what}: {method} for class {prediction.rank}, '{prediction.label}'",
                         (10 * prediction.rank, 20, 30),
                     ),
@@ -104,14 +106,16 @@ def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> I
         explanations=_figure(root, f"{base}/explanations.webp", f"{what}: explanations", (9, 9, 9)),
         gradcam_legend=legend,
         feature_maps=[
-            (
+            FeatureMapFigure(
                 "block1_conv2",
                 (56, 56, 64),
                 _figure(root, f"{base}/features-a.webp", f"{what}: fm", (1, 2, 3)),
             )
         ],
         projections=[
-            ("block1_conv2", _figure(root, f"{base}/projections-a.png", f"{what}: pr", (4, 5, 6)))
+            ProjectionFigure(
+                "block1_conv2", _figure(root, f"{base}/projections-a.png", f"{what}: pr", (4, 5, 6))
+            )
         ],
         classes=classes,
     )
@@ -149,7 +153,9 @@ def make_contexts(root: Path, weights_mode: str):
     )
     legend = _figure(root, "assets/legend-gradcam.webp", "Grad-CAM colour scale", (0, 0, 0))
     thumbnails = [
-        (slug, title, _figure(root, f"assets/images/{slug}.webp", f"Sample '{title}'", (7, 7, 7)))
+        Thumbnail(
+            slug, title, _figure(root, f"assets/images/{slug}.webp", f"Sample '{title}'", (7, 7, 7))
+        )
         for slug, title in IMAGES
     ]
     titles = [title for _, title in IMAGES]
@@ -172,7 +178,7 @@ def make_contexts(root: Path, weights_mode: str):
                     ChosenTensor("add_16", (7, 7, 2048), "the residual sum add_16 = a + b"),
                 ],
                 filters=[
-                    (
+                    FilterFigure(
                         "conv1_conv",
                         "All 64 kernels of the first convolution (7x7x3x64).",
                         _figure(
@@ -287,7 +293,7 @@ def expected_pages(docs: Path) -> set[Path]:
     compare = {docs / "compare" / "index.md"}
     for slug, _ in IMAGES:
         compare.add(docs / "compare" / slug / "index.md")
-        compare |= {docs / "compare" / slug / f"{pages.anchor(m)}.md" for m in EXPLANATION_COLUMNS}
+        compare |= {docs / "compare" / slug / f"{anchor(m)}.md" for m in EXPLANATION_COLUMNS}
     models = {docs / "models" / f"{name.lower()}.md" for name in MODELS}
     return {docs / "index.md", docs / "methods.md"} | models | compare
 
@@ -499,13 +505,13 @@ def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
 def test_class_explanations_are_a_grid_of_zoomable_captioned_figures(imagenet_site):
     model = imagenet_site.html("models/alphanet/index.html")
     for rank, label in ((1, "tabby cat"), (2, "Egyptian cat")):
-        row = element_html(model, "div", f"cat--{pages.anchor(label)}")
+        row = element_html(model, "div", f"cat--{anchor(label)}")
         assert label in visible_text(row) and ("12.3%" if rank == 1 else "5.0%") in row
         figures = re.findall(r"<figure[^>]*>.*?</figure>", row, re.DOTALL)
         assert len(figures) == len(EXPLANATION_COLUMNS)
         for method, figure in zip(EXPLANATION_COLUMNS, figures):
-            slug = pages.anchor(method)
-            assert f'id="cat--{pages.anchor(label)}--{slug}"' in figure
+            slug = anchor(method)
+            assert f'id="cat--{anchor(label)}--{slug}"' in figure
             link = re.search(r'<a class="glightbox"[^>]*href="([^"]+)"', figure).group(1)
             assert link.endswith(f"assets/alphanet/cat/{slug}-{rank}.webp")
             assert f"{method} for class {rank}, '{label}' (caption)" in visible_text(figure)
@@ -533,7 +539,7 @@ def test_anchors_are_made_of_slugs_and_never_counters():
         gradcam_legend=None,
         feature_maps=[],
         projections=[],
-        classes=[ClassExplanation(p, [("Grad-CAM", figure)]) for p in twins],
+        classes=[ClassExplanation(p, [MethodTile("Grad-CAM", figure)]) for p in twins],
     )
     page = ModelPage(
         summary=_summary("AlphaNet", "built", None, []),
@@ -556,19 +562,24 @@ def test_anchors_are_made_of_slugs_and_never_counters():
     ]
     assert block.classes[1].figures[0].anchor == "images-image--crane-134--grad-cam"
     assert block.rows == [
-        (twins[0], "images-image--crane-517"),
-        (twins[1], "images-image--crane-134"),
+        PredictionRow(twins[0], "images-image--crane-517"),
+        PredictionRow(twins[1], "images-image--crane-134"),
     ]
 
 
 def test_agreement_counts_top1_classes():
     pairs = [("A", "cat"), ("B", "dog"), ("C", "cat"), ("D", "ant"), ("E", "cat")]
-    result = agreement(pairs)
+    result = agreement([Top1Choice(*pair) for pair in pairs])
     assert (result.models, result.leaders, result.leader_count) == (5, ["cat"], 3)
     assert result.leader_share == pytest.approx(0.6)
     assert result.distinct == 3
-    assert result.counts == [("cat", 3, ["A", "C", "E"]), ("ant", 1, ["D"]), ("dog", 1, ["B"])]
-    tie = agreement([("A", "dog"), ("B", "cat"), ("C", "dog"), ("D", "cat"), ("E", "emu")])
+    assert result.counts == [
+        ClassCount("cat", 3, ["A", "C", "E"]),
+        ClassCount("ant", 1, ["D"]),
+        ClassCount("dog", 1, ["B"]),
+    ]
+    ties = [("A", "dog"), ("B", "cat"), ("C", "dog"), ("D", "cat"), ("E", "emu")]
+    tie = agreement([Top1Choice(*pair) for pair in ties])
     assert tie.leaders == ["cat", "dog"] and tie.leader_count == 2
     empty = agreement([])
     assert (empty.models, empty.leaders, empty.leader_share, empty.counts) == (0, [], 0.0, [])
@@ -627,7 +638,7 @@ def test_comparison_links_reach_existing_anchors_of_the_model_pages(imagenet_sit
 
 def test_method_pages_show_that_method_for_every_model(imagenet_site):
     for method in EXPLANATION_COLUMNS:
-        slug = pages.anchor(method)
+        slug = anchor(method)
         page = imagenet_site.html(f"compare/filters/{slug}/index.html")
         assert re.search(rf"<h1[^>]*>{re.escape(method)} of all models on “Filters”", page)
         # A title of its own (tabs, bookmarks, search results): method and photo.
@@ -637,16 +648,16 @@ def test_method_pages_show_that_method_for_every_model(imagenet_site):
             assert f"assets/{model}/filters/{slug}-1.webp" in page, (method, name)
             # the card links to the same picture on the model page
             assert (
-                f'href="../../../models/{model}/#filters-image--{pages.anchor(TOP1[name])}--{slug}"'
+                f'href="../../../models/{model}/#filters-image--{anchor(TOP1[name])}--{slug}"'
                 in page
             )
-        others = [pages.anchor(m) for m in EXPLANATION_COLUMNS if m != method]
+        others = [anchor(m) for m in EXPLANATION_COLUMNS if m != method]
         assert not any(f"/filters/{other}-1.webp" in page for other in others)
     overview = imagenet_site.html("compare/filters/index.html")
     for method in EXPLANATION_COLUMNS:
         assert (
-            f'href="../filters/{pages.anchor(method)}/"' in overview
-            or f'href="{pages.anchor(method)}/"' in overview
+            f'href="../filters/{anchor(method)}/"' in overview
+            or f'href="{anchor(method)}/"' in overview
         )
 
 
@@ -655,7 +666,7 @@ def test_compare_index_lists_images_and_the_top1_matrix(imagenet_site):
     for slug, _ in IMAGES:
         assert f'href="{slug}/"' in page
         for method in EXPLANATION_COLUMNS:
-            assert f'href="{slug}/{pages.anchor(method)}/"' in page
+            assert f'href="{slug}/{anchor(method)}/"' in page
     rows = {visible_text(r).split(" ")[0]: r for r in re.findall(r"<tr>.*?</tr>", page, re.DOTALL)}
     beta = rows["BetaNet"]
     assert visible_text(beta).count("Egyptian cat") == len(IMAGES)
@@ -703,7 +714,7 @@ def test_site_url_comes_from_mkdocs_yml(tmp_path, monkeypatch):
         "      emoji_index: !!python/name:material.extensions.emoji.twemoji\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr(pages, "MKDOCS_CONFIG_PATH", config)
+    monkeypatch.setattr(site_config, "MKDOCS_CONFIG_PATH", config)
     write_site(tmp_path / "docs", *make_contexts(tmp_path / "docs", "imagenet"))
     text = (tmp_path / "docs" / "compare" / "cat" / "grad-cam.md").read_text(encoding="utf-8")
     assert f"<https://example.org/fork/{__version__}/compare/cat/grad-cam/>" in text

@@ -16,6 +16,8 @@ import pytest
 from sitekit import REPO, mkdocs_config
 
 import generator.build as build_module
+import generator.figures as figures_module
+import generator.plan as plan_module
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
 
@@ -79,12 +81,13 @@ def test_two_releases_deployed_with_mike_are_served_each_citing_its_own_version(
         "site_url: https://cnn-gallery.github.io/cnn-gallery/", f"site_url: {SITE_URL}"
     )
     config.write_text(text, "utf-8")
-    monkeypatch.setattr("generator.pages.MKDOCS_CONFIG_PATH", config)
+    monkeypatch.setattr("generator.site_config.MKDOCS_CONFIG_PATH", config)
     _run("git", "add", "mkdocs.yml", cwd=repo)
     _run("git", "commit", "-q", "-m", "config", cwd=repo)
 
     for version in ("1.0.0", "1.1.0"):
-        monkeypatch.setattr(build_module, "__version__", version)
+        for module in (build_module, plan_module, figures_module):  # pages, cache key, grids
+            monkeypatch.setattr(module, "__version__", version)
         report = build(
             BuildOptions(
                 specs=(get_spec("MobileNetV3Small"),),

@@ -21,8 +21,8 @@ from PIL import Image
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files, small_build_options
 from test_images import BAD_FILES
 
-import generator.build as build_module
 import generator.manifest as manifest_module
+import generator.model_work as model_work_module
 from generator import cli
 from generator.build import BuildOptions, build
 from generator.registry import get_spec
@@ -55,14 +55,14 @@ def test_a_failing_model_is_reported_and_the_others_build(tmp_path, monkeypatch)
     images = tmp_path / "images"
     images.mkdir()
     shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
-    real_build = build_module.build_model
+    real_build = model_work_module.build_model
 
     def build_model(spec, weights, **overrides):
         if spec.name == "MobileNet":
             raise MemoryError("simulated out-of-memory while building MobileNet")
         return real_build(spec, weights, **overrides)
 
-    monkeypatch.setattr(build_module, "build_model", build_model)
+    monkeypatch.setattr(model_work_module, "build_model", build_model)
     out = tmp_path / "docs"
     specs = (get_spec("MobileNet"), get_spec("MobileNetV3Small"))
     report = build(BuildOptions(specs=specs, images=images, out=out, weights="random", top=2))
@@ -483,7 +483,7 @@ def test_failure_reasons_on_pages_name_no_local_path(small_site, tmp_path, monke
     def build_model(spec, weights, **overrides):
         raise OSError(f"cannot open {where} nor {cache} nor /opt/x/y/z.h5")
 
-    monkeypatch.setattr(build_module, "build_model", build_model)
+    monkeypatch.setattr(model_work_module, "build_model", build_model)
     (out / ".gallery-cache").rename(out / ".gallery-cache-moved")  # force a rebuild
 
     report = build(_options(images, out))

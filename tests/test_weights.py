@@ -388,6 +388,7 @@ def test_offline_build_message_states_each_files_own_problem(keras_home, no_netw
 def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, monkeypatch):
     """The first build computes with stand-in weights; the rebuild, offline, only reads the cache."""
     import generator.build as build_module
+    import generator.model_work as model_work_module
     from generator.build import BuildOptions, build
 
     images = tmp_path / "images"
@@ -401,13 +402,13 @@ def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, m
         top=1,
     )
     with monkeypatch.context() as first:
-        real_build = build_module.build_model
+        real_build = model_work_module.build_model
         first.setattr(build_module, "prepare_weights", lambda specs, mode, progress: {})
-        first.setattr(build_module, "build_model", lambda spec, _: real_build(spec, "random"))
+        first.setattr(model_work_module, "build_model", lambda spec, _: real_build(spec, "random"))
         assert build(options).ok
     asked = []
     monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: asked.append(a) or 1 / 0)
-    monkeypatch.setattr(build_module, "build_model", _never_download)
+    monkeypatch.setattr(model_work_module, "build_model", _never_download)
     report = build(options)
     assert report.ok and report.cached == ["MobileNetV3Small"], report.summary()
     assert asked == []

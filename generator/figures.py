@@ -1,0 +1,299 @@
+"""Every figure's file name and caption, and the worker threads that draw and write it.
+
+The model's work hands arrays here; this module decides where each picture lives (stable
+addresses: slugs of model, photo, layer, method and class, never counters) and what its caption
+says (model, photo, method, class, layer, colour scale), and schedules its drawing, so pages
+know a figure's path and caption at once and never wait for pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from generator import __version__, render
+from generator.images import SourceImage, center_crop, slugify
+from generator.manifest import Ledger
+from generator.methods.filters import FilterSet
+from generator.site_records import (
+    FeatureMapFigure,
+    Figure,
+    FilterFigure,
+    MethodTile,
+    ProjectionFigure,
+    Thumbnail,
+)
+
+# What the figures show; all three are part of every cache key (`plan.model_key`).
+FEATURE_CHANNELS = 16  # channels in a layer's feature-map grid
+PROJECTION_CHANNELS = 4  # of those, channels projected to pixels
+DISPLAY_SIDE = 320  # per-class pictures: shown at about 200 px, zoomed to this in the lightbox
+THUMBNAIL_SIZE = 192
+
+
+def _display_tile(draw: Callable[[], np.ndarray]) -> Image.Image:
+    """A per-class picture, drawn on the worker, at web display size (600 px inputs halved)."""
+    return render.fit_within(Image.fromarray(draw()), DISPLAY_SIDE)
+
+
+def _draw_and_save(ledger: Ledger, path: Path, draw: Callable[[], Image.Image]) -> None:
+    ledger.write_bytes(path, render.encode_webp(draw()))
+
+
+class FigureWriter:
+    """Draws and writes assets on a worker thread, and remembers them for the manifest.
+
+    Drawing and WebP encoding overlap with the next image's computation; a figure's path and
+    caption are known at once, so pages never wait for pixels.
+    """
+
+    def __init__(self, ledger: Ledger, workers: int = 2) -> None:
+        self.ledger = ledger
+        self.out = ledger.out
+        self.written: list[str] = []
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
+        self._pending: list[Future] = []
+
+    def image(
+        self,
+        relative: str,
+        draw: Callable[[], Image.Image],
+        alt: str,
+        caption: str,
+        scale: str = "",
+    ) -> Figure:
+        """Schedule `draw()` to be encoded to `out/relative`; returns its Figure now."""
+        self._pending.append(
+            self._pool.submit(_draw_and_save, self.ledger, self.out / relative, draw)
+        )
+        self.written.append(relative)
+        return Figure(path=relative, caption=caption, alt=alt, scale=scale)
+
+    def keep(self, figures: Iterable[Figure]) -> None:
+        """Record files from an earlier build that are reused as they are."""
+        self.written += [figure.path for figure in figures]
+
+    def wait(self) -> None:
+        """Block until every scheduled file is written; re-raises the first failure."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def __enter__(self) -> FigureWriter:
+        return self
+
+    def __exit__(self, error_type: type | None, *rest: object) -> None:
+        if error_type is None:
+            self.wait()
+        # On an interruption, unstarted files are dropped; started ones finish atomically.
+        self._pool.shutdown(wait=True, cancel_futures=error_type is not None)
+
+
+# --- figures of the whole site ----------------------------------------------------------------
+
+
+def explanation_legend(writer: FigureWriter) -> Figure:
+    """The colour scales of the four explanation methods, shared by every page."""
+    return writer.image(
+        "assets/legend-explanations.webp",
+        render.explanation_legend,
+        "Colour scales: Grad-CAM from black (no evidence) to yellow (strongest); Guided "
+        "Grad-CAM, Guided Backprop and DeConvNet from black (negative) through grey (0) to "
+        "white (positive) in each colour channel",
+        "Colour scales of the explanation maps",
+    )
+
+
+def thumbnail(writer: FigureWriter, source: SourceImage) -> Thumbnail:
+    """A sample image's square thumbnail for the home and comparison pages."""
+    figure = writer.image(
+        f"assets/images/{source.slug}.webp",
+        partial(Image.fromarray, center_crop(source.pixels, (THUMBNAIL_SIZE, THUMBNAIL_SIZE))),
+        f"Sample image '{source.title}'",
+        source.title,
+    )
+    return Thumbnail(source.slug, source.title, figure)
+
+
+# --- figures of one model ---------------------------------------------------------------------
+
+
+def filter_figure(
+    writer: FigureWriter, model_name: str, model_slug: str, filters: FilterSet
+) -> FilterFigure:
+    """One layer's kernels laid out by their kind, with a note on how to read them."""
+    shape = "x".join(str(d) for d in filters.kernel_shape)
+    if filters.kind == "rgb":
+        picture = partial(render.rgb_filter_grid, filters.kernels)
+        note = (
+            f"All {filters.kernels.shape[0]} kernels of the first convolution ({shape}); "
+            "each tile is min-max scaled on its own to show its colour pattern."
+        )
+    elif filters.kind == "depthwise":
+        picture = partial(render.depthwise_filter_grid, filters.kernels)
+        note = (
+            f"Depthwise convolution ({shape}): one spatial filter per channel; the first "
+            f"{filters.kernels.shape[0]} channels, grey = 0."
+        )
+    elif filters.kind == "pointwise":
+        picture = partial(render.pointwise_matrix, filters.kernels)
+        note = (
+            f"1x1 convolution ({shape}): no spatial pattern, only channel mixing; rows are "
+            "output channels, columns input channels (red positive, blue negative)."
+        )
+    else:
+        picture = partial(render.spatial_filter_grid, filters.kernels)
+        note = (
+            f"Convolution ({shape}): the first {filters.kernels.shape[0]} filters (rows) "
+            f"on their first {filters.kernels.shape[1]} input channels (columns), "
+            "grey = 0, one scale per filter."
+        )
+    relative = f"assets/{model_slug}/filters-{slugify(filters.layer)}.webp"
+    caption = f"{model_name}: filters of layer {filters.layer}. {note}"
+    return FilterFigure(filters.layer, note, writer.image(relative, picture, caption, caption))
+
+
+class ImageFigures:
+    """Names and captions the figures of one model on one photo, and schedules their drawing."""
+
+    def __init__(
+        self, writer: FigureWriter, model_name: str, model_slug: str, source: SourceImage
+    ) -> None:
+        self.writer = writer
+        self.model_name = model_name
+        self.title = source.title
+        self.base = f"assets/{model_slug}/{source.slug}"
+        self.what = f"{model_name}, image '{source.title}'"
+
+    def crop(self, crop: np.ndarray) -> Figure:
+        """The input crop, at the model's own input size."""
+        height, width = crop.shape[:2]
+        return self.writer.image(
+            f"{self.base}/crop.webp",
+            partial(Image.fromarray, crop),
+            f"The {height}x{width} crop of '{self.title}' that {self.model_name} sees",
+            f"{self.what}: the input crop, the centre of the photo the model sees",
+        )
+
+    def explanation_grid(
+        self,
+        maps: dict[str, np.ndarray],
+        crop: np.ndarray,
+        row_labels: list[str],
+        names: list[str],
+        target_layer: str,
+        weights_label: str,
+    ) -> Figure:
+        """Every method for every explained class in one printable picture with its legend.
+
+        `maps` holds each method's maps of this image (class first), by method name.
+        """
+        top = len(names)
+        grid = partial(
+            render.explanation_grid,
+            crop,
+            maps["Grad-CAM"],
+            maps["Guided Grad-CAM"],
+            maps["Guided Backprop"],
+            maps["DeConvNet"],
+            row_labels,
+            [
+                (
+                    f"{self.model_name} · photo '{self.title}' · top-{top} classes · Grad-CAM "
+                    f"at layer {target_layer}"
+                ),
+                f"CNN Gallery {__version__} · weights: {weights_label}",
+            ],
+        )
+        return self.writer.image(
+            f"{self.base}/explanations.webp",
+            grid,
+            f"{self.what}: Grad-CAM, Guided Grad-CAM, Guided Backprop and DeConvNet for the "
+            f"top-{top} classes ({', '.join(names)})",
+            f"{self.what}: class explanations for the top-{top} classes "
+            f"(Grad-CAM at layer {target_layer})",
+        )
+
+    def class_tiles(
+        self,
+        crop: np.ndarray,
+        maps: dict[str, np.ndarray],
+        rank: int,
+        name: str,
+        target_layer: str,
+    ) -> list[MethodTile]:
+        """One picture per method of the class ranked `rank` (1-based) called `name`.
+
+        `maps` holds each method's map of this class, by method name.
+        """
+        draw = {
+            "Grad-CAM": partial(render.heatmap_overlay, crop, maps["Grad-CAM"]),
+            "Guided Grad-CAM": partial(render.gradient_image, maps["Guided Grad-CAM"]),
+            "Guided Backprop": partial(render.gradient_image, maps["Guided Backprop"]),
+            "DeConvNet": partial(render.gradient_image, maps["DeConvNet"]),
+        }
+        tiles = []
+        for method in render.EXPLANATION_COLUMNS:
+            layer = f" at layer {target_layer}" if "Grad-CAM" in method else ""
+            caption = f"{self.what}: {method}{layer} for class {rank}, '{name}'"
+            figure = self.writer.image(
+                f"{self.base}/{slugify(method)}-{rank}-{slugify(name)}.webp",
+                partial(_display_tile, draw[method]),
+                caption,
+                caption,
+                render.METHOD_SCALES[method],
+            )
+            tiles.append(MethodTile(method, figure))
+        return tiles
+
+    def feature_maps(
+        self,
+        layer: str,
+        shape: tuple[int, ...],
+        maps: np.ndarray,
+        channels: np.ndarray,
+        scale: tuple[float, float],
+    ) -> FeatureMapFigure:
+        """The strongest `channels` of `layer` (activation `shape`) on one colour `scale`."""
+        caption = (
+            f"{self.what}: feature maps of layer {layer} "
+            f"({shape[0]}x{shape[1]}x{shape[2]}), its "
+            f"{len(channels)} most active channels; {render.feature_scale(*scale)}"
+        )
+        figure = self.writer.image(
+            f"{self.base}/features-{slugify(layer)}.webp",
+            partial(render.feature_map_grid, maps, channels, scale),
+            caption,
+            caption,
+        )
+        return FeatureMapFigure(layer, shape, figure)
+
+    def projections(
+        self,
+        layer: str,
+        crop: np.ndarray,
+        guided: np.ndarray,
+        deconv: np.ndarray,
+        channels: list[int],
+        boxes: list,
+        side: int,
+    ) -> ProjectionFigure:
+        """Zeiler & Fergus's view of `layer`: each channel's strongest unit, cropped to `side`."""
+        caption = (
+            f"{self.what}: projections to pixels of layer {layer}: for channels {channels}, "
+            f"where the strongest activation looks, the photo and its Guided Backprop and "
+            f"DeConvNet projections cropped to the part of that unit's {side}x{side} px "
+            f"receptive field that holds 99% of the projections; {render.GRADIENT_SCALE}"
+        )
+        figure = self.writer.image(
+            f"{self.base}/projections-{slugify(layer)}.webp",
+            partial(render.projection_grid, crop, guided, deconv, channels, boxes, side),
+            caption,
+            caption,
+        )
+        return ProjectionFigure(layer, figure)

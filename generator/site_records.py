@@ -1,0 +1,226 @@
+"""The typed records the build hands to the pages: what one model's page and the site show.
+
+The build fills them (in a model's child process, or from the cache's JSON) and `pages.py`
+lays them out; nothing here computes or knows Markdown. Every record is a frozen dataclass with
+named fields, so no module has to remember what the third element of a tuple meant.
+`from_json` reads back what `dataclasses.asdict` wrote into the cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """Facts shown on every page: what built the site and with which weights."""
+
+    title: str
+    version: str
+    weights_mode: str  # "imagenet" | "random" | "folder"
+    weights_label: str  # human text, e.g. "ImageNet (Keras)"
+    keras_version: str
+    tensorflow_version: str
+    reference_machine: str  # where the build times shown were measured (reference_times)
+    reference_images: int  # how many images those times cover
+
+    @property
+    def weights_random(self) -> bool:
+        return self.weights_mode == "random"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One image file; `path` is POSIX and relative to the site root (`site_src/`).
+
+    `scale` says how to read its colours; pages show it in the lightbox's caption, and leave it
+    out under the small tiles of a grid, where the grid's legend says it once. `width` and
+    `height` are the file's pixel size, filled in by `write_site` from the written file (never
+    cached), so every <img> reserves its space before it loads.
+    """
+
+    path: str
+    caption: str
+    alt: str
+    scale: str = ""
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A sample image as the home and comparison pages link it."""
+
+    slug: str
+    title: str  # from a file name: untrusted
+    figure: Figure
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """One row of the home-page table.
+
+    `top1`/`top5` are published ImageNet accuracies in percent and `params` the parameter count
+    in millions (as in `model_facts.py`); `None` is shown as "unknown".
+    """
+
+    name: str
+    slug: str
+    family: str | None
+    year: int | None
+    params: float | None
+    input_size: tuple[int, int] | None
+    top1: float | None
+    top5: float | None
+    target_layer: str | None
+    status: str  # "built" | "failed" | "earlier": failed now, the page of an earlier build kept
+    failure: str | None
+    reference_seconds: float | None  # build time on the reference machine (reference_times)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One row of an image's predictions table; `probability` is in 0..1."""
+
+    rank: int
+    class_index: int
+    label: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class MethodTile:
+    """One explanation method's picture of one class."""
+
+    method: str  # a name of `render.EXPLANATION_COLUMNS`
+    figure: Figure
+
+    @classmethod
+    def from_json(cls, data: dict) -> MethodTile:
+        return cls(data["method"], Figure(**data["figure"]))
+
+
+@dataclass(frozen=True)
+class ClassExplanation:
+    """One explained class of one image: its prediction and one picture per method.
+
+    `figures` follow the order of `render.EXPLANATION_COLUMNS`: Grad-CAM, Guided Grad-CAM,
+    Guided Backprop, DeConvNet.
+    """
+
+    prediction: Prediction
+    figures: list[MethodTile]
+
+    @classmethod
+    def from_json(cls, data: dict) -> ClassExplanation:
+        figures = [MethodTile.from_json(tile) for tile in data["figures"]]
+        return cls(Prediction(**data["prediction"]), figures)
+
+
+@dataclass(frozen=True)
+class FeatureMapFigure:
+    """The strongest channels of one stage layer for one image."""
+
+    layer: str
+    shape: tuple[int, ...]  # the activation's (height, width, channels)
+    figure: Figure
+
+    @classmethod
+    def from_json(cls, data: dict) -> FeatureMapFigure:
+        return cls(data["layer"], tuple(data["shape"]), Figure(**data["figure"]))
+
+
+@dataclass(frozen=True)
+class ProjectionFigure:
+    """One stage layer's strongest units projected to pixels, for one image."""
+
+    layer: str
+    figure: Figure
+
+    @classmethod
+    def from_json(cls, data: dict) -> ProjectionFigure:
+        return cls(data["layer"], Figure(**data["figure"]))
+
+
+@dataclass(frozen=True)
+class FilterFigure:
+    """One layer's learned kernels, with the note that says how they are laid out."""
+
+    layer: str
+    note: str
+    figure: Figure
+
+    @classmethod
+    def from_json(cls, data: dict) -> FilterFigure:
+        return cls(data["layer"], data["note"], Figure(**data["figure"]))
+
+
+@dataclass(frozen=True)
+class ImageSection:
+    """Everything a model page shows for one sample image (one content tab)."""
+
+    slug: str
+    title: str  # from a file name: untrusted
+    crop: Figure
+    predictions: list[Prediction]
+    explanations: Figure | None
+    gradcam_legend: Figure | None  # the colour scales of all four explanation methods
+    feature_maps: list[FeatureMapFigure]
+    projections: list[ProjectionFigure]
+    classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class
+
+    @classmethod
+    def from_json(cls, data: dict) -> ImageSection:
+        """The inverse of `dataclasses.asdict`, for a section read back from the cache."""
+        return cls(
+            slug=data["slug"],
+            title=data["title"],
+            crop=Figure(**data["crop"]),
+            predictions=[Prediction(**p) for p in data["predictions"]],
+            explanations=Figure(**data["explanations"]) if data["explanations"] else None,
+            gradcam_legend=Figure(**data["gradcam_legend"]) if data["gradcam_legend"] else None,
+            feature_maps=[FeatureMapFigure.from_json(f) for f in data["feature_maps"]],
+            projections=[ProjectionFigure.from_json(p) for p in data["projections"]],
+            classes=[ClassExplanation.from_json(c) for c in data["classes"]],
+        )
+
+    def figures(self) -> list[Figure]:
+        """Every file the section names, for the manifest and the cache's completeness check."""
+        figures = [self.crop, self.explanations]
+        figures += [shown.figure for shown in self.feature_maps]
+        figures += [shown.figure for shown in self.projections]
+        figures += [tile.figure for explained in self.classes for tile in explained.figures]
+        return [figure for figure in figures if figure is not None]
+
+
+@dataclass(frozen=True)
+class ChosenTensor:
+    """A tensor of the model's graph a page shows (Grad-CAM's target, a stage's output), and why.
+
+    `name` is a layer's name or, for an operation that is not a layer, e.g. "add_17".
+    """
+
+    name: str
+    shape: tuple[int, ...]  # (height, width, channels)
+    reason: str  # plain text
+
+    @classmethod
+    def from_json(cls, data: dict) -> ChosenTensor:
+        return cls(data["name"], tuple(data["shape"]), data["reason"])
+
+
+@dataclass(frozen=True)
+class ModelPage:
+    """The context of `models/<slug>.md`."""
+
+    summary: ModelSummary
+    paper: str | None
+    paper_url: str | None
+    preprocessing: str | None
+    weights_random: bool
+    weights_label: str
+    nonlinearity_report: list[str]
+    target: ChosenTensor | None  # Grad-CAM's tensor
+    stages: list[ChosenTensor]  # one output per resolution stage
+    filters: list[FilterFigure]
+    images: list[ImageSection]
