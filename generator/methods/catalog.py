@@ -16,6 +16,7 @@ from generator.methods.gradient.gradient_x_input import GradientXInput
 from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.gradient.integrated_gradients import IntegratedGradients
 from generator.methods.gradient.saliency import Saliency
+from generator.methods.perturb.occlusion import Occlusion
 from generator.methods.wrap.smooth_grad import SmoothGrad
 
 METHODS: tuple[Method, ...] = (
@@ -28,6 +29,7 @@ METHODS: tuple[Method, ...] = (
     IntegratedGradients(),
     SmoothGrad(Saliency()),
     SmoothGrad(GuidedBackprop()),
+    Occlusion(),
 )
 SLUGS: tuple[str, ...] = tuple(method.slug for method in METHODS)
 

@@ -1,0 +1,1 @@
+"""Perturbation methods: what the class score loses when parts of the input are changed."""
