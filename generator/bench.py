@@ -1,11 +1,14 @@
-"""`python -m generator bench`: the gallery's cost per image against the hardware's floor.
+"""`python -m generator bench`: each explanation method's cost per image against its own floor.
 
-For each model: the floor (one compiled forward pass; one compiled forward+backward pass to the
-input) and the time of each stage the gallery runs per image, as a multiple of the floor; the
-wall time of rendering and writing; the peak resident memory; and, when tf-keras-vis is
-installed (`pip install -e ".[bench]"`), its Grad-CAM for the same top-5 classes of the same
-image. Times are medians of several runs after one warm-up run (tracing is set-up, paid once per
-model, and reported apart).
+For each model, every selected method (default: all of `catalog.METHODS`) is timed alone on one
+image, beside its floor measured in the same run: the passes the method declares it needs, run
+as one batched compiled call (`floors`). The ratio says what the method adds on top of the work
+it cannot avoid (target: at most 1.3x). All selected methods together are timed against the
+floor of their shared passes. For scale: one compiled forward and forward+backward pass; the
+Zeiler & Fergus layer projections; rendering and writing the explanation grid; tf-keras-vis'
+Grad-CAM when installed (`pip install -e ".[bench]"`); set-up (building and tracing, paid once
+per model: the model and one trace of all selected methods, as a build does) and peak memory. Times are medians of several runs after one warm-up run; a method
+and its floor are timed alternately, so that load from other processes falls on both.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -23,54 +27,123 @@ import numpy as np
 import tensorflow as tf
 
 from generator import render
+from generator.floors import floor_call, plan_needs
 from generator.images import center_crop, load_image
+from generator.methods.base import Method
 from generator.methods.explain import Explainer
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.layers import gradcam_target, stage_outputs
 from generator.registry import ModelSpec, build_model
 
 DEFAULT_MODELS = ("MobileNetV2", "ResNet50", "VGG16", "EfficientNetB0", "InceptionV3")
+TARGET_RATIO = 1.3  # a method may take at most this multiple of its floor
+# The methods the explanation grid shows, in its columns' order.
+GRID_METHODS = ("grad-cam", "guided-grad-cam", "guided-backprop", "deconvnet")
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A measured time per image and the floor it is judged against (seconds)."""
+
+    seconds: float
+    floor: float
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.floor
+
+
+@dataclass
+class ModelBench:
+    """Every figure of one model's table."""
+
+    spec: ModelSpec
+    methods: dict[str, Timed] = field(default_factory=dict)  # slug (or "all ...") -> timing
+    figures: dict[str, float] = field(default_factory=dict)  # seconds, unless named otherwise
+    skipped: dict[str, str] = field(default_factory=dict)  # figure -> one-line reason
 
 
 def _median_seconds(run: Callable[[], object], repeats: int) -> float:
     """Median wall time of `run` after one warm-up call."""
-    run()
-    times = []
+    return _paired_medians(run, lambda: None, repeats)[0]
+
+
+def _paired_medians(
+    first: Callable[[], object], second: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Median wall times of two callables timed alternately, after one warm-up call each."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, spent in zip((first, second), times):
+            start = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def _tf_keras_vis_gradcam(model: keras.Model, batch: np.ndarray, classes: np.ndarray, layer: str):
-    """A callable running tf-keras-vis' Grad-CAM for the same classes, or None if absent."""
+def _tf_keras_vis_gradcam(
+    model: keras.Model, batch: np.ndarray, classes: np.ndarray, layer: str
+) -> Callable[[], object] | str:
+    """A callable running tf-keras-vis' Grad-CAM for the same classes, or why it cannot run."""
     try:
         from tf_keras_vis.gradcam import Gradcam
         from tf_keras_vis.utils.scores import CategoricalScore
     except ImportError:
-        return None
+        return 'not installed (pip install -e ".[bench]")'
+    if layer not in {each.name for each in model.layers}:
+        return f"target {layer!r} is an operation, not a layer; tf-keras-vis takes layer names"
     gradcam = Gradcam(model, clone=True)
     images = np.repeat(batch, len(classes), axis=0)
     score = CategoricalScore(list(int(c) for c in classes))
     return lambda: gradcam(score, images, penultimate_layer=layer)
 
 
-def bench_model(spec: ModelSpec, image_path: Path, repeats: int = 5, top: int = 5) -> dict:
-    """Every figure of the table for one model (seconds unless named otherwise)."""
+def bench_model(
+    spec: ModelSpec,
+    image_path: Path,
+    methods: Sequence[Method],
+    repeats: int = 5,
+    top: int = 5,
+) -> ModelBench:
+    """Every figure of the table for one model."""
     start = time.perf_counter()
     model = build_model(spec, "random")
     target = gradcam_target(model).name
     stages = [stage.name for stage in stage_outputs(model)]
-    explainer = Explainer(model, target_layer=target, stage_layers=stages)
+    explainer = Explainer(
+        model, target_layer=target, stage_layers=stages, methods=methods, preprocess=spec.preprocess
+    )
     crop = center_crop(load_image(image_path).pixels, spec.input_size)
     batch = spec.preprocess(crop[None])
-    x = tf.constant(batch)
+    bench = ModelBench(spec)
 
+    result = explainer.explain(batch, top=top)  # traces the build's one call
+    classes = result.classes
+    bench.figures["setup (build+trace)"] = time.perf_counter() - start
+    for method in methods:
+        plan = explainer.plan((method,), top)
+        bench.methods[method.slug] = Timed(
+            *_paired_medians(
+                lambda method=method: explainer.explain(batch, top=top, methods=(method,)),
+                floor_call(explainer, batch, classes, plan_needs(plan)).run,
+                repeats,
+            )
+        )
+    if len(methods) > 1:
+        bench.methods["all selected, one call"] = Timed(
+            *_paired_medians(
+                lambda: explainer.explain(batch, top=top),
+                floor_call(explainer, batch, classes, plan_needs(explainer.plan(methods, top))).run,
+                repeats,
+            )
+        )
+
+    x = tf.constant(batch)
     forward = tf.function(lambda images: model(images, training=False))
 
     @tf.function
@@ -80,82 +153,76 @@ def bench_model(spec: ModelSpec, image_path: Path, repeats: int = 5, top: int = 
             score = tf.reduce_max(model(images, training=False), axis=1)
         return tape.gradient(score, images)
 
-    result = explainer.explain(batch, top=top)  # traces every function once
-    classes = result.classes
+    bench.figures["forward"] = _median_seconds(lambda: forward(x).numpy(), repeats)
+    bench.figures["forward+backward"] = _median_seconds(
+        lambda: forward_backward(x).numpy(), repeats
+    )
     channels = {
         layer: [int(c) for c in strongest_channels(act[0], layer, 16).channels[:4]]
         for layer, act in result.stage_activations.items()
     }
-    explainer.project_layers(batch, channels)
-    setup = time.perf_counter() - start
-
-    figures = {
-        "forward": _median_seconds(lambda: forward(x).numpy(), repeats),
-        "forward+backward": _median_seconds(lambda: forward_backward(x).numpy(), repeats),
-        "predict+Grad-CAM+features": _median_seconds(
-            lambda: explainer.grad_cam(batch, classes), repeats
-        ),
-        "guided+deconvnet": _median_seconds(
-            lambda: (
-                explainer.input_gradients(batch, classes, "guided"),
-                explainer.input_gradients(batch, classes, "deconvnet"),
-            ),
-            repeats,
-        ),
-        "all four methods": _median_seconds(lambda: explainer.explain(batch, top=top), repeats),
-        "layer projections": _median_seconds(
-            lambda: explainer.project_layers(batch, channels), repeats
-        ),
-    }
-    with tempfile.TemporaryDirectory() as folder:
-        labels = [f"class {c}" for c in classes[0]]
-        methods = ("gradcam", "guided_gradcam", "guided_backprop", "deconvnet")
-        maps = [getattr(result, method)[0] for method in methods]
-        grid = partial(render.explanation_grid, crop, *maps, labels)
-        figures["render+write"] = _median_seconds(
-            lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
-        )
-    theirs = _tf_keras_vis_gradcam(model, batch, classes[0], target)
-    figures["tf-keras-vis Grad-CAM"] = _median_seconds(theirs, repeats) if theirs else None
-    figures["setup (build+trace)"] = setup
-    figures["peak RSS GiB"] = _peak_rss_gib()
-    return figures
+    bench.figures["layer projections"] = _median_seconds(
+        lambda: explainer.project_layers(batch, channels), repeats
+    )
+    if all(slug in result.methods for slug in GRID_METHODS):
+        with tempfile.TemporaryDirectory() as folder:
+            labels = [f"class {c}" for c in classes[0]]
+            maps = [result.methods[slug].maps[0] for slug in GRID_METHODS]
+            grid = partial(render.explanation_grid, crop, *maps, labels)
+            bench.figures["render+write"] = _median_seconds(
+                lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
+            )
+    else:
+        bench.skipped["render+write"] = f"needs all of {', '.join(GRID_METHODS)}"
+    if "grad-cam" in bench.methods:
+        theirs = _tf_keras_vis_gradcam(model, batch, classes[0], target)
+        if isinstance(theirs, str):
+            bench.skipped["tf-keras-vis Grad-CAM"] = theirs
+        else:
+            bench.figures["tf-keras-vis Grad-CAM"] = _median_seconds(theirs, repeats)
+    bench.figures["peak RSS GiB"] = _peak_rss_gib()
+    return bench
 
 
-def format_rows(spec: ModelSpec, figures: dict) -> list[str]:
-    """Table rows: each stage's time and its multiple of the floor it is judged against."""
-    floor_f, floor_fb = figures["forward"], figures["forward+backward"]
-    rows = [f"{spec.name} ({spec.input_size[0]}x{spec.input_size[1]}, random weights)"]
-    judged = {
-        "forward": floor_f,
-        "forward+backward": floor_fb,
-        "predict+Grad-CAM+features": floor_f,
-        "guided+deconvnet": floor_fb,
-        "all four methods": floor_fb,
-        "layer projections": floor_fb,
-        "render+write": floor_fb,
-        "tf-keras-vis Grad-CAM": floor_f,
-    }
-    for name, floor in judged.items():
-        value = figures[name]
-        if value is None:
-            rows.append(f"  {name:<28} {'not installed':>10}")
-            continue
-        unit = "fwd" if floor is floor_f else "fwd+bwd"
-        rows.append(f"  {name:<28} {value * 1000:9.1f} ms  {value / floor:6.2f}x {unit}")
-    ours = figures["predict+Grad-CAM+features"]
-    if figures["tf-keras-vis Grad-CAM"]:
+def format_rows(bench: ModelBench) -> list[str]:
+    """The model's table: each method's time per image, its floor and their ratio, then the
+    figures for scale."""
+    spec, figures = bench.spec, bench.figures
+    rows = [
+        f"{spec.name} ({spec.input_size[0]}x{spec.input_size[1]}, random weights)",
+        f"  {'method':<28} {'time/image':>11} {'floor':>11} {'ratio':>7}",
+    ]
+    for name, timed in bench.methods.items():
+        flag = "  above target" if timed.ratio > TARGET_RATIO else ""
         rows.append(
-            f"  {'speed-up over tf-keras-vis':<28} {figures['tf-keras-vis Grad-CAM'] / ours:9.1f}x"
+            f"  {name:<28} {timed.seconds * 1000:8.1f} ms {timed.floor * 1000:8.1f} ms "
+            f"{timed.ratio:6.2f}x{flag}"
         )
-    rows.append(f"  {'setup (build+trace)':<28} {figures['setup (build+trace)']:9.1f} s")
-    rows.append(f"  {'peak RSS so far':<28} {figures['peak RSS GiB']:9.2f} GiB")
+    fwd, fwd_bwd = figures["forward"], figures["forward+backward"]
+    rows.append(f"  {'forward':<28} {fwd * 1000:8.1f} ms")
+    rows.append(f"  {'forward+backward':<28} {fwd_bwd * 1000:8.1f} ms {fwd_bwd / fwd:6.2f}x fwd")
+    for name in ("layer projections", "render+write"):
+        if name in figures:
+            value = figures[name]
+            rows.append(f"  {name:<28} {value * 1000:8.1f} ms {value / fwd_bwd:6.2f}x fwd+bwd")
+    if "tf-keras-vis Grad-CAM" in figures:
+        theirs, ours = figures["tf-keras-vis Grad-CAM"], bench.methods["grad-cam"].seconds
+        rows.append(
+            f"  {'tf-keras-vis Grad-CAM':<28} {theirs * 1000:8.1f} ms "
+            f"({theirs / ours:.1f}x ours)"
+        )
+    for name, reason in bench.skipped.items():
+        rows.append(f"  {name:<28} skipped: {reason}")
+    rows.append(f"  {'setup (build+trace)':<28} {figures['setup (build+trace)']:8.1f} s")
+    rows.append(f"  {'peak RSS so far':<28} {figures['peak RSS GiB']:8.2f} GiB")
     return rows
 
 
-def run(specs: list[ModelSpec], image_path: Path, repeats: int) -> None:
-    """Benchmark each model in turn (one in memory at a time) and print its rows."""
+def run(
+    specs: list[ModelSpec], image_path: Path, repeats: int, methods: Sequence[Method]
+) -> None:
+    """Benchmark each model in turn (one in memory at a time) and print its table."""
     for spec in specs:
-        figures = bench_model(spec, image_path, repeats)
-        print("\n".join(format_rows(spec, figures)), flush=True)
+        bench = bench_model(spec, image_path, methods, repeats)
+        print("\n".join(format_rows(bench)), flush=True)
         keras.backend.clear_session()

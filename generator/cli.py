@@ -2,7 +2,8 @@
 
 Every argument is checked before TensorFlow is imported (it takes seconds to load), so a typo is
 answered at once: model names against `model_facts` (a plain table; tests keep it equal to what
-the registry discovers by introspection), folders and numbers by hand. Exit codes: 0 all built,
+the registry discovers by introspection), method slugs against `methods.slugs` (tests keep it
+equal to the catalog), folders and numbers by hand. Exit codes: 0 all built,
 1 some model or image failed (or weights could not be had), 2 usage error, 130 interrupted.
 """
 
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from generator import __version__, console
+from generator.methods.slugs import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
 
 DEFAULT_IMAGES = Path("sample_images")
@@ -76,6 +78,23 @@ def model_name(name: str) -> str:
     close = difflib.get_close_matches(wanted, list(lower_to_name), n=1, cutoff=0.0)
     suggestion = f" Did you mean {lower_to_name[close[0]]!r}?" if close else ""
     raise UsageError(f"unknown model {name!r}.{suggestion} Valid names: {', '.join(MODEL_FACTS)}")
+
+
+def method_slugs(names: list[str]) -> list[str]:
+    """The method slugs a `--methods` list means (any case), each once; else UsageError naming
+    the culprit, the closest slug and every valid one."""
+    chosen = []
+    for name in names:
+        wanted = name.strip().lower()
+        if wanted not in METHOD_SLUGS:
+            close = difflib.get_close_matches(wanted, METHOD_SLUGS, n=1, cutoff=0.6)
+            suggestion = f" Did you mean {close[0]!r}?" if close else ""
+            raise UsageError(
+                f"unknown method {name!r}.{suggestion} Valid methods: {', '.join(METHOD_SLUGS)}"
+            )
+        if wanted not in chosen:
+            chosen.append(wanted)
+    return chosen
 
 
 def _check_build_arguments(args: argparse.Namespace) -> None:
@@ -174,14 +193,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench = commands.add_parser(
         "bench",
-        help="time each stage per image against one compiled forward(+backward) pass",
-        description="Time each stage per image against one compiled forward(+backward) pass.",
+        help="time each explanation method per image against its own floor",
+        description="Time each explanation method per image against its own floor: the passes "
+        "it needs, run as one batched compiled call, measured in the same run.",
     )
     bench.add_argument(
         "--models",
         nargs="+",
         metavar="NAME",
         help="default: MobileNetV2 ResNet50 VGG16 EfficientNetB0 InceptionV3",
+    )
+    bench.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="SLUG",
+        help=f"methods to time, by slug (default: all: {' '.join(METHOD_SLUGS)})",
     )
     bench.add_argument(
         "--image",
@@ -204,8 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             _check_build_arguments(args)
-        elif args.command == "bench" and args.models:
-            args.models = [model_name(name) for name in args.models]
+        elif args.command == "bench":
+            if args.models:
+                args.models = [model_name(name) for name in args.models]
+            if args.methods:
+                args.methods = method_slugs(args.methods)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -219,11 +248,13 @@ def main(argv: list[str] | None = None) -> int:
             print(format_table(list(discover().values())))
             return 0
         from generator import bench
+        from generator.methods import catalog
 
         bench.run(
             [get_spec(name) for name in args.models or bench.DEFAULT_MODELS],
             args.image,
             args.repeats,
+            catalog.select(args.methods),
         )
     return 0
 

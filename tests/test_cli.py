@@ -12,6 +12,7 @@ import pytest
 from sitekit import REPO, small_build_options
 
 from generator import cli
+from generator.methods.slugs import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
 
 # Lines TensorFlow, absl and CUDA probing print on their own, and what a crash prints.
@@ -98,6 +99,36 @@ def test_bad_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments,
     last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines, if any
     assert "error:" in last and culprit in last, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_bench_unknown_method_exits_2_naming_the_valid_slugs_before_tensorflow_is_imported():
+    probe = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        "code = main(['bench', '--models', 'MobileNetV2', '--methods', 'grad-cam', 'oclusion'])\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
+        "print('EXIT', code, 'LOADED', ','.join(heavy) or 'none')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+    assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
+    message = result.stderr.strip()
+    assert message.count("\n") == 0 and message.startswith("error:"), message
+    assert "'oclusion'" in message and "Did you mean 'occlusion'?" in message
+    assert all(slug in message for slug in METHOD_SLUGS), message
+
+
+def test_method_slugs_checked_without_tensorflow_are_the_catalog_slugs():
+    from generator.methods import catalog
+
+    assert METHOD_SLUGS == catalog.SLUGS  # same methods, same order
+    assert cli.method_slugs(["OCCLUSION", "grad-cam", "occlusion"]) == ["occlusion", "grad-cam"]
 
 
 def test_model_names_checked_without_keras_are_the_ones_the_registry_discovers():

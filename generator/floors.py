@@ -1,0 +1,129 @@
+"""The floor a method is judged against: the passes it declares it needs, and nothing else, run
+as one batched compiled call on the model's own graph.
+
+The floor is derived from the needs (`base.Activations`, `HeadGradients`, `InputGradients`,
+`Logits`), one piece per need type, so a new method built from these needs gets its floor
+without any change here:
+
+- the plain forward pass of the images, always (every method needs the class scores);
+- `Activations`: nothing more (read during that forward pass);
+- `HeadGradients(tensor)`: that forward pass under a tape, then the K explained classes'
+  gradients w.r.t. the tensor from one vectorised backward pass (one per distinct tensor);
+- `InputGradients(rule, k, inputs)`: a forward+backward pass of the S copies its input maker
+  makes of each image, with the k class gradients w.r.t. those copies (plain gradients: a
+  backward rule should cost nothing more);
+- `Logits(inputs)`: a forward pass of the S copies.
+
+The copies are made before the timed call (making them is the method's work, not a pass), and
+the call runs the model's own functional graph (no rewiring), so what the explainer adds on top
+of the passes themselves shows as the method's ratio to its floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from generator.methods.base import (
+    Activations,
+    Context,
+    HeadGradients,
+    InputGradients,
+    Logits,
+    Method,
+)
+from generator.methods.explain import Explainer
+from generator.methods.layers import TensorGraph
+
+NEED_TYPES = (Activations, HeadGradients, InputGradients, Logits)
+
+
+def plan_needs(plan: Iterable[tuple[Method, Context]]) -> list[Any]:
+    """The distinct needs of a plan, in first-seen order (equal needs are one pass)."""
+    return list(dict.fromkeys(need for method, context in plan for need in method.needs(context)))
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The floor of some needs for some images: `run()` does the passes (compiled, traced on
+    the first call); `passes` says what they are, e.g. "forward of 49 copies"."""
+
+    run: Callable[[], list[float]]
+    passes: tuple[str, ...]
+
+
+def floor_call(
+    explainer: Explainer, images: np.ndarray, classes: np.ndarray, needs: Sequence[Any]
+) -> Floor:
+    """The floor of `needs` for `images` (N, H, W, 3) and the explained `classes` (N, K)."""
+    unknown = [need for need in needs if not isinstance(need, NEED_TYPES)]
+    if unknown:
+        raise TypeError(
+            f"no floor for need {unknown[0]!r}: add a piece for its type to generator/floors.py"
+        )
+    model = explainer.model
+    names = (explainer.target_layer, *explainer.stage_layers)
+    graph = TensorGraph(model)
+    network = keras.Model(model.inputs, [*(graph.tensor(name) for name in names), model.outputs[0]])
+    x = tf.constant(np.asarray(images, np.float32))
+    picked = tf.constant(np.asarray(classes), tf.int32)
+    values = network(x, training=False)[:-1]
+    results = {Activations(name): value for name, value in zip(names, values)}
+    references = explainer._references  # the black and grey photos the explainer compares with
+
+    def copies(maker: Any) -> tuple[tf.Tensor, int]:
+        """The maker's copies of every image as one flat batch (N*S, H, W, 3), and S."""
+        made = maker.make(x, references, results)
+        return tf.reshape(made, (-1, *made.shape[2:])), int(made.shape[1])
+
+    heads = list(dict.fromkeys(n.tensor for n in needs if isinstance(n, HeadGradients)))
+    gradient_batches = [
+        (*copies(n.inputs), n.classes) for n in needs if isinstance(n, InputGradients)
+    ]
+    logit_batches = [copies(n.inputs)[0] for n in needs if isinstance(n, Logits)]
+    vectorised = explainer._vectorised  # False only for grouped convolutions pfor cannot take
+
+    def step() -> list[tf.Tensor]:
+        done = []  # one small sum per pass, so the call returns without copying big results
+        with tf.GradientTape(watch_accessed_variables=False, persistent=len(heads) > 1) as tape:
+            tape.watch(x)
+            *tensors, scores = network(x, training=False)
+            selected = tf.gather(scores, picked, batch_dims=1)
+        done.append(tf.reduce_sum(scores))
+        for name in heads:
+            tensor = tensors[names.index(name)]
+            done.append(tf.reduce_sum(tape.batch_jacobian(selected, tensor)))
+        del tape
+        for batch, samples, k in gradient_batches:
+            repeated = tf.repeat(picked[:, :k], samples, axis=0)
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(batch)
+                chosen = tf.gather(network(batch, training=False)[-1], repeated, batch_dims=1)
+            gradients = tape.batch_jacobian(chosen, batch, experimental_use_pfor=vectorised)
+            done.append(tf.reduce_sum(gradients))
+        for batch in logit_batches:
+            done.append(tf.reduce_sum(network(batch, training=False)[-1]))
+        return done
+
+    compiled = tf.function(step, autograph=False)
+    n, top = picked.shape
+    passes = (
+        f"forward of {_count(n, 'image')}",
+        *(f"gradients of {_count(top, 'class')} w.r.t. {name!r}" for name in heads),
+        *(
+            f"forward+backward of {_count(samples, 'copy')} per image, {_count(k, 'class')}"
+            for _, samples, k in gradient_batches
+        ),
+        *(f"forward of {_count(int(b.shape[0]) // n, 'copy')} per image" for b in logit_batches),
+    )
+    return Floor(lambda: [float(value) for value in compiled()], passes)
+
+
+def _count(number: int, noun: str) -> str:
+    plural = {"copy": "copies", "class": "classes"}.get(noun, noun + "s")
+    return f"{number} {noun if number == 1 else plural}"
