@@ -7,14 +7,14 @@ it cannot avoid (target: at most 1.3x). All selected methods together are timed 
 floor of their shared passes. For scale: one compiled forward and forward+backward pass; the
 Zeiler & Fergus layer projections; rendering and writing the explanation grid; tf-keras-vis'
 Grad-CAM when installed (`pip install -e ".[bench]"`); set-up (building and tracing, paid once
-per model: the model and one trace of all selected methods, as a build does) and peak memory. Times are medians of several runs after one warm-up run; a method
-and its floor are timed alternately, so that load from other processes falls on both.
+per model: the model and one trace of all selected methods, as a build does) and peak memory. Times are the fastest of several runs after one warm-up run (on a
+shared machine other processes only ever add time); a method and its floor are timed
+alternately, so that a change of load falls on both.
 """
 
 from __future__ import annotations
 
 import resource
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -63,15 +63,15 @@ class ModelBench:
     skipped: dict[str, str] = field(default_factory=dict)  # figure -> one-line reason
 
 
-def _median_seconds(run: Callable[[], object], repeats: int) -> float:
-    """Median wall time of `run` after one warm-up call."""
-    return _paired_medians(run, lambda: None, repeats)[0]
+def _fastest_seconds(run: Callable[[], object], repeats: int) -> float:
+    """Fastest wall time of `run` after one warm-up call."""
+    return _paired_fastest(run, lambda: None, repeats)[0]
 
 
-def _paired_medians(
+def _paired_fastest(
     first: Callable[[], object], second: Callable[[], object], repeats: int
 ) -> tuple[float, float]:
-    """Median wall times of two callables timed alternately, after one warm-up call each."""
+    """Fastest wall times of two callables timed alternately, after one warm-up call each."""
     first(), second()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
@@ -79,7 +79,7 @@ def _paired_medians(
             start = time.perf_counter()
             run()
             spent.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return min(times[0]), min(times[1])
 
 
 def _peak_rss_gib() -> float:
@@ -99,7 +99,7 @@ def _tf_keras_vis_gradcam(
         return f"target {layer!r} is an operation, not a layer; tf-keras-vis takes layer names"
     gradcam = Gradcam(model, clone=True)
     images = np.repeat(batch, len(classes), axis=0)
-    score = CategoricalScore(list(int(c) for c in classes))
+    score = CategoricalScore([int(c) for c in classes])
     return lambda: gradcam(score, images, penultimate_layer=layer)
 
 
@@ -128,7 +128,7 @@ def bench_model(
     for method in methods:
         plan = explainer.plan((method,), top)
         bench.methods[method.slug] = Timed(
-            *_paired_medians(
+            *_paired_fastest(
                 lambda method=method: explainer.explain(batch, top=top, methods=(method,)),
                 floor_call(explainer, batch, classes, plan_needs(plan)).run,
                 repeats,
@@ -136,7 +136,7 @@ def bench_model(
         )
     if len(methods) > 1:
         bench.methods["all selected, one call"] = Timed(
-            *_paired_medians(
+            *_paired_fastest(
                 lambda: explainer.explain(batch, top=top),
                 floor_call(explainer, batch, classes, plan_needs(explainer.plan(methods, top))).run,
                 repeats,
@@ -153,15 +153,15 @@ def bench_model(
             score = tf.reduce_max(model(images, training=False), axis=1)
         return tape.gradient(score, images)
 
-    bench.figures["forward"] = _median_seconds(lambda: forward(x).numpy(), repeats)
-    bench.figures["forward+backward"] = _median_seconds(
+    bench.figures["forward"] = _fastest_seconds(lambda: forward(x).numpy(), repeats)
+    bench.figures["forward+backward"] = _fastest_seconds(
         lambda: forward_backward(x).numpy(), repeats
     )
     channels = {
         layer: [int(c) for c in strongest_channels(act[0], layer, 16).channels[:4]]
         for layer, act in result.stage_activations.items()
     }
-    bench.figures["layer projections"] = _median_seconds(
+    bench.figures["layer projections"] = _fastest_seconds(
         lambda: explainer.project_layers(batch, channels), repeats
     )
     if all(slug in result.methods for slug in GRID_METHODS):
@@ -169,7 +169,7 @@ def bench_model(
             labels = [f"class {c}" for c in classes[0]]
             maps = [result.methods[slug].maps[0] for slug in GRID_METHODS]
             grid = partial(render.explanation_grid, crop, *maps, labels)
-            bench.figures["render+write"] = _median_seconds(
+            bench.figures["render+write"] = _fastest_seconds(
                 lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
             )
     else:
@@ -179,7 +179,7 @@ def bench_model(
         if isinstance(theirs, str):
             bench.skipped["tf-keras-vis Grad-CAM"] = theirs
         else:
-            bench.figures["tf-keras-vis Grad-CAM"] = _median_seconds(theirs, repeats)
+            bench.figures["tf-keras-vis Grad-CAM"] = _fastest_seconds(theirs, repeats)
     bench.figures["peak RSS GiB"] = _peak_rss_gib()
     return bench
 
@@ -208,8 +208,7 @@ def format_rows(bench: ModelBench) -> list[str]:
     if "tf-keras-vis Grad-CAM" in figures:
         theirs, ours = figures["tf-keras-vis Grad-CAM"], bench.methods["grad-cam"].seconds
         rows.append(
-            f"  {'tf-keras-vis Grad-CAM':<28} {theirs * 1000:8.1f} ms "
-            f"({theirs / ours:.1f}x ours)"
+            f"  {'tf-keras-vis Grad-CAM':<28} {theirs * 1000:8.1f} ms ({theirs / ours:.1f}x ours)"
         )
     for name, reason in bench.skipped.items():
         rows.append(f"  {name:<28} skipped: {reason}")
@@ -218,9 +217,7 @@ def format_rows(bench: ModelBench) -> list[str]:
     return rows
 
 
-def run(
-    specs: list[ModelSpec], image_path: Path, repeats: int, methods: Sequence[Method]
-) -> None:
+def run(specs: list[ModelSpec], image_path: Path, repeats: int, methods: Sequence[Method]) -> None:
     """Benchmark each model in turn (one in memory at a time) and print its table."""
     for spec in specs:
         bench = bench_model(spec, image_path, methods, repeats)

@@ -219,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
         "--repeats",
         type=int,
         default=5,
-        help="timed runs per figure, median (default: %(default)s)",
+        help="timed runs per figure, fastest kept (default: %(default)s)",
     )
     return parser
 

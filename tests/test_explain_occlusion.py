@@ -13,7 +13,7 @@ from generator.methods.perturb.occlusion import Occlusion, window_bands
 
 SIDE = 16
 PATCH = (slice(4, 8), slice(9, 13))  # the only pixels the model reads (rows, columns)
-GREY = 127.5  # the grey photo without preprocessing
+GREY = 128.0  # the grey photo without preprocessing
 
 
 def _patch_model(rng):
