@@ -10,5 +10,10 @@ SLUGS: tuple[str, ...] = (
     "guided-grad-cam",
     "guided-backprop",
     "deconvnet",
+    "saliency",
+    "gradient-x-input",
+    "integrated-gradients",
+    "smoothgrad",
+    "smoothgrad-guided",
     "occlusion",
 )
