@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from keras import layers
 from test_explain_analytic import _chain_model, _reference
+from test_explain_learned import OBJECT, trained  # noqa: F401 (a fixture)
 
 from generator.methods import catalog
 from generator.methods.base import Context
@@ -210,3 +211,34 @@ def test_catalog_lists_the_gradient_methods_once_each():
     assert len(set(catalog.SLUGS)) == len(catalog.SLUGS)
     assert len({method.title for method in catalog.METHODS}) == len(catalog.METHODS)
     assert catalog.by_slug("integrated-gradients").options() == {"steps": 32}
+
+
+@pytest.mark.parametrize(
+    ("slug", "least"),
+    [
+        ("saliency", 3.0),
+        ("gradient-x-input", 5.0),
+        ("integrated-gradients", 5.0),
+        ("smoothgrad", 1.5),
+        ("smoothgrad-guided", 1.5),
+    ],
+)
+def test_maps_concentrate_on_the_object_of_a_learned_model(trained, slug, least):  # noqa: F811
+    """On the small CNN trained on synthetic squares and crosses, each map's evidence (its
+    magnitude, or the positive part of a signed map) lies mostly on the explained object."""
+    model, images, labels, corners, _, _ = trained
+    method = catalog.by_slug(slug)
+    result = Explainer(model, methods=(method,)).explain(images, classes=labels[:, None])
+    maps = result.methods[slug].maps[:, 0]
+    energy = {"signed": np.maximum(maps, 0), "gradient": np.abs(maps).sum(axis=-1)}.get(
+        method.display, maps
+    )
+    concentration = []
+    for i, (row, col) in enumerate(corners[np.arange(len(images)), labels]):
+        box = (slice(max(row - 1, 0), row + OBJECT + 1), slice(max(col - 1, 0), col + OBJECT + 1))
+        share_of_area = energy[i][box].size / energy[i].size  # about 10%
+        concentration.append(energy[i][box].sum() / energy[i].sum() / share_of_area)
+    # Evidence spread evenly would give 1.
+    assert np.median(concentration) > least, np.median(concentration)
+    if slug == "integrated-gradients":  # 32 steps are plenty for this small network
+        assert np.percentile(result.methods[slug].notes["completeness_error"], 95) < 0.02
