@@ -10,11 +10,15 @@ import io
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
+
+from generator.methods.display import DISPLAYS, Display
 
 HEATMAP_COLORMAP = "inferno"  # perceptually uniform, readable in grayscale print
 DIVERGING_COLORMAP = "RdBu_r"
@@ -242,7 +246,7 @@ def labelled_grid(
     gap: int = 6,
     row_label_width: int = 150,
 ) -> Image.Image:
-    """Lay out uint8 tiles (H, W) or (H, W, 3) in a grid, with optional captions.
+    """Lay out uint8 tiles (H, W), (H, W, 3) or (H, W, 4) in a grid, with optional captions.
 
     `labels` go under each tile; `row_labels` to the left of each row, wrapped (never cut);
     `column_labels` above each column, wrapped. Tiles are upscaled with nearest neighbour to
@@ -270,14 +274,16 @@ def labelled_grid(
         row, col = divmod(index, columns)
         x = left + gap + col * (size + gap)
         y = header_h + gap + row * (row_h + gap)
-        picture = Image.fromarray(np.asarray(tile)).convert("RGB")
+        picture = Image.fromarray(np.asarray(tile))
+        picture = picture if picture.mode == "RGBA" else picture.convert("RGB")
         resample = Image.NEAREST if max(picture.size) < size / 2 else Image.BILINEAR
         scale = size / max(picture.size)  # a tile that is not square keeps its shape, centred
         shape = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-        canvas.paste(
-            picture.resize(shape, resample),
-            (x + (size - shape[0]) // 2, y + (size - shape[1]) // 2),
-        )
+        position = (x + (size - shape[0]) // 2, y + (size - shape[1]) // 2)
+        if picture.mode == "RGBA":  # a transparent tile (a note) lets the background through
+            canvas.alpha_composite(picture.resize(shape, resample), position)
+        else:
+            canvas.paste(picture.resize(shape, resample), position)
         if labels:
             _write(draw, (x, y + size + 1), _fit(labels[index], font, size), font)
     for row, lines in enumerate(wrapped_rows):
@@ -317,7 +323,6 @@ def colour_legend(
 
 # --- the gallery's figures ------------------------------------------------------------------
 
-EXPLANATION_COLUMNS = ("Grad-CAM", "Guided Grad-CAM", "Guided Backprop", "DeConvNet")
 FEATURE_COLORMAP = "viridis"
 
 # How to read each kind of picture, for captions (the legends drawn below say the same).
@@ -326,12 +331,6 @@ GRADIENT_SCALE = (
     "colour scale: mid-grey = 0; per colour channel lighter = positive, darker = negative "
     "gradient, scaled to its 99.5th percentile"
 )
-METHOD_SCALES = {
-    "Grad-CAM": GRADCAM_SCALE,
-    "Guided Grad-CAM": GRADIENT_SCALE,
-    "Guided Backprop": GRADIENT_SCALE,
-    "DeConvNet": GRADIENT_SCALE,
-}
 
 
 def feature_scale(low: float, high: float) -> str:
@@ -421,57 +420,238 @@ def feature_map_grid(
     return stack([grid, legend], gap=4, margin=2)
 
 
-def explanation_legend(width: int = 300, side_by_side: bool = False) -> Image.Image:
-    """The two colour scales of the explanation maps, one above the other (narrow enough to
-    be shown at full size on a phone) or side by side (under the wide printable grid)."""
-    gradcam = colour_legend(
-        "0: no evidence", "1: strongest", HEATMAP_COLORMAP, width, title="Grad-CAM"
+# --- explanation maps, drawn by display kind (`methods.display.Display`) ----------------------
+# Render knows how each KIND of map is drawn, never which method made it: callers pass method
+# titles with their maps, so a method added to the catalog is drawn without a change here.
+
+MAGNITUDE_COLORMAP = "cividis"  # sequential, unlike any other scale of the gallery
+MAGNITUDE_PERCENTILE = 99.5  # like gradients: a few extreme pixels do not wash the rest out
+SIGNED_COLORMAP = DIVERGING_COLORMAP  # red raises, blue lowers the class logit; white = 0
+
+_SCALES: dict[Display, str] = {
+    "heatmap": GRADCAM_SCALE,
+    "gradient": GRADIENT_SCALE,
+    "magnitude": (
+        "colour scale cividis, the map alone: dark blue = 0; yellow = the map's 99.5th "
+        "percentile and above"
+    ),
+    "signed": (
+        "colour scale red-white-blue, the map alone: white = 0; red raises, blue lowers the "
+        "class logit; full red or blue = the map's largest absolute value"
+    ),
+    "heatmaps by layer": (
+        "one panel per stage layer, colour scale inferno over the photo: black = 0, no "
+        "evidence; yellow = 1, the strongest in that layer"
+    ),
+}
+# A legend's ends (and middle), and what the title adds after the method names.
+_LEGENDS: dict[Display, tuple[str, str, str, str | None, str]] = {
+    # display: (low label, high label, colormap, middle label, title suffix)
+    "heatmap": ("0: no evidence", "1: strongest", HEATMAP_COLORMAP, None, ""),
+    "gradient": ("negative", "positive", "gray", "0", " (each colour channel)"),
+    "magnitude": ("0", "99.5th pct.", MAGNITUDE_COLORMAP, None, " (size, not sign)"),
+    "signed": ("−max |value|", "+max |value|", SIGNED_COLORMAP, "0", " (lowers ← → raises)"),
+    "heatmaps by layer": (
+        "0: no evidence",
+        "1: strongest",
+        HEATMAP_COLORMAP,
+        None,
+        " (each layer)",
+    ),
+}
+_DISPLAY_NAMES: dict[Display, str] = {
+    "heatmap": "heat map over the photo",
+    "gradient": "signed gradient",
+    "magnitude": "attribution size",
+    "signed": "signed attribution",
+    "heatmaps by layer": "heat map at each layer",
+}
+_LAYER_PANEL = 160  # side of one layer's panel in a per-class picture
+
+
+class Titled(Protocol):
+    """Anything that names a method and how it is drawn: a catalog method or a grid column."""
+
+    title: str
+    display: Display
+
+
+@dataclass(frozen=True)
+class ExplanationColumn:
+    """One method's column of the printable grid: its maps for the first `len(maps)` classes
+    (a method that explains fewer classes than the grid has rows leaves the rest empty).
+    `layers` names the layers of a "heatmaps by layer" map, one grid column each."""
+
+    title: str
+    display: Display
+    maps: Sequence[np.ndarray]
+    layers: Sequence[str] | None = None
+
+
+def display_scale(display: Display) -> str:
+    """How to read a map of this kind, in one sentence, for captions."""
+    return _SCALES[display]
+
+
+def magnitude_image(magnitude: np.ndarray) -> np.ndarray:
+    """A map >= 0 (H, W) on its own: dark = 0, brightest = its 99.5th percentile and above."""
+    magnitude = np.asarray(magnitude, dtype=np.float32)
+    scale = float(np.percentile(magnitude, MAGNITUDE_PERCENTILE))
+    scale = scale if scale > _TINY else float(magnitude.max())
+    unit = magnitude / scale if scale > _TINY else np.zeros_like(magnitude)
+    return colormap_rgb(unit, MAGNITUDE_COLORMAP)
+
+
+def signed_image(signed: np.ndarray) -> np.ndarray:
+    """A map around 0 (H, W) on its own: white = 0, red positive, blue negative, full colour at
+    the map's largest absolute value (so the two signs share one scale)."""
+    return colormap_rgb(symmetric_unit(signed), SIGNED_COLORMAP)
+
+
+def _wrap_name(name: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+    """A layer name wrapped after its underscores where possible (`block_13_expand_relu`)."""
+    return [line.replace("_ ", "_") for line in wrap_text(name.replace("_", "_ "), font, width)]
+
+
+def _layer_panels(crop: np.ndarray, heats: np.ndarray, layers: Sequence[str]) -> np.ndarray:
+    """One heat-map overlay per layer, each under its layer's name, two rows from four layers
+    up, on a transparent background (RGBA): fine layers first, coarse last."""
+    if len(layers) != len(heats):
+        raise ValueError(f"{len(heats)} layer maps but {len(layers)} layer names")
+    font = _font()
+    line = _line_height(font)
+    columns = len(heats) if len(heats) <= 3 else -(-len(heats) // 2)
+    rows = -(-len(heats) // columns)
+    names = [_wrap_name(name, font, _LAYER_PANEL) for name in layers]
+    label_h = max(len(lines) for lines in names) * line + 4
+    gap = 6
+    canvas, draw = _canvas(
+        columns * (_LAYER_PANEL + gap) - gap, rows * (label_h + _LAYER_PANEL + gap) - gap
     )
-    gradients = colour_legend(
-        "negative",
-        "positive",
-        "gray",
-        width,
-        title="Guided Grad-CAM, Guided Backprop, DeConvNet (each colour channel)",
-        middle_label="0",
-    )
+    for index, (heat, lines) in enumerate(zip(heats, names)):
+        row, col = divmod(index, columns)
+        x, y = col * (_LAYER_PANEL + gap), row * (label_h + _LAYER_PANEL + gap)
+        for number, text in enumerate(lines):
+            _write(draw, (x, y + number * line), text, font)
+        panel = Image.fromarray(heatmap_overlay(crop, heat)).resize(
+            (_LAYER_PANEL, _LAYER_PANEL), Image.BILINEAR
+        )
+        canvas.paste(panel, (x, y + label_h))
+    return np.asarray(canvas)
+
+
+def method_tile(
+    display: Display, crop: np.ndarray, maps: np.ndarray, layers: Sequence[str] | None = None
+) -> np.ndarray:
+    """One class's picture for one method: RGB (H, W, 3), or RGBA for "heatmaps by layer".
+
+    `maps` is that class's map in the shape its display kind declares: (H, W) for "heatmap",
+    "magnitude" and "signed", (H, W, 3) for "gradient", (L, H, W) with `layers` names for
+    "heatmaps by layer". `crop` is the photo (H, W, 3) uint8 the model saw.
+    """
+    if display == "heatmap":
+        return heatmap_overlay(crop, maps)
+    if display == "gradient":
+        return gradient_image(maps)
+    if display == "magnitude":
+        return magnitude_image(maps)
+    if display == "signed":
+        return signed_image(maps)
+    if display == "heatmaps by layer":
+        if layers is None:
+            raise ValueError('a "heatmaps by layer" map needs its layer names')
+        return _layer_panels(crop, np.asarray(maps), layers)
+    raise ValueError(f"unknown display kind {display!r}; choose from: {', '.join(DISPLAYS)}")
+
+
+def display_colormap(display: Display) -> str:
+    """The matplotlib colormap maps of this kind are drawn in."""
+    return _LEGENDS[display][2]
+
+
+def display_legend(display: Display, width: int = 300, title: str | None = None) -> Image.Image:
+    """The colour bar of one display kind, with its end labels; titled by the kind's name
+    unless `title` names the methods that use it."""
+    low, high, colormap, middle, _ = _LEGENDS[display]
+    title = _DISPLAY_NAMES[display] if title is None else title
+    return colour_legend(low, high, colormap, width, title=title, middle_label=middle)
+
+
+def explanation_legend(
+    displays: Sequence[Titled], width: int = 300, side_by_side: bool = False
+) -> Image.Image:
+    """One colour scale per display kind in `displays` (catalog methods or grid columns), in
+    order of first use, each titled with the methods that use it: one above the other (narrow
+    enough to be shown at full size on a phone) or side by side (under the printable grid)."""
+    users: dict[Display, list[str]] = {}
+    for method in displays:
+        users.setdefault(method.display, []).append(method.title)
+    legends = [
+        display_legend(display, width, ", ".join(titles) + _LEGENDS[display][4])
+        for display, titles in users.items()
+    ]
     if not side_by_side:
-        return stack([gradcam, gradients], gap=10, margin=0)
-    canvas, _ = _canvas(gradcam.width + 24 + gradients.width, max(gradcam.height, gradients.height))
-    canvas.alpha_composite(gradcam, (0, 0))
-    canvas.alpha_composite(gradients, (gradcam.width + 24, 0))
+        return stack(legends, gap=10, margin=0)
+    gap = 24
+    canvas, _ = _canvas(
+        sum(legend.width for legend in legends) + gap * (len(legends) - 1),
+        max(legend.height for legend in legends),
+    )
+    x = 0
+    for legend in legends:
+        canvas.alpha_composite(legend, (x, 0))
+        x += legend.width + gap
     return canvas
+
+
+def _not_computed(size: int, classes: int) -> np.ndarray:
+    """An empty cell's note: the method explains fewer classes than the grid has rows."""
+    font = _font()
+    text = f"not computed: explains the top-{classes} class{'es' if classes != 1 else ''} only"
+    canvas, draw = _canvas(size, size)
+    lines = wrap_text(text, font, size - 8)
+    top = (size - len(lines) * _line_height(font)) // 2
+    for number, line in enumerate(lines):
+        _write(draw, (4, top + number * _line_height(font)), line, font)
+    return np.asarray(canvas)
 
 
 def explanation_grid(
     crop: np.ndarray,
-    gradcam: np.ndarray,
-    guided_gradcam: np.ndarray,
-    guided_backprop: np.ndarray,
-    deconvnet: np.ndarray,
+    columns: Sequence[ExplanationColumn],
     row_labels: Sequence[str],
     title: Sequence[str] = (),
     tile_size: int = 200,
 ) -> Image.Image:
     """The printable grid: `title` lines (model, photo, layer, version), one row per class
-    (Grad-CAM overlay, Guided Grad-CAM, Guided Backprop, DeConvNet) with its whole name, and
-    the colour scales below."""
+    with its whole name, one column per method (a "heatmaps by layer" method gets one per
+    layer), and the colour scales of the kinds shown below."""
+    headers = []
+    for column in columns:
+        if column.display == "heatmaps by layer":
+            headers += [f"{column.title} · {layer}" for layer in column.layers or ()]
+        else:
+            headers.append(column.title)
     tiles = []
     for k in range(len(row_labels)):
-        tiles.append(heatmap_overlay(crop, gradcam[k]))
-        tiles.append(gradient_image(guided_gradcam[k]))
-        tiles.append(gradient_image(guided_backprop[k]))
-        tiles.append(gradient_image(deconvnet[k]))
+        for column in columns:
+            cells = len(column.layers or ()) if column.display == "heatmaps by layer" else 1
+            if k >= len(column.maps):
+                tiles += [_not_computed(tile_size, len(column.maps))] * cells
+            elif column.display == "heatmaps by layer":
+                tiles += [heatmap_overlay(crop, heat) for heat in column.maps[k]]
+            else:
+                tiles.append(method_tile(column.display, crop, column.maps[k]))
     grid = labelled_grid(
         tiles,
-        columns=len(EXPLANATION_COLUMNS),
+        columns=len(headers),
         tile_size=tile_size,
         row_labels=row_labels,
-        column_labels=EXPLANATION_COLUMNS,
+        column_labels=headers,
         row_label_width=190,
     )
     parts = [text_block(title, grid.width, size=18)] if title else []
-    return stack([*parts, grid, explanation_legend(side_by_side=True)])
+    return stack([*parts, grid, explanation_legend(columns, side_by_side=True)])
 
 
 def _clip(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:

@@ -3,10 +3,16 @@ backgrounds that read on light and dark pages, projections cropped to receptive 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 from PIL import Image
 
 from generator import render
+from generator.methods.display import DISPLAYS
 
 
 def _rgba(image: Image.Image) -> np.ndarray:
@@ -41,20 +47,29 @@ def test_feature_maps_carry_their_colour_scale():
         assert close.any()
 
 
+def _columns(cam: np.ndarray, gradients: np.ndarray) -> list[render.ExplanationColumn]:
+    """The four methods the gallery started with, as grid columns (their catalog displays)."""
+    return [
+        render.ExplanationColumn("Grad-CAM", "heatmap", cam),
+        render.ExplanationColumn("Guided Grad-CAM", "gradient", gradients),
+        render.ExplanationColumn("Guided Backprop", "gradient", gradients),
+        render.ExplanationColumn("DeConvNet", "gradient", gradients),
+    ]
+
+
 def test_printable_grid_names_its_context_and_draws_both_scales():
     rng = np.random.default_rng(1)
     crop = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
     cam = rng.uniform(size=(2, 64, 64))
     gradients = rng.normal(size=(2, 64, 64, 3))
     labels = ["1. black-and-white colobus and a very long name\n50.0%", "2. cat\n10.0%"]
-    bare = render.explanation_grid(crop, cam, gradients, gradients, gradients, labels)
+    bare = render.explanation_grid(crop, _columns(cam, gradients), labels)
     titled = render.explanation_grid(
-        crop, cam, gradients, gradients, gradients, labels, title=["ResNet50 · photo 'cat'"]
+        crop, _columns(cam, gradients), labels, title=["ResNet50 · photo 'cat'"]
     )
     assert titled.height > bare.height
-    bottom = _rgba(titled)[-60:]
-    inferno_top = render.colormap_rgb(np.array([1.0]), render.HEATMAP_COLORMAP)[0]
-    assert (np.abs(bottom[..., :3].astype(int) - inferno_top).sum(-1) < 30).any()
+    assert _has_colour_bar(titled, render.HEATMAP_COLORMAP)
+    assert _has_colour_bar(titled, "gray")
 
 
 def test_projection_rows_show_the_photo_cropped_to_the_receptive_field():
@@ -96,3 +111,153 @@ def test_filter_pictures_carry_their_weight_scale():
         assert _has_colour_bar(picture, colormap), colormap
     # Without a scale drawn (each first-layer kernel has its own range) there is no bar.
     assert not _has_colour_bar(render.rgb_filter_grid(rng.normal(size=(8, 3, 3, 3))), "gray")
+
+
+# --- explanation maps by display kind --------------------------------------------------------
+
+
+def _hue_sign(pixel: np.ndarray) -> int:
+    """+1 for a reddish pixel, -1 for a bluish one, 0 for (near) white or grey."""
+    red, _, blue = (int(v) for v in pixel[:3])
+    return 0 if abs(red - blue) < 20 else (1 if red > blue else -1)
+
+
+def test_signed_maps_give_the_two_signs_opposite_hues_on_one_scale():
+    signed = np.zeros((32, 32), np.float32)
+    signed[:8] = 2.0  # raises the class logit
+    signed[8:12] = -0.5  # lowers it, a quarter as much
+    signed[12:14] = -2.0  # lowers it as much as the top rows raise it
+    tile = render.method_tile("signed", np.zeros((32, 32, 3), np.uint8), signed)
+    assert (
+        _hue_sign(tile[0, 0]) == 1 and _hue_sign(tile[9, 0]) == -1 and _hue_sign(tile[20, 0]) == 0
+    )
+    # One scale for both signs, the map's largest |value|: +max and -max are the legend's ends.
+    ramp = render.colormap_rgb(np.array([0.0, 1.0]), render.SIGNED_COLORMAP)
+    assert (tile[0, 0] == ramp[1]).all() and (tile[12, 0] == ramp[0]).all()
+    # -0.5 is a quarter of the way from white to full blue: paler than -2.
+    assert tile[9, 0].astype(int).sum() > tile[12, 0].astype(int).sum()
+    assert _has_colour_bar(render.display_legend("signed"), render.SIGNED_COLORMAP)
+
+
+def test_magnitude_maps_run_from_zero_to_their_99_5th_percentile():
+    magnitude = np.linspace(0.0, 1.0, 64 * 64, dtype=np.float32).reshape(64, 64)
+    magnitude[0, 0] = 0.0
+    magnitude[-1, -1] = 1000.0  # one extreme pixel does not darken all the others
+    tile = render.method_tile("magnitude", np.zeros((64, 64, 3), np.uint8), magnitude)
+    low, high = render.colormap_rgb(np.array([0.0, 1.0]), render.MAGNITUDE_COLORMAP)
+    assert (tile[0, 0] == low).all() and (tile[-1, -1] == high).all()
+    assert not (tile[32, 0] == high).all()  # about half of the percentile: not the top colour
+    assert (tile[-1, -10] == high).all()  # within the top 0.5%: drawn as the top colour
+    assert _has_colour_bar(render.display_legend("magnitude"), render.MAGNITUDE_COLORMAP)
+
+
+def test_heatmaps_by_layer_draw_one_labelled_overlay_per_layer():
+    crop = np.full((48, 48, 3), 128, np.uint8)
+    layers = ["block_1_relu", "block_6_expand_relu", "block_13_expand_relu", "out_relu", "top"]
+    heats = np.stack([np.full((48, 48), level) for level in (0.0, 0.25, 0.5, 0.75, 1.0)])
+    tile = render.method_tile("heatmaps by layer", crop, heats, layers)
+    assert tile.shape[2] == 4  # transparent between panels
+    opaque = tile[..., 3] == 255
+    panels = []  # each panel: a 160 px square of one colour, that layer's overlay
+    for expected in (render.heatmap_overlay(crop, heat)[0, 0] for heat in heats):
+        rows, cols = np.nonzero(opaque & (np.abs(tile[..., :3].astype(int) - expected).sum(-1) < 4))
+        assert len(rows) >= 150 * 150
+        panels.append((rows.min(), cols.min()))
+    assert len(set(panels)) == len(layers)
+    for top, left in panels:  # each panel's name is written above it, in dark ink
+        label = tile[max(0, top - 40) : top, left : left + 160]
+        assert ((label[..., 3] == 255) & (label[..., :3].max(-1) < 60)).sum() > 30
+    with pytest.raises(ValueError, match="layer names"):
+        render.method_tile("heatmaps by layer", crop, heats)
+    with pytest.raises(ValueError, match="5 layer maps but 2"):
+        render.method_tile("heatmaps by layer", crop, heats, layers[:2])
+
+
+def test_grid_leaves_classes_a_method_did_not_explain_empty_with_a_note():
+    rng = np.random.default_rng(4)
+    crop = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    cam = rng.uniform(size=(3, 32, 32))
+    layers = ("stage 1", "stage 2")
+    columns = [
+        render.ExplanationColumn("Grad-CAM", "heatmap", cam),
+        render.ExplanationColumn("Occlusion", "signed", rng.normal(size=(1, 32, 32))),
+        render.ExplanationColumn(
+            "LayerCAM", "heatmaps by layer", rng.uniform(size=(3, 2, 32, 32)), layers
+        ),
+    ]
+    tile_size = 100
+    grid = _rgba(
+        render.explanation_grid(crop, columns, ["1. a", "2. b", "3. c"], tile_size=tile_size)
+    )
+    # Rows 2 and 3 of the Occlusion column (grid column 2) hold only the note's text: no map.
+    left, gap = 8 + 190 + 6, 6  # the picture's margin, the row labels, the first gap
+    x = left + 1 * (tile_size + gap)
+    ys = [y for y in range(grid.shape[0]) if (grid[y, left : left + tile_size, 3] == 255).all()]
+    first, last = ys[0], ys[-1]  # rows of Grad-CAM tiles: the grid's first and last tile rows
+    top_cell = grid[first : first + tile_size, x : x + tile_size]
+    bottom_cell = grid[last - tile_size + 1 : last + 1, x : x + tile_size]
+    assert (top_cell[..., 3] == 255).all()  # class 1: the map
+    assert (bottom_cell[..., 3] == 0).mean() > 0.5  # class 3: mostly transparent...
+    assert ((bottom_cell[..., 3] == 255) & (bottom_cell[..., :3].max(-1) < 60)).any()  # ...a note
+    # One grid column per layer: 1 + 1 + 2 columns of tiles.
+    row = grid[first + tile_size // 2, left:, 3] == 255
+    starts = np.flatnonzero(row[1:] & ~row[:-1]) + 1
+    assert len(starts) + int(row[0]) == 4
+
+
+def test_each_display_kind_has_a_caption_scale_and_a_legend():
+    for display in DISPLAYS:
+        assert render.display_scale(display)
+        assert render.display_legend(display, 200).width >= 200
+    with pytest.raises(ValueError, match="choose from"):
+        render.method_tile("sparkles", np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4)))
+
+
+def test_legend_has_one_scale_per_display_kind_titled_by_the_methods_that_use_it():
+    from generator.methods import catalog
+
+    legend = render.explanation_legend(catalog.METHODS)
+    # Titles come from the catalog: a catalog with the same titles and displays draws the same.
+    columns = [render.ExplanationColumn(m.title, m.display, ()) for m in catalog.METHODS]
+    assert render.explanation_legend(columns).tobytes() == legend.tobytes()
+    renamed = [render.ExplanationColumn(m.title + "!", m.display, ()) for m in catalog.METHODS]
+    assert render.explanation_legend(renamed).tobytes() != legend.tobytes()
+    for kind in {m.display for m in catalog.METHODS}:  # one colour bar per display kind
+        assert _has_colour_bar(legend, render.display_colormap(kind), rows=legend.height)
+
+
+def test_existing_methods_draw_exactly_their_earlier_tiles():
+    """The grid of the four original methods is the tiles they always had (Grad-CAM over the
+    photo, the three gradients centred on grey), in catalog order, above their two scales:
+    the pictures of earlier builds stay byte-identical (checked against the previous
+    implementation when drawing moved to display kinds)."""
+    rng = np.random.default_rng(5)
+    crop = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    cam, gradients = rng.uniform(size=(2, 40, 40)), rng.normal(size=(2, 40, 40, 3))
+    columns = _columns(cam, gradients)
+    labels = ["1. a", "2. b"]
+    tiles = [
+        tile
+        for k in range(2)
+        for tile in (
+            render.heatmap_overlay(crop, cam[k]),
+            *(render.gradient_image(gradients[k]) for _ in range(3)),
+        )
+    ]
+    names = [column.title for column in columns]
+    expected = render.stack(
+        [
+            render.labelled_grid(
+                tiles, 4, tile_size=200, row_labels=labels, column_labels=names, row_label_width=190
+            ),
+            render.explanation_legend(columns, side_by_side=True),
+        ]
+    )
+    assert render.explanation_grid(crop, columns, labels).tobytes() == expected.tobytes()
+    assert render.display_scale("heatmap") == render.GRADCAM_SCALE
+    assert render.display_scale("gradient") == render.GRADIENT_SCALE
+
+
+def test_render_does_not_import_tensorflow():
+    code = "import sys, generator.render; sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False, env=os.environ).returncode == 0

@@ -22,12 +22,9 @@ from typing import Any, ClassVar, Literal
 import tensorflow as tf
 
 from generator.methods.backward_rules import Rule
+from generator.methods.display import Display  # how a map is drawn (TF-free, for render)
 
 Kind = Literal["class map", "input attribution"]
-# How a map is drawn: "heatmap" (N, K, H, W) in [0, 1] over the photo; "gradient" (N, K, H, W, 3)
-# signed RGB, mid-grey = 0; "magnitude" (N, K, H, W) >= 0, largest = 1; "signed" (N, K, H, W)
-# diverging around 0; "heatmaps by layer" (N, K, L, H, W) in [0, 1], one per stage layer.
-Display = Literal["heatmap", "gradient", "magnitude", "signed", "heatmaps by layer"]
 
 
 @dataclass(frozen=True)
