@@ -11,7 +11,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks
-from generator.render import EXPLANATION_COLUMNS
 from generator.site_records import Figure, ModelPage, ModelSummary, Prediction, Thumbnail
 
 # The method shown on an image's comparison overview, beside each model's top-1 class.
@@ -102,6 +101,7 @@ class Comparisons:
     """Everything the comparison pages and the home page's image cards need."""
 
     images: list[SampleImage]
+    methods: list[str]  # the explanation methods the model pages show, in their order
     pages: list[ComparisonPage]  # per image: the overview, then one page per method
     top1: list[Top1Row]
 
@@ -152,11 +152,25 @@ def _model_result(page: ModelPage, block: ImageBlock, method: str) -> ModelResul
     )
 
 
+def shown_methods(pages: list[ModelPage]) -> list[str]:
+    """The explanation methods the model pages show, in the order they show them."""
+    return list(
+        dict.fromkeys(
+            tile.method
+            for page in pages
+            for section in page.images
+            for explained in section.classes
+            for tile in explained.figures
+        )
+    )
+
+
 def comparisons(
     models: list[ModelSummary], pages: list[ModelPage], images: list[Thumbnail]
 ) -> Comparisons:
     """Every built model's answer for every image, grouped by family and counted."""
     blocks = {page.summary.slug: {b.section.slug: b for b in image_blocks(page)} for page in pages}
+    methods = shown_methods(pages)
     families = {model.slug: model.family for model in models}
     samples, compare_pages = [], []
     for image in images:
@@ -178,8 +192,7 @@ def comparisons(
         missing = [model.name for model in models if model.slug not in answered_slugs]
         legends = [block.section.gradcam_legend for _, block in answered]
         legend = next((figure for figure in legends if figure), None)
-        shown_methods = [(OVERVIEW_METHOD, True)] + [(m, False) for m in EXPLANATION_COLUMNS]
-        for method, overview in shown_methods:
+        for method, overview in [(OVERVIEW_METHOD, True)] + [(m, False) for m in methods]:
             results = [
                 (families[page.summary.slug], _model_result(page, block, method))
                 for page, block in answered
@@ -195,7 +208,7 @@ def comparisons(
             predictions = block.section.predictions if block else []
             cells.append(Top1Cell(predictions[0].label, block.anchor) if predictions else None)
         top1.append(Top1Row(page.summary.name, page.summary.slug, cells))
-    return Comparisons(samples, compare_pages, top1)
+    return Comparisons(samples, methods, compare_pages, top1)
 
 
 def comparison_path(page: ComparisonPage) -> str:

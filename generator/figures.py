@@ -8,7 +8,7 @@ know a figure's path and caption at once and never wait for pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -19,6 +19,7 @@ from PIL import Image
 from generator import __version__, render
 from generator.images import SourceImage, center_crop, slugify
 from generator.manifest import Ledger
+from generator.methods.base import Method
 from generator.methods.filters import FilterSet
 from generator.site_records import (
     FeatureMapFigure,
@@ -97,14 +98,12 @@ class FigureWriter:
 # --- figures of the whole site ----------------------------------------------------------------
 
 
-def explanation_legend(writer: FigureWriter) -> Figure:
-    """The colour scales of the four explanation methods, shared by every page."""
+def explanation_legend(writer: FigureWriter, methods: Sequence[Method]) -> Figure:
+    """The colour scales of the explanation `methods`, shared by every page."""
     return writer.image(
         "assets/legend-explanations.webp",
-        render.explanation_legend,
-        "Colour scales: Grad-CAM from black (no evidence) to yellow (strongest); Guided "
-        "Grad-CAM, Guided Backprop and DeConvNet from black (negative) through grey (0) to "
-        "white (positive) in each colour channel",
+        partial(render.explanation_legend, methods),
+        render.legend_caption(methods),
         "Colour scales of the explanation maps",
     )
 
@@ -182,7 +181,7 @@ class ImageFigures:
 
     def explanation_grid(
         self,
-        maps: dict[str, np.ndarray],
+        columns: list[render.ExplanationColumn],
         crop: np.ndarray,
         row_labels: list[str],
         names: list[str],
@@ -191,16 +190,13 @@ class ImageFigures:
     ) -> Figure:
         """Every method for every explained class in one printable picture with its legend.
 
-        `maps` holds each method's maps of this image (class first), by method name.
+        `columns` holds each method's maps of this image (class first).
         """
         top = len(names)
         grid = partial(
             render.explanation_grid,
             crop,
-            maps["Grad-CAM"],
-            maps["Guided Grad-CAM"],
-            maps["Guided Backprop"],
-            maps["DeConvNet"],
+            columns,
             row_labels,
             [
                 (
@@ -213,7 +209,7 @@ class ImageFigures:
         return self.writer.image(
             f"{self.base}/explanations.webp",
             grid,
-            f"{self.what}: Grad-CAM, Guided Grad-CAM, Guided Backprop and DeConvNet for the "
+            f"{self.what}: {render.joined([column.title for column in columns])} for the "
             f"top-{top} classes ({', '.join(names)})",
             f"{self.what}: class explanations for the top-{top} classes "
             f"(Grad-CAM at layer {target_layer})",
@@ -222,33 +218,32 @@ class ImageFigures:
     def class_tiles(
         self,
         crop: np.ndarray,
-        maps: dict[str, np.ndarray],
+        maps: list[tuple[Method, np.ndarray]],
+        layers: Sequence[str],
         rank: int,
         name: str,
         target_layer: str,
     ) -> list[MethodTile]:
         """One picture per method of the class ranked `rank` (1-based) called `name`.
 
-        `maps` holds each method's map of this class, by method name.
+        `maps` holds each method with its map of this class; `layers` names the stage layers
+        of a "heatmaps by layer" map.
         """
-        draw = {
-            "Grad-CAM": partial(render.heatmap_overlay, crop, maps["Grad-CAM"]),
-            "Guided Grad-CAM": partial(render.gradient_image, maps["Guided Grad-CAM"]),
-            "Guided Backprop": partial(render.gradient_image, maps["Guided Backprop"]),
-            "DeConvNet": partial(render.gradient_image, maps["DeConvNet"]),
-        }
         tiles = []
-        for method in render.EXPLANATION_COLUMNS:
-            layer = f" at layer {target_layer}" if "Grad-CAM" in method else ""
-            caption = f"{self.what}: {method}{layer} for class {rank}, '{name}'"
+        for method, class_map in maps:
+            layer = f" at layer {target_layer}" if method.at_target else ""
+            caption = f"{self.what}: {method.title}{layer} for class {rank}, '{name}'"
             figure = self.writer.image(
-                f"{self.base}/{slugify(method)}-{rank}-{slugify(name)}.webp",
-                partial(_display_tile, draw[method]),
+                f"{self.base}/{method.slug}-{rank}-{slugify(name)}.webp",
+                partial(
+                    _display_tile,
+                    partial(render.method_tile, method.display, crop, class_map, layers),
+                ),
                 caption,
                 caption,
-                render.METHOD_SCALES[method],
+                render.display_scale(method.display),
             )
-            tiles.append(MethodTile(method, figure))
+            tiles.append(MethodTile(method.title, figure))
         return tiles
 
     def feature_maps(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import keras
 from tqdm import tqdm
 
+from generator import render
 from generator.cache import Cache
 from generator.figures import (
     FEATURE_CHANNELS,
@@ -25,6 +26,7 @@ from generator.figures import (
 from generator.images import SourceImage, center_crop
 from generator.labels import imagenet_labels
 from generator.manifest import Ledger
+from generator.methods import catalog
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
@@ -41,7 +43,6 @@ from generator.plan import (
 )
 from generator.reference_times import reference_times
 from generator.registry import ModelSpec, build_model
-from generator.render import EXPLANATION_COLUMNS
 from generator.site_records import (
     ChosenTensor,
     ClassExplanation,
@@ -53,13 +54,12 @@ from generator.site_records import (
 )
 from generator.weights import WeightsSource
 
-# The explainer's output array of each explanation method, by the name pages give it.
-_METHOD_ARRAYS = {
-    "Grad-CAM": "gradcam",
-    "Guided Grad-CAM": "guided_gradcam",
-    "Guided Backprop": "guided_backprop",
-    "DeConvNet": "deconvnet",
-}
+# The methods the model pages show (drawn by their display kind, in catalog order). The
+# explainer computes every catalog method; pages show these until the build shows them all.
+SHOWN_METHODS = tuple(
+    catalog.by_slug(slug)
+    for slug in ("grad-cam", "guided-grad-cam", "guided-backprop", "deconvnet")
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,9 @@ def image_section(
     batch = spec.preprocess(crop[None])
     result: Explanations = explainer.explain(batch, top=top)
     figures = ImageFigures(writer, spec.name, spec.slug, source)
-    maps = {method: getattr(result, name)[0] for method, name in _METHOD_ARRAYS.items()}
+    # Each method's maps of this image, for the first k <= K classes it explains.
+    maps = [(method, result.methods[method.slug].maps[0]) for method in SHOWN_METHODS]
+    layers = list(explainer.stage_layers)
 
     classes = [int(c) for c in result.classes[0]]
     names = [labels[c] if c < len(labels) else f"class {c}" for c in classes]
@@ -128,13 +130,24 @@ def image_section(
         f"{rank + 1}. {name}\n{100 * result.probabilities[0, c]:.1f}%"
         for rank, (c, name) in enumerate(zip(classes, names))
     ]
-    grid = figures.explanation_grid(maps, crop, row_labels, names, explainer.target_layer, weights)
+    columns = [
+        render.ExplanationColumn(method.title, method.display, method_maps, layers)
+        for method, method_maps in maps
+    ]
+    grid = figures.explanation_grid(
+        columns, crop, row_labels, names, explainer.target_layer, weights
+    )
     explained = [
         ClassExplanation(
             prediction,
             figures.class_tiles(
                 crop,
-                {method: maps[method][rank] for method in EXPLANATION_COLUMNS},
+                [
+                    (method, method_maps[rank])
+                    for method, method_maps in maps
+                    if rank < len(method_maps)
+                ],
+                layers,
                 prediction.rank,
                 prediction.label,
                 explainer.target_layer,

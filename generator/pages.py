@@ -19,7 +19,7 @@ import dataclasses
 import posixpath
 import string
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -31,8 +31,9 @@ from PIL import Image
 
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
+from generator.method_records import MethodRecord, catalog_records, check_paragraphs
 from generator.page_ids import anchor, image_blocks
-from generator.render import EXPLANATION_COLUMNS, atomic_write_text
+from generator.render import atomic_write_text
 from generator.site_config import read_site_url
 from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo, Thumbnail
 
@@ -44,13 +45,6 @@ METHODS_RULES_PATH = REPO_ROOT / "docs" / "methods_rules.md"
 # The alias `mike` keeps pointing at the newest release (see .github/workflows/gallery.yml).
 LATEST_ALIAS = "latest"
 _PUNCTUATION = frozenset(string.punctuation)
-# Where the methods page explains each explanation method; one entry per render.EXPLANATION_COLUMNS.
-METHOD_DOCS = {
-    "Grad-CAM": "grad-cam",
-    "Guided Grad-CAM": "guided-grad-cam",
-    "Guided Backprop": "guided-backpropagation",
-    "DeConvNet": "deconvnet",
-}
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _BIBTEX_SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -280,6 +274,7 @@ def write_site(
     pages: list[ModelPage],
     images: list[Thumbnail],
     write_text: Callable[[Path, str], None] = atomic_write_text,
+    methods: Sequence[MethodRecord] | None = None,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
@@ -288,8 +283,15 @@ def write_site(
     `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
     and one `compare/<image>/<method>.md` per explanation method.
     Every page goes through `write_text` (the build's passes it through its ledger of what the
-    generator wrote). Returns the paths given to it, for the manifest.
+    generator wrote). `methods` are the catalog's methods as the methods page describes them
+    (None: with the default top-5 classes); each must have its paragraph
+    (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
+    `write_text`, for the manifest.
     """
+    methods = catalog_records() if methods is None else methods
+    check_paragraphs(methods, TEMPLATES_DIR)
+    # Where the methods page explains each method (its anchor is the method's slug).
+    method_docs = {method.title: method.slug for method in methods}
     page_slugs = [page.summary.slug for page in pages]
     if len(set(page_slugs)) != len(page_slugs):
         raise ValueError(f"two model pages share a slug: {sorted(page_slugs)}")
@@ -323,6 +325,7 @@ def write_site(
         "methods.md",
         "methods.md.j2",
         f"{site.title}: Methods",
+        methods=methods,
         methods_rules=read_methods_rules(),
     )
     for page in pages:
@@ -332,7 +335,7 @@ def write_site(
             f"{site.title}: {page.summary.name}",
             page=page,
             images=image_blocks(page),
-            method_docs=METHOD_DOCS,
+            method_docs=method_docs,
         )
     write(
         "compare/index.md",
@@ -340,7 +343,7 @@ def write_site(
         f"{site.title}: comparisons of all models",
         images=compared.images,
         top1=compared.top1,
-        methods=list(EXPLANATION_COLUMNS),
+        methods=compared.methods,
     )
     for comparison in compared.pages:
         what = "all models" if comparison.overview else f"{comparison.method} of all models"
@@ -349,7 +352,7 @@ def write_site(
             "compare.md.j2",
             f"{site.title}: {what} on the image '{comparison.image.title}'",
             page=comparison,
-            methods=list(EXPLANATION_COLUMNS),
-            method_docs=METHOD_DOCS[comparison.method],
+            methods=compared.methods,
+            method_docs=method_docs[comparison.method],
         )
     return written

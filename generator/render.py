@@ -459,6 +459,17 @@ _LEGENDS: dict[Display, tuple[str, str, str, str | None, str]] = {
         " (each layer)",
     ),
 }
+# The legend in words, for the legend picture's caption and alt text.
+_LEGEND_WORDS: dict[Display, str] = {
+    "heatmap": "from black (no evidence) to yellow (strongest)",
+    "gradient": "from black (negative) through grey (0) to white (positive) in each colour channel",
+    "magnitude": "from dark blue (0) to yellow (the map's 99.5th percentile and above)",
+    "signed": (
+        "from blue (lowers the class logit) through white (0) to red (raises it), full colour "
+        "at the map's largest absolute value"
+    ),
+    "heatmaps by layer": "from black (no evidence) to yellow (strongest) in each stage layer",
+}
 _DISPLAY_NAMES: dict[Display, str] = {
     "heatmap": "heat map over the photo",
     "gradient": "signed gradient",
@@ -577,15 +588,34 @@ def display_legend(display: Display, width: int = 300, title: str | None = None)
     return colour_legend(low, high, colormap, width, title=title, middle_label=middle)
 
 
+def _users(displays: Sequence[Titled]) -> dict[Display, list[str]]:
+    """The titles of the methods drawn in each display kind, kinds in order of first use."""
+    users: dict[Display, list[str]] = {}
+    for method in displays:
+        users.setdefault(method.display, []).append(method.title)
+    return users
+
+
+def joined(titles: Sequence[str]) -> str:
+    """ "A", "A and B", "A, B and C": titles as a sentence names them."""
+    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} and {titles[-1]}"
+
+
+def legend_caption(displays: Sequence[Titled]) -> str:
+    """What `explanation_legend(displays)` shows, in words (its caption)."""
+    users = _users(displays)
+    return "Colour scales: " + "; ".join(
+        f"{joined(titles)} {_LEGEND_WORDS[display]}" for display, titles in users.items()
+    )
+
+
 def explanation_legend(
     displays: Sequence[Titled], width: int = 300, side_by_side: bool = False
 ) -> Image.Image:
     """One colour scale per display kind in `displays` (catalog methods or grid columns), in
     order of first use, each titled with the methods that use it: one above the other (narrow
     enough to be shown at full size on a phone) or side by side (under the printable grid)."""
-    users: dict[Display, list[str]] = {}
-    for method in displays:
-        users.setdefault(method.display, []).append(method.title)
+    users = _users(displays)
     legends = [
         display_legend(display, width, ", ".join(titles) + _LEGENDS[display][4])
         for display, titles in users.items()

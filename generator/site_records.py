@@ -92,7 +92,7 @@ class Prediction:
 class MethodTile:
     """One explanation method's picture of one class."""
 
-    method: str  # a name of `render.EXPLANATION_COLUMNS`
+    method: str  # the method's title
     figure: Figure
 
     @classmethod
@@ -104,8 +104,8 @@ class MethodTile:
 class ClassExplanation:
     """One explained class of one image: its prediction and one picture per method.
 
-    `figures` follow the order of `render.EXPLANATION_COLUMNS`: Grad-CAM, Guided Grad-CAM,
-    Guided Backprop, DeConvNet.
+    `figures` follow the catalog's order of the methods shown (`model_work.SHOWN_METHODS`);
+    a method that explains fewer classes has no figure for the classes after its last.
     """
 
     prediction: Prediction
@@ -164,7 +164,7 @@ class ImageSection:
     crop: Figure
     predictions: list[Prediction]
     explanations: Figure | None
-    gradcam_legend: Figure | None  # the colour scales of all four explanation methods
+    gradcam_legend: Figure | None  # the colour scales of the explanation methods shown
     feature_maps: list[FeatureMapFigure]
     projections: list[ProjectionFigure]
     classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class

@@ -21,9 +21,9 @@ from sitekit import mkdocs_build
 
 from generator import __release_date__, __version__, pages, site_config
 from generator.comparisons import ClassCount, Top1Choice, agreement
+from generator.method_records import MissingParagraph, catalog_records
 from generator.page_ids import PredictionRow, anchor, image_blocks
 from generator.pages import bibtex_escape, escape_md, page_url, write_site
-from generator.render import EXPLANATION_COLUMNS
 from generator.site_records import (
     ChosenTensor,
     ClassExplanation,
@@ -55,8 +55,10 @@ MODELS = {"AlphaNet": "Testnets", "BetaNet": "Testnets", "DeltaNet": None}  # bu
 # Top-1 class per model and image: AlphaNet and DeltaNet agree, BetaNet differs.
 TOP1 = {"AlphaNet": "tabby cat", "BetaNet": "Egyptian cat", "DeltaNet": "tabby cat"}
 OTHER = {"tabby cat": (281, "Egyptian cat", 285), "Egyptian cat": (285, "tabby cat", 281)}
+# The methods the hand-built model pages show, in their order.
+SHOWN = ("Grad-CAM", "Guided Grad-CAM", "Guided Backprop", "DeConvNet")
 # crop, legend, 2 classes x 4 methods, one feature map, one projection (the grid is a link)
-PICTURES_PER_IMAGE = 2 + 2 * len(EXPLANATION_COLUMNS) + 2
+PICTURES_PER_IMAGE = 2 + 2 * len(SHOWN) + 2
 SITE_URL = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["site_url"]
 
 
@@ -93,7 +95,7 @@ def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> I
                         (10 * prediction.rank, 20, 30),
                     ),
                 )
-                for method in EXPLANATION_COLUMNS
+                for method in SHOWN
             ],
         )
         for prediction in predictions
@@ -293,7 +295,7 @@ def expected_pages(docs: Path) -> set[Path]:
     compare = {docs / "compare" / "index.md"}
     for slug, _ in IMAGES:
         compare.add(docs / "compare" / slug / "index.md")
-        compare |= {docs / "compare" / slug / f"{anchor(m)}.md" for m in EXPLANATION_COLUMNS}
+        compare |= {docs / "compare" / slug / f"{anchor(m)}.md" for m in SHOWN}
     models = {docs / "models" / f"{name.lower()}.md" for name in MODELS}
     return {docs / "index.md", docs / "methods.md"} | models | compare
 
@@ -413,7 +415,7 @@ def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
             assert not url.startswith("/") and "://" not in url
             assert (page.parent / url).resolve().is_file(), (page, url)
             targets += 1
-    models, images, methods = len(MODELS), len(IMAGES), len(EXPLANATION_COLUMNS)
+    models, images, methods = len(MODELS), len(IMAGES), len(SHOWN)
     per_model_page = images * (PICTURES_PER_IMAGE + 1) + 1  # + the grid link; + the filters
     home_and_compare_index = 2 * images
     per_comparison = 2 + models  # the photo, the colour scales and one picture per model
@@ -508,8 +510,8 @@ def test_class_explanations_are_a_grid_of_zoomable_captioned_figures(imagenet_si
         row = element_html(model, "div", f"cat--{anchor(label)}")
         assert label in visible_text(row) and ("12.3%" if rank == 1 else "5.0%") in row
         figures = re.findall(r"<figure[^>]*>.*?</figure>", row, re.DOTALL)
-        assert len(figures) == len(EXPLANATION_COLUMNS)
-        for method, figure in zip(EXPLANATION_COLUMNS, figures):
+        assert len(figures) == len(SHOWN)
+        for method, figure in zip(SHOWN, figures):
             slug = anchor(method)
             assert f'id="cat--{anchor(label)}--{slug}"' in figure
             link = re.search(r'<a class="glightbox"[^>]*href="([^"]+)"', figure).group(1)
@@ -637,7 +639,7 @@ def test_comparison_links_reach_existing_anchors_of_the_model_pages(imagenet_sit
 
 
 def test_method_pages_show_that_method_for_every_model(imagenet_site):
-    for method in EXPLANATION_COLUMNS:
+    for method in SHOWN:
         slug = anchor(method)
         page = imagenet_site.html(f"compare/filters/{slug}/index.html")
         assert re.search(rf"<h1[^>]*>{re.escape(method)} of all models on “Filters”", page)
@@ -651,10 +653,10 @@ def test_method_pages_show_that_method_for_every_model(imagenet_site):
                 f'href="../../../models/{model}/#filters-image--{anchor(TOP1[name])}--{slug}"'
                 in page
             )
-        others = [anchor(m) for m in EXPLANATION_COLUMNS if m != method]
+        others = [anchor(m) for m in SHOWN if m != method]
         assert not any(f"/filters/{other}-1.webp" in page for other in others)
     overview = imagenet_site.html("compare/filters/index.html")
-    for method in EXPLANATION_COLUMNS:
+    for method in SHOWN:
         assert (
             f'href="../filters/{anchor(method)}/"' in overview
             or f'href="{anchor(method)}/"' in overview
@@ -665,7 +667,7 @@ def test_compare_index_lists_images_and_the_top1_matrix(imagenet_site):
     page = imagenet_site.html("compare/index.html")
     for slug, _ in IMAGES:
         assert f'href="{slug}/"' in page
-        for method in EXPLANATION_COLUMNS:
+        for method in SHOWN:
             assert f'href="{slug}/{anchor(method)}/"' in page
     rows = {visible_text(r).split(" ")[0]: r for r in re.findall(r"<tr>.*?</tr>", page, re.DOTALL)}
     beta = rows["BetaNet"]
@@ -749,9 +751,16 @@ def test_methods_page_has_formulas_and_references(imagenet_site):
     ids = {attrs["id"] for _, attrs in parse(methods).tags if "id" in attrs}
     explanations = {"grad-cam", "guided-backpropagation", "deconvnet", "guided-grad-cam"}
     assert explanations | {"filters", "feature-maps", "stage-layers", "backward-rules"} <= ids
-    assert set(pages.METHOD_DOCS.values()) <= ids and set(pages.METHOD_DOCS) == set(
-        EXPLANATION_COLUMNS
-    )
+    # Every catalog method has its section, anchored by its slug, and a row in the overview
+    # table linking to it.
+    records = catalog_records()
+    assert {record.slug for record in records} <= ids
+    overview = methods[methods.index('id="overview"') : methods.index('id="filters"')]
+    rows = re.findall(r"<tr>.*?</tr>", overview, re.DOTALL)[1:]
+    assert len(rows) == len(records)
+    for row, record in zip(rows, records):
+        assert f'href="#{record.slug}"' in row and f'href="{record.paper.url}"' in row
+        assert f"top-{record.classes}" in row
     scripts = [attrs.get("src", "") for tag, attrs in parse(methods).tags if tag == "script"]
     mathjax = [s for s in scripts if "mathjax-3.2.2-tex-svg.js" in s]
     assert mathjax and (imagenet_site.site_dir / "methods" / mathjax[0]).resolve().is_file()
@@ -771,6 +780,32 @@ def test_methods_page_has_no_empty_heading_and_tells_the_truth_about_random_weig
     # Random ResNet50 gives 84-100% to one class: the page must not claim near-uniform always.
     assert "predictions are near-uniform" not in text
     assert "not always near-uniform" in text and "ResNet50 gives 84–100%" in text
+
+
+def test_a_method_without_its_paragraph_stops_the_pages_before_any_is_written(tmp_path):
+    site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
+    before = {path for path in tmp_path.rglob("*")}
+    unwritten = dataclasses.replace(
+        catalog_records()[-1], slug="no-such-method", paragraph="methods/no-such-method.md.j2"
+    )
+    with pytest.raises(MissingParagraph, match=r"templates/methods/no-such-method\.md\.j2"):
+        write_site(
+            tmp_path, site, models, model_pages, images, methods=[*catalog_records(), unwritten]
+        )
+    assert {path for path in tmp_path.rglob("*")} == before
+
+
+def test_methods_page_shows_each_method_once_in_the_order_given(tmp_path):
+    site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
+    records = list(reversed(catalog_records()))
+    write_site(tmp_path, site, models, model_pages, images, methods=records)
+    text = (tmp_path / "methods.md").read_text(encoding="utf-8")
+    headings = [f"{{ #{record.slug} }}" for record in records]
+    # guided-backprop keeps the anchor it was cited by, and gets its slug's as well.
+    headings = [h.replace("#guided-backprop ", "#guided-backpropagation ") for h in headings]
+    places = [text.index(heading) for heading in headings]
+    assert places == sorted(places) and all(text.count(h) == 1 for h in headings)
+    assert text.count('id="guided-backprop"') == 1
 
 
 def test_methods_page_includes_the_rules_file_when_present(tmp_path, monkeypatch):
