@@ -1,83 +1,19 @@
-"""Explanations of a small CNN trained here, in seconds, on synthetic scenes with known objects.
-
-Scenes are 32x32 noise holding a bright filled square (class 0) and/or a bright cross (class 1)
-at random, non-overlapping places. The labels are multi-label (is each object present?) so
-that each class logit must find its own object; a two-way softmax could instead decide "cross"
-from the absence of square evidence, and Grad-CAM would then rightly point at the background.
-"""
+"""Explanations of a small CNN trained here, in seconds, on synthetic scenes with known objects
+(see `shapes`)."""
 
 import keras
 import numpy as np
 import pytest
-from keras import layers
+import shapes
 from scipy.stats import spearmanr
+from shapes import CROSS, OBJECT, SQUARE, peak_inside
 
 from generator.methods.explain import Explainer
-
-SIZE = 32
-OBJECT = 8
-SQUARE, CROSS = 0, 1
-
-
-def _draw(image: np.ndarray, kind: int, row: int, col: int) -> None:
-    if kind == SQUARE:
-        image[row : row + OBJECT, col : col + OBJECT] = 1.0
-    else:
-        mid = OBJECT // 2
-        image[row + mid - 1 : row + mid + 1, col : col + OBJECT] = 1.0
-        image[row : row + OBJECT, col + mid - 1 : col + mid + 1] = 1.0
-
-
-def _scenes(present: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Images (n, 32, 32, 3) with the objects marked in `present` (n, 2); their top-left corners."""
-    images = rng.uniform(0.0, 0.4, (len(present), SIZE, SIZE, 3)).astype("float32")
-    corners = np.full((len(present), 2, 2), -1)
-    for i, flags in enumerate(present):
-        for kind in np.flatnonzero(flags):
-            while True:
-                row, col = rng.integers(0, SIZE - OBJECT + 1, 2)
-                others = [corners[i, k] for k in range(2) if k != kind and corners[i, k, 0] >= 0]
-                if all(abs(row - r) > OBJECT or abs(col - c) > OBJECT for r, c in others):
-                    break
-            _draw(images[i], kind, row, col)
-            corners[i, kind] = row, col
-    return images, corners
-
-
-def _peak_inside(heatmap: np.ndarray, corner: np.ndarray) -> bool:
-    row, col = np.unravel_index(np.argmax(heatmap), heatmap.shape)
-    return corner[0] <= row < corner[0] + OBJECT and corner[1] <= col < corner[1] + OBJECT
-
-
-def _classifier() -> keras.Model:
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="top_conv")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inputs, layers.Dense(2, name="logits")(x))
 
 
 @pytest.fixture(scope="module")
 def trained():
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    present = rng.random((2000, 2)) < 0.5
-    images, _ = _scenes(present, rng)
-    model = _classifier()
-    model.compile(
-        keras.optimizers.Adam(3e-3),
-        keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[keras.metrics.BinaryAccuracy(threshold=0.0)],
-    )
-    model.fit(images, present.astype("float32"), batch_size=64, epochs=5, verbose=0)
-    # Held-out scenes with exactly one object, and their class.
-    labels = rng.integers(0, 2, 100)
-    test_images, corners = _scenes(np.eye(2, dtype=bool)[labels], rng)
-    pairs, pair_corners = _scenes(np.ones((30, 2), dtype=bool), rng)
-    return model, test_images, labels, corners, pairs, pair_corners
+    return shapes.train()
 
 
 def test_model_learned_the_task(trained):
@@ -92,7 +28,7 @@ def test_grad_cam_peaks_inside_the_object(trained):
     explainer = Explainer(model)
     assert explainer.target_layer == "top_conv"
     maps, evidence = explainer.grad_cam(images, labels[:, None])
-    hits = [_peak_inside(maps[i, 0], corners[i, labels[i]]) for i in range(len(images))]
+    hits = [peak_inside(maps[i, 0], corners[i, labels[i]]) for i in range(len(images))]
     assert np.mean(hits) >= 0.9
     assert evidence.all()
 
@@ -100,8 +36,8 @@ def test_grad_cam_peaks_inside_the_object(trained):
 def test_each_class_map_peaks_at_its_own_object(trained):
     model, _, _, _, pairs, corners = trained
     maps, _ = Explainer(model).grad_cam(pairs, np.tile([SQUARE, CROSS], (len(pairs), 1)))
-    square_hits = [_peak_inside(maps[i, SQUARE], corners[i, SQUARE]) for i in range(len(pairs))]
-    cross_hits = [_peak_inside(maps[i, CROSS], corners[i, CROSS]) for i in range(len(pairs))]
+    square_hits = [peak_inside(maps[i, SQUARE], corners[i, SQUARE]) for i in range(len(pairs))]
+    cross_hits = [peak_inside(maps[i, CROSS], corners[i, CROSS]) for i in range(len(pairs))]
     assert np.mean(square_hits) >= 0.9 and np.mean(cross_hits) >= 0.9
 
 

@@ -10,7 +10,10 @@ from collections.abc import Iterable
 
 from generator.methods.base import Method
 from generator.methods.cam.grad_cam import GradCAM
+from generator.methods.cam.grad_cam_plus_plus import GradCAMPlusPlus
 from generator.methods.cam.guided_grad_cam import GuidedGradCAM
+from generator.methods.cam.layer_cam import LayerCAM
+from generator.methods.cam.score_cam import ScoreCAM
 from generator.methods.gradient.deconvnet import DeConvNet
 from generator.methods.gradient.gradient_x_input import GradientXInput
 from generator.methods.gradient.guided_backprop import GuidedBackprop
@@ -22,6 +25,9 @@ from generator.methods.wrap.smooth_grad import SmoothGrad
 METHODS: tuple[Method, ...] = (
     GradCAM(),
     GuidedGradCAM(),
+    GradCAMPlusPlus(),
+    LayerCAM(),
+    ScoreCAM(),
     GuidedBackprop(),
     DeConvNet(),
     Saliency(),

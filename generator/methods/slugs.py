@@ -8,6 +8,9 @@ catalog's: a method added to the catalog is added here too.
 SLUGS: tuple[str, ...] = (
     "grad-cam",
     "guided-grad-cam",
+    "grad-cam-plus-plus",
+    "layer-cam",
+    "score-cam",
     "guided-backprop",
     "deconvnet",
     "saliency",
