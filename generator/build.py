@@ -28,6 +28,7 @@ from generator.console import Console
 from generator.figures import FigureWriter, explanation_legend, thumbnail
 from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
+from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
 from generator.model_work import (
     SHOWN_METHODS,
@@ -36,7 +37,7 @@ from generator.model_work import (
     model_page,
     model_summary,
 )
-from generator.pages import write_site
+from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
 from generator.reference_times import record_build_times, reference_times
 from generator.registry import ModelSpec
@@ -260,6 +261,11 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         images, skipped = find_images(options.images)
     except ImageError as error:  # a missing folder, or two photos that would share one address
         raise BuildRefused(str(error)) from None
+    methods = catalog_records(options.top)
+    try:  # a method the methods page cannot explain stops the build before any model is built
+        check_paragraphs(methods, TEMPLATES_DIR)
+    except MissingParagraph as error:
+        raise BuildRefused(str(error)) from None
     options = dataclasses.replace(options, specs=_unique_specs(options.specs, console))
     prepare_output(options.out, options.force)
     console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
@@ -359,7 +365,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
 
     try:
         written_pages = write_site(
-            options.out, site, summaries, pages, thumbnails, write_text=write_page
+            options.out, site, summaries, pages, thumbnails, write_text=write_page, methods=methods
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused
         for note in ledger.finish([*writer.written, *pages_written]):

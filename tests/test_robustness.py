@@ -24,7 +24,7 @@ from test_images import BAD_FILES
 import generator.manifest as manifest_module
 import generator.model_work as model_work_module
 from generator import cli
-from generator.build import BuildOptions, build
+from generator.build import BuildOptions, BuildRefused, build
 from generator.registry import get_spec
 
 HOSTILE = "<img src=x onerror=alert(1)> [x](y) #h ..%2F"
@@ -555,3 +555,27 @@ def test_a_full_disk_while_pages_are_written_is_one_line_and_loses_nothing(
     assert f"no space left on the device of {out} while writing index.md" in message
     assert re.search(r"\d+\.\d KiB needed for this file, \d+\.\d [KMG]iB free", message)
     assert site_files(out) == before  # every earlier file still there and complete
+
+
+def test_a_method_without_its_paragraph_stops_the_build_before_any_model(tmp_path, monkeypatch):
+    import generator.build as build_module
+
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "templates", templates)
+    (templates / "methods" / "deconvnet.md.j2").unlink()
+    monkeypatch.setattr(build_module, "TEMPLATES_DIR", templates)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built although the build must stop first")
+
+    monkeypatch.setattr(model_work_module, "build_model", no_model)
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    out = tmp_path / "docs"
+    options = BuildOptions(
+        specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random"
+    )
+    with pytest.raises(BuildRefused, match=r"'deconvnet'.*templates/methods/deconvnet\.md\.j2"):
+        build(options)
+    assert not out.exists()
