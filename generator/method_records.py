@@ -94,7 +94,7 @@ def _copies(maker: Any) -> str:
         return f"{maker.steps + 1} points on the straight path from the black photo"
     if isinstance(maker, Noise):
         return _count(maker.samples, "noisy copy", "noisy copies")
-    fields = ", ".join(f"{name} {value}" for name, value in vars(maker).items())
+    fields = ", ".join(f"{name} = {_option_text(value)}" for name, value in vars(maker).items())
     words = "".join(f" {c.lower()}" if c.isupper() else c for c in type(maker).__name__).strip()
     return f"{words} ({fields})" if fields else words
 
