@@ -8,7 +8,8 @@ without any change here:
 - the plain forward pass of the images, always (every method needs the class scores);
 - `Activations`: nothing more (read during that forward pass);
 - `HeadGradients(tensor)`: that forward pass under a tape, then the K explained classes'
-  gradients w.r.t. the tensor from one vectorised backward pass (one per distinct tensor);
+  gradients w.r.t. every such tensor from one vectorised backward pass (it crosses the later
+  tensors on its way to the earliest);
 - `InputGradients(rule, k, inputs)`: a forward+backward pass of the S copies its input maker
   makes of each image, with the k class gradients w.r.t. those copies (plain gradients: a
   backward rule should cost nothing more);
@@ -109,14 +110,15 @@ def floor_call(
 
     def step() -> list[tf.Tensor]:
         done = []  # one small sum per pass, so the call returns without copying big results
-        with tf.GradientTape(watch_accessed_variables=False, persistent=len(heads) > 1) as tape:
+        with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(x)
             *tensors, scores = network(x, training=False)
             selected = tf.gather(scores, picked, batch_dims=1)
         done.append(tf.reduce_sum(scores))
-        for name in heads:
-            tensor = tensors[names.index(name)]
-            done.append(tf.reduce_sum(tape.batch_jacobian(selected, tensor)))
+        if heads:  # one vectorised backward pass reaches every head tensor
+            sources = {name: tensors[names.index(name)] for name in heads}
+            gradients = explainer._head_gradients(tape, selected, sources)
+            done.extend(tf.reduce_sum(value) for value in gradients.values())
         del tape
         # Passes over many copies run in the explainer's memory-bounded chunks.
         for batch, samples, k in gradient_batches:

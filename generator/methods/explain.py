@@ -246,7 +246,7 @@ class Explainer:
         plan = next(plan for plan, n in self._plans.items() if n == number)
         needs = _unique(need for method, context in plan for need in method.needs(context))
         heads = _unique(need.tensor for need in needs if isinstance(need, HeadGradients))
-        with tf.GradientTape(watch_accessed_variables=False, persistent=len(heads) > 1) as tape:
+        with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(images)
             tensors, logits = self._rewired(images, "plain")
             values = dict(zip(self._names, tensors))
@@ -254,8 +254,8 @@ class Explainer:
                 classes = tf.math.top_k(logits, k=top).indices
             selected = tf.gather(logits, classes, batch_dims=1)  # (N, K)
         results: dict[Any, Any] = {Activations(name): values[name] for name in self._names}
-        for name in heads:
-            results[HeadGradients(name)] = tape.batch_jacobian(selected, values[name])
+        if heads:
+            results.update(self._head_gradients(tape, selected, {n: values[n] for n in heads}))
         del tape
         for group in _unique(
             (need.classes, need.inputs) for need in needs if isinstance(need, InputGradients)
@@ -275,6 +275,30 @@ class Explainer:
         computed = [(a.maps, dict(a.notes)) for a in attributions]  # tf.function returns these
         stages = [values[name] for name in self.stage_layers]
         return logits, classes, stages, computed
+
+    def _head_gradients(
+        self, tape: tf.GradientTape, selected: tf.Tensor, sources: dict[str, tf.Tensor]
+    ) -> dict[HeadGradients, tf.Tensor]:
+        """(N, K, h, w, c) gradients of the K selected logits w.r.t. every named tensor, from one
+        backward pass per class, vectorised over the classes. The pass to the earliest tensor
+        crosses every later one on its way, so gradients w.r.t. several stages (LayerCAM) cost
+        one backward pass, not one per stage."""
+        names = list(sources)
+
+        def backward(one_hot: tf.Tensor) -> list[tf.Tensor]:
+            seed = tf.broadcast_to(one_hot, tf.shape(selected))
+            return tape.gradient(selected, [sources[n] for n in names], output_gradients=seed)
+
+        one_hots = tf.eye(tf.shape(selected)[1], dtype=selected.dtype)
+        if self._vectorised:
+            per_class = tf.vectorized_map(backward, one_hots)  # each (K, N, h, w, c)
+        else:
+            signature = [tf.TensorSpec(None, selected.dtype)] * len(names)
+            per_class = tf.map_fn(backward, one_hots, fn_output_signature=signature)
+        return {
+            HeadGradients(name): tf.transpose(value, [1, 0, *range(2, value.shape.rank)])
+            for name, value in zip(names, per_class)
+        }
 
     def _input_gradient_pass(
         self,
