@@ -108,8 +108,10 @@ def bench_model(
     methods: Sequence[Method],
     repeats: int = 5,
     top: int = 5,
+    show: Callable[[str], object] = lambda row: None,
 ) -> ModelBench:
-    """Every figure of the table for one model."""
+    """Every figure of the table for one model; `show` gets the heading and each method's row
+    as soon as they are measured (a slow model's table then fills in line by line)."""
     start = time.perf_counter()
     model = build_model(spec, "random")
     target = gradcam_target(model).name
@@ -124,6 +126,8 @@ def bench_model(
     result = explainer.explain(batch, top=top)  # traces the build's one call
     classes = result.classes
     bench.figures["setup (build+trace)"] = time.perf_counter() - start
+    for row in heading_rows(spec):
+        show(row)
     for method in methods:
         plan = explainer.plan((method,), top)
         bench.methods[method.slug] = Timed(
@@ -133,6 +137,7 @@ def bench_model(
                 repeats,
             )
         )
+        show(method_row(method.slug, bench.methods[method.slug]))
     if len(methods) > 1:
         bench.methods["all selected, one call"] = Timed(
             *_paired_fastest(
@@ -141,6 +146,7 @@ def bench_model(
                 repeats,
             )
         )
+        show(method_row("all selected, one call", bench.methods["all selected, one call"]))
 
     x = tf.constant(batch)
     forward = tf.function(lambda images: model(images, training=False))
@@ -189,20 +195,30 @@ def bench_model(
     return bench
 
 
-def format_rows(bench: ModelBench) -> list[str]:
-    """The model's table: each method's time per image, its floor and their ratio, then the
-    figures for scale."""
-    spec, figures = bench.spec, bench.figures
-    rows = [
+def heading_rows(spec: ModelSpec) -> list[str]:
+    return [
         f"{spec.name} ({spec.input_size[0]}x{spec.input_size[1]}, random weights)",
         f"  {'method':<28} {'time/image':>11} {'floor':>11} {'ratio':>7}",
     ]
-    for name, timed in bench.methods.items():
-        flag = "  above target" if timed.ratio > TARGET_RATIO else ""
-        rows.append(
-            f"  {name:<28} {timed.seconds * 1000:8.1f} ms {timed.floor * 1000:8.1f} ms "
-            f"{timed.ratio:6.2f}x{flag}"
-        )
+
+
+def method_row(name: str, timed: Timed) -> str:
+    """A method's time per image, its floor and their ratio, flagged above the target."""
+    flag = "  above target" if timed.ratio > TARGET_RATIO else ""
+    return (
+        f"  {name:<28} {timed.seconds * 1000:8.1f} ms {timed.floor * 1000:8.1f} ms "
+        f"{timed.ratio:6.2f}x{flag}"
+    )
+
+
+def format_rows(bench: ModelBench, methods: bool = True) -> list[str]:
+    """The model's table: the heading and each method's row (unless `methods` is False), then
+    the figures for scale."""
+    figures = bench.figures
+    rows = []
+    if methods:
+        rows += heading_rows(bench.spec)
+        rows += [method_row(name, timed) for name, timed in bench.methods.items()]
     fwd, fwd_bwd = figures["forward"], figures["forward+backward"]
     rows.append(f"  {'forward':<28} {fwd * 1000:8.1f} ms")
     rows.append(f"  {'forward+backward':<28} {fwd_bwd * 1000:8.1f} ms {fwd_bwd / fwd:6.2f}x fwd")
@@ -225,6 +241,6 @@ def format_rows(bench: ModelBench) -> list[str]:
 def run(specs: list[ModelSpec], image_path: Path, repeats: int, methods: Sequence[Method]) -> None:
     """Benchmark each model in turn (one in memory at a time) and print its table."""
     for spec in specs:
-        bench = bench_model(spec, image_path, methods, repeats)
-        print("\n".join(format_rows(bench)), flush=True)
+        bench = bench_model(spec, image_path, methods, repeats, show=partial(print, flush=True))
+        print("\n".join(format_rows(bench, methods=False)), flush=True)
         keras.backend.clear_session()

@@ -9,6 +9,7 @@ from scipy.stats import spearmanr
 from shapes import CROSS, OBJECT, SQUARE, peak_inside
 
 from generator.methods.explain import Explainer
+from generator.methods.perturb.occlusion import Occlusion
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,16 @@ def test_guided_backprop_concentrates_on_the_object(trained):
         concentration.append(share_of_energy / share_of_area)
     # Evidence spread evenly would give 1; the object (with its edge pixels) should dominate.
     assert np.median(concentration) > 3
+
+
+def test_occlusion_peaks_inside_the_object(trained):
+    """Hiding the object under the grey window (pixels 0-255 scaled to the scenes' 0-1, so grey
+    is 0.5) lowers its class's logit most: the largest drop is on the object."""
+    model, images, labels, corners, _, _ = trained
+    explainer = Explainer(model, methods=(Occlusion(),), preprocess=lambda pixels: pixels / 255)
+    maps = explainer.explain(images, classes=labels[:, None]).methods["occlusion"].maps[:, 0]
+    hits = [_peak_inside(maps[i], corners[i, labels[i]]) for i in range(len(images))]
+    assert np.mean(hits) >= 0.9
 
 
 def _mean_spearman(maps_a: np.ndarray, maps_b: np.ndarray) -> float:
