@@ -101,6 +101,13 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
     """Everything `build` can check without TensorFlow; raises UsageError."""
     if args.models:
         args.models = [model_name(name) for name in args.models]
+    if args.methods:
+        args.methods = method_slugs(args.methods)
+    if args.many_pass_top > args.top:
+        raise UsageError(
+            f"--many-pass-top {args.many_pass_top} is more than --top {args.top}: the methods "
+            "that need many passes explain some of the top classes, not more"
+        )
     if not args.images.is_dir():
         what = "is a file, not a folder" if args.images.exists() else "does not exist"
         raise UsageError(f"--images {args.images} {what}; pass a folder of photos")
@@ -164,6 +171,22 @@ def _parser() -> argparse.ArgumentParser:
         type=_top_argument,
         default=5,
         help="classes explained per image, 1 to 1000 (default: %(default)s)",
+    )
+    build.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="SLUG",
+        help=f"explanation methods to compute and show, by slug (default: all: "
+        f"{' '.join(METHOD_SLUGS)})",
+    )
+    build.add_argument(
+        "--many-pass-top",
+        type=_top_argument,
+        default=1,
+        metavar="K",
+        help="classes explained per image by the methods that need many passes per image "
+        "(integrated gradients, SmoothGrad, Score-CAM, occlusion), at most --top "
+        "(default: %(default)s)",
     )
     build.add_argument(
         "--shard",
@@ -281,6 +304,8 @@ def _build(args: argparse.Namespace) -> int:
             out=args.out,
             weights=args.weights,
             top=args.top,
+            methods=tuple(args.methods or METHOD_SLUGS),
+            many_pass_top=args.many_pass_top,
             force=args.force,
             isolate=not args.in_process,
         )

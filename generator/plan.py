@@ -19,7 +19,8 @@ from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
 from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNELS
 from generator.images import SourceImage
-from generator.methods import SELECTION_VERSION
+from generator.methods import SELECTION_VERSION, catalog
+from generator.methods.slugs import SLUGS
 from generator.registry import ModelSpec
 from generator.site_records import ChosenTensor, Figure, FilterFigure, ImageSection, Prediction
 
@@ -37,6 +38,8 @@ class BuildOptions:
     out: Path
     weights: str | Path  # "imagenet", "random" or a folder of Keras weight files
     top: int = 5
+    methods: tuple[str, ...] = SLUGS  # explanation methods, by slug (`methods.catalog`)
+    many_pass_top: int = 1  # classes explained by the methods that need many passes per image
     force: bool = False  # write into a non-empty folder the generator did not create
     isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
 
@@ -96,6 +99,9 @@ def model_key(spec: ModelSpec, options: BuildOptions) -> str:
         generator=__version__,
         keras=keras.__version__,
         top=options.top,
+        # Each method's options: a changed option makes a new key.
+        methods=[[m.slug, m.options()] for m in catalog.select(options.methods)],
+        many_pass_top=options.many_pass_top,
         features=FEATURE_CHANNELS,
         projections=PROJECTION_CHANNELS,
         display=DISPLAY_SIDE,
