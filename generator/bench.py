@@ -33,7 +33,6 @@ from generator.methods.base import Method
 from generator.methods.explain import Explainer
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.layers import gradcam_target, stage_outputs
-from generator.model_work import SHOWN_METHODS
 from generator.registry import ModelSpec, build_model
 
 DEFAULT_MODELS = ("MobileNetV2", "ResNet50", "VGG16", "EfficientNetB0", "InceptionV3")
@@ -169,22 +168,18 @@ def bench_model(
     bench.figures["layer projections"] = _fastest_seconds(
         lambda: explainer.project_layers(batch, channels), repeats
     )
-    if all(method.slug in result.methods for method in SHOWN_METHODS):
-        with tempfile.TemporaryDirectory() as folder:
-            labels = [f"class {c}" for c in classes[0]]
-            columns = [  # the grid the build draws: the methods model pages show
-                render.ExplanationColumn(
-                    method.title, method.display, result.methods[method.slug].maps[0], stages
-                )
-                for method in SHOWN_METHODS
-            ]
-            grid = partial(render.explanation_grid, crop, columns, labels)
-            bench.figures["render+write"] = _fastest_seconds(
-                lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
+    with tempfile.TemporaryDirectory() as folder:
+        labels = [f"class {c}" for c in classes[0]]
+        columns = [  # the grid the build draws for these methods
+            render.ExplanationColumn(
+                method.title, method.display, result.methods[method.slug].maps[0], stages
             )
-    else:
-        shown = ", ".join(method.slug for method in SHOWN_METHODS)
-        bench.skipped["render+write"] = f"needs all of {shown}"
+            for method in methods
+        ]
+        grid = partial(render.explanation_grid, crop, columns, labels)
+        bench.figures["render+write"] = _fastest_seconds(
+            lambda: render.save_image(Path(folder) / "grid.webp", grid()), repeats
+        )
     if "grad-cam" in bench.methods:
         theirs = _tf_keras_vis_gradcam(model, batch, classes[0], target)
         if isinstance(theirs, str):

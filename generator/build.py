@@ -29,14 +29,9 @@ from generator.figures import FigureWriter, explanation_legend, thumbnail
 from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
 from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
+from generator.methods import catalog
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
-from generator.model_work import (
-    SHOWN_METHODS,
-    ModelWork,
-    compute_model_page,
-    model_page,
-    model_summary,
-)
+from generator.model_work import ModelWork, compute_model_page, model_page, model_summary
 from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
 from generator.reference_times import record_build_times, reference_times
@@ -292,7 +287,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         reference_machine=reference_times().machine,
         reference_images=reference_times().images,
     )
-    legend = explanation_legend(writer, SHOWN_METHODS)
+    legend = explanation_legend(writer, catalog.select(options.methods))
     thumbnails = [thumbnail(writer, source) for source in images]
 
     summaries: list[ModelSummary] = []

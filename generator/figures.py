@@ -218,7 +218,7 @@ class ImageFigures:
     def class_tiles(
         self,
         crop: np.ndarray,
-        maps: list[tuple[Method, np.ndarray]],
+        maps: list[tuple[Method, np.ndarray, dict[str, float]]],
         layers: Sequence[str],
         rank: int,
         name: str,
@@ -226,13 +226,15 @@ class ImageFigures:
     ) -> list[MethodTile]:
         """One picture per method of the class ranked `rank` (1-based) called `name`.
 
-        `maps` holds each method with its map of this class; `layers` names the stage layers
-        of a "heatmaps by layer" map.
+        `maps` holds each method with its map of this class and the map's notes; `layers` names
+        the stage layers of a "heatmaps by layer" map.
         """
         tiles = []
-        for method, class_map in maps:
+        for method, class_map, notes in maps:
             layer = f" at layer {target_layer}" if method.at_target else ""
-            caption = f"{self.what}: {method.title}{layer} for class {rank}, '{name}'"
+            details = [text for text in (method.options_text(), method.note_text(notes)) if text]
+            said = f" ({'; '.join(details)})" if details else ""
+            caption = f"{self.what}: {method.title}{layer} for class {rank}, '{name}'{said}"
             figure = self.writer.image(
                 f"{self.base}/{method.slug}-{rank}-{slugify(name)}.webp",
                 partial(

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from tqdm import tqdm
 
 from generator import render
@@ -54,13 +55,6 @@ from generator.site_records import (
 )
 from generator.weights import WeightsSource
 
-# The methods the model pages show (drawn by their display kind, in catalog order). The
-# explainer computes every catalog method; pages show these until the build shows them all.
-SHOWN_METHODS = tuple(
-    catalog.by_slug(slug)
-    for slug in ("grad-cam", "guided-grad-cam", "guided-backprop", "deconvnet")
-)
-
 
 @dataclass(frozen=True)
 class ModelWork:
@@ -99,24 +93,34 @@ def _target_choice(spec: ModelSpec, model: keras.Model) -> TensorChoice:
     return TensorChoice(spec.gradcam_layer, shape, "set for this model in model_facts.py")
 
 
+def _first(notes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-map notes of the first (only) image: name -> (k,)."""
+    return {name: values[0] for name, values in notes.items()}
+
+
 def image_section(
     writer: FigureWriter,
     spec: ModelSpec,
     explainer: Explainer,
     source: SourceImage,
-    top: int,
+    options: BuildOptions,
     legend: Figure,
     fields: dict[str, ReceptiveField],
     weights: str,
 ) -> ImageSection:
-    """Everything the model page shows for one image: one forward pass feeds all of it."""
+    """Everything the model page shows for one image: one compiled call feeds all of it."""
     labels = imagenet_labels()
     crop = center_crop(source.pixels, spec.input_size)
     batch = spec.preprocess(crop[None])
-    result: Explanations = explainer.explain(batch, top=top)
+    result: Explanations = explainer.explain(
+        batch, top=options.top, many_passes_top=options.many_pass_top
+    )
     figures = ImageFigures(writer, spec.name, spec.slug, source)
-    # Each method's maps of this image, for the first k <= K classes it explains.
-    maps = [(method, result.methods[method.slug].maps[0]) for method in SHOWN_METHODS]
+    # Each method's maps and notes of this image, for the first k <= K classes it explains.
+    maps = [
+        (method, result.methods[method.slug].maps[0], _first(result.methods[method.slug].notes))
+        for method in explainer.methods
+    ]
     layers = list(explainer.stage_layers)
 
     classes = [int(c) for c in result.classes[0]]
@@ -132,7 +136,7 @@ def image_section(
     ]
     columns = [
         render.ExplanationColumn(method.title, method.display, method_maps, layers)
-        for method, method_maps in maps
+        for method, method_maps, _ in maps
     ]
     grid = figures.explanation_grid(
         columns, crop, row_labels, names, explainer.target_layer, weights
@@ -143,8 +147,8 @@ def image_section(
             figures.class_tiles(
                 crop,
                 [
-                    (method, method_maps[rank])
-                    for method, method_maps in maps
+                    (method, method_maps[rank], {name: float(v[rank]) for name, v in notes.items()})
+                    for method, method_maps, notes in maps
                     if rank < len(method_maps)
                 ],
                 layers,
@@ -199,7 +203,13 @@ def compute_model_page(
     model = build_model(spec, work.weights)
     target, stages = _target_choice(spec, model), stage_outputs(model)
     stage_names = [stage.name for stage in stages]
-    explainer = Explainer(model, target_layer=target.name, stage_layers=stage_names)
+    explainer = Explainer(
+        model,
+        target_layer=target.name,
+        stage_layers=stage_names,
+        methods=catalog.select(options.methods),
+        preprocess=spec.preprocess,
+    )
     fields = receptive_fields(model, stage_names)
     weights = weights_label(options.weights)[1]
     if card is None:
@@ -219,7 +229,7 @@ def compute_model_page(
         if found[source.slug] is None:
             began = time.perf_counter()
             section = image_section(
-                writer, spec, explainer, source, options.top, work.legend, fields, weights
+                writer, spec, explainer, source, options, work.legend, fields, weights
             )
             seconds = round(time.perf_counter() - began, 1)
             entry = {"section": dataclasses.asdict(section), "seconds": seconds}

@@ -104,7 +104,7 @@ class MethodTile:
 class ClassExplanation:
     """One explained class of one image: its prediction and one picture per method.
 
-    `figures` follow the catalog's order of the methods shown (`model_work.SHOWN_METHODS`);
+    `figures` follow the catalog's order of the methods the build computed (`--methods`);
     a method that explains fewer classes has no figure for the classes after its last.
     """
 

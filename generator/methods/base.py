@@ -185,3 +185,13 @@ class Method:
     def options(self) -> dict[str, Any]:
         """The method's options and their values, e.g. {"steps": 32}, for captions and cache keys."""
         return dataclasses.asdict(self)
+
+    def options_text(self) -> str:
+        """The options as captions state them, e.g. "steps 32"; empty for none."""
+        return ", ".join(
+            f"{name.replace('_', ' ')} {value}" for name, value in self.options().items()
+        )
+
+    def note_text(self, notes: Mapping[str, float]) -> str:
+        """What a caption says of one map's notes (plain text); empty by default."""
+        return ""

@@ -9,6 +9,7 @@ to the quadrature's error (completeness); each map reports that error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,12 @@ class IntegratedGradients(Method):
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"Integrated Gradients needs steps >= 1, got {self.steps}")
+
+    def note_text(self, notes: Mapping[str, float]) -> str:
+        return (
+            f"completeness error {100 * notes['completeness_error']:.1f}% of the logit change "
+            f"from the black photo ({notes['logit_change']:+.3g})"
+        )
 
     def _need(self, context: Context) -> InputGradients:
         return InputGradients("plain", context.classes, StraightPath(self.steps))
