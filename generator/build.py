@@ -256,7 +256,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         images, skipped = find_images(options.images)
     except ImageError as error:  # a missing folder, or two photos that would share one address
         raise BuildRefused(str(error)) from None
-    methods = catalog_records(options.top)
+    methods = catalog_records(options.top, options.many_pass_top)
     try:  # a method the methods page cannot explain stops the build before any model is built
         check_paragraphs(methods, TEMPLATES_DIR)
     except MissingParagraph as error:
