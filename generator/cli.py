@@ -10,6 +10,7 @@ equal to the catalog), folders and numbers by hand. Exit codes: 0 all built,
 from __future__ import annotations
 
 import argparse
+import textwrap
 import difflib
 import re
 import sys
@@ -123,8 +124,16 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
         )
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help text wrapped at spaces only, so a slug such as grad-cam-plus-plus stays whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
+        formatter_class=_Formatter,
         prog="python -m generator",
         description="Build the CNN Gallery: pages showing how keras.applications CNNs see images.",
         epilog="exit codes: 0 all built; 1 some model or image failed; 2 usage error",
@@ -133,11 +142,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "list-models",
+        formatter_class=_Formatter,
         help="print every model the gallery knows, as a table",
         description="Print every model the gallery knows, with its facts, as a table.",
     )
     build = commands.add_parser(
         "build",
+        formatter_class=_Formatter,
         help="compute, render and write the gallery's pages",
         description="Compute, render and write the gallery's pages into --out.",
         epilog="exit codes: 0 all built; 1 some model or image failed, or weights could not "
@@ -216,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench = commands.add_parser(
         "bench",
+        formatter_class=_Formatter,
         help="time each explanation method per image against its own floor",
         description="Time each explanation method per image against its own floor: the passes "
         "it needs, run as one batched compiled call, measured in the same run.",
