@@ -12,13 +12,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
+# Builds that test the pipeline (cache, output safety, the terminal), not the methods, compute
+# one class map and one input attribution: every method traced would add minutes per test.
+# tests/test_build_e2e.py builds with every method.
+QUICK_METHODS = ("grad-cam", "guided-backprop")
 
 
 def small_build_options(images: Path, out: Path, top: int) -> list[str]:
     """`build` options for the smallest model with random weights: the tests' quickest real build."""
     return [
         "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
-        "--weights", "random", "--top", str(top),
+        "--weights", "random", "--top", str(top), "--methods", *QUICK_METHODS,
     ]  # fmt: skip
 
 

@@ -41,6 +41,18 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 MODELS = ("MobileNetV3Small", "MobileNetV2", "ResNet50")
+# One method of every display kind, and one that explains the top class only (the page layout of
+# a row with fewer pictures), without the minutes that every method would add.
+SHOWN = (
+    "grad-cam",
+    "guided-grad-cam",
+    "guided-backprop",
+    "deconvnet",
+    "saliency",
+    "gradient-x-input",
+    "layer-cam",
+    "occlusion",
+)
 IMAGES = ("cat.jpg", "cat-and-cup.jpg")  # slugs "cat" and "cat-and-cup"; tabs sort by slug
 ARTIFACTS = REPO / "test-artifacts"
 VIEWPORT = {"width": 1440, "height": 900}
@@ -51,6 +63,10 @@ METHODS = (
     "Guided Grad-CAM",
     "Guided Backprop",
     "DeConvNet",
+    "Gradient saliency",
+    "Gradient × Input",
+    "LayerCAM",
+    "Occlusion sensitivity",
     "feature maps",
     "projections",
     "filters",
@@ -96,6 +112,8 @@ def site(tmp_path_factory) -> Path:
             str(images),
             "--top",
             "3",
+            "--methods",
+            *SHOWN,
             "--out",
             str(docs),
         ],

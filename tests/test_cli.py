@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sitekit import REPO, small_build_options
+from sitekit import QUICK_METHODS, REPO, small_build_options
 
 from generator import cli
 from generator.methods.slugs import SLUGS as METHOD_SLUGS
@@ -288,6 +288,7 @@ def test_a_failing_model_shows_one_line_and_logs_its_whole_traceback(tmp_path, c
         out=tmp_path / "docs",
         weights="random",
         top=1,
+        methods=QUICK_METHODS,
         isolate=True,
     )
     with Console(quiet=True) as console:

@@ -62,7 +62,7 @@ def test_occlusion_peaks_inside_the_object(trained):
     model, images, labels, corners, _, _ = trained
     explainer = Explainer(model, methods=(Occlusion(),), preprocess=lambda pixels: pixels / 255)
     maps = explainer.explain(images, classes=labels[:, None]).methods["occlusion"].maps[:, 0]
-    hits = [_peak_inside(maps[i], corners[i, labels[i]]) for i in range(len(images))]
+    hits = [peak_inside(maps[i], corners[i, labels[i]]) for i in range(len(images))]
     assert np.mean(hits) >= 0.9
 
 

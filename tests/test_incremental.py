@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sitekit import REPO, site_files
+from sitekit import QUICK_METHODS, REPO, site_files
 
 import generator.model_work as model_work_module
 from generator.build import BuildOptions, build
@@ -40,7 +40,12 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
     out = tmp_path / "site"
     options = BuildOptions(
-        specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=2
+        specs=(get_spec("MobileNetV3Small"),),
+        images=images,
+        out=out,
+        weights="random",
+        top=2,
+        methods=QUICK_METHODS,
     )
 
     assert build(options).ok
@@ -82,6 +87,7 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
             out=out,
             weights="random",
             top=2,
+            methods=QUICK_METHODS,
             isolate=isolate,
         )
         reports.append(build(options))
@@ -104,7 +110,14 @@ def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted)
     specs = (get_spec("MobileNetV3Small"), get_spec("MobileNet"))
 
     def options(out: Path, chosen) -> BuildOptions:
-        return BuildOptions(specs=tuple(chosen), images=images, out=out, weights="random", top=2)
+        return BuildOptions(
+            specs=tuple(chosen),
+            images=images,
+            out=out,
+            weights="random",
+            top=2,
+            methods=QUICK_METHODS,
+        )
 
     build(options(tmp_path / "full", specs))
     shards = [select_shard(specs, index, 2) for index in (1, 2)]

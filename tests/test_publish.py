@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
-from sitekit import REPO, mkdocs_config
+from sitekit import QUICK_METHODS, REPO, mkdocs_config
 
 import generator.build as build_module
 import generator.figures as figures_module
@@ -95,6 +95,7 @@ def test_two_releases_deployed_with_mike_are_served_each_citing_its_own_version(
                 out=docs,
                 weights="random",
                 top=1,
+                methods=QUICK_METHODS,
             )
         )
         assert report.ok, report.summary()

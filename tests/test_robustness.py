@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from sitekit import BUILD_COMMAND, REPO, mkdocs_build, site_files, small_build_options
+from sitekit import (
+    BUILD_COMMAND,
+    QUICK_METHODS,
+    REPO,
+    mkdocs_build,
+    site_files,
+    small_build_options,
+)
 from test_images import BAD_FILES
 
 import generator.manifest as manifest_module
@@ -37,7 +44,12 @@ def test_hostile_image_names_stay_inside_out_and_show_as_text(tmp_path):
     out = tmp_path / "docs"
     report = build(
         BuildOptions(
-            specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=2
+            specs=(get_spec("MobileNetV3Small"),),
+            images=images,
+            out=out,
+            weights="random",
+            top=2,
+            methods=QUICK_METHODS,
         )
     )
     assert report.ok, report.summary()
@@ -65,7 +77,11 @@ def test_a_failing_model_is_reported_and_the_others_build(tmp_path, monkeypatch)
     monkeypatch.setattr(model_work_module, "build_model", build_model)
     out = tmp_path / "docs"
     specs = (get_spec("MobileNet"), get_spec("MobileNetV3Small"))
-    report = build(BuildOptions(specs=specs, images=images, out=out, weights="random", top=2))
+    report = build(
+        BuildOptions(
+            specs=specs, images=images, out=out, weights="random", top=2, methods=QUICK_METHODS
+        )
+    )
     assert list(report.built) == ["MobileNetV3Small"]
     assert "simulated out-of-memory" in report.failed["MobileNet"]
     assert "FAILED MobileNet" in report.summary() and not report.ok
@@ -93,7 +109,15 @@ def test_a_model_process_killed_for_memory_fails_only_that_model(tmp_path):
     out = tmp_path / "docs"
     specs = (doomed, get_spec("MobileNetV3Small"))
     report = build(
-        BuildOptions(specs=specs, images=images, out=out, weights="random", top=2, isolate=True)
+        BuildOptions(
+            specs=specs,
+            images=images,
+            out=out,
+            weights="random",
+            top=2,
+            isolate=True,
+            methods=QUICK_METHODS,
+        )
     )
     assert list(report.built) == ["MobileNetV3Small"]
     reason = report.failed["Doomed"]
@@ -234,7 +258,12 @@ def test_a_folder_of_bad_and_odd_images_builds_the_good_ones_and_lists_the_rest(
     out = tmp_path / "docs"
     report = build(
         BuildOptions(
-            specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=1
+            specs=(get_spec("MobileNetV3Small"),),
+            images=images,
+            out=out,
+            weights="random",
+            top=1,
+            methods=QUICK_METHODS,
         )
     )
     skipped = {path.name for path, _ in report.skipped_images}
@@ -270,6 +299,7 @@ def test_camera_and_non_latin_photo_names_build_a_strict_site_and_repeat_models_
             out=out,
             weights="random",
             top=1,
+            methods=QUICK_METHODS,
         )
     )
     assert report.ok, report.summary()
@@ -332,7 +362,12 @@ def small_site(tmp_path_factory):
 
 def _options(images: Path, out: Path, **changes) -> BuildOptions:
     options = BuildOptions(
-        specs=(get_spec("MobileNetV3Small"),), images=images, out=out, weights="random", top=1
+        specs=(get_spec("MobileNetV3Small"),),
+        images=images,
+        out=out,
+        weights="random",
+        top=1,
+        methods=QUICK_METHODS,
     )
     return dataclasses.replace(options, **changes)
 

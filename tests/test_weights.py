@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 from keras.src.utils import file_utils
+from sitekit import QUICK_METHODS
 
 from generator import registry, weights
 from generator.weights import WeightsUnavailable
@@ -249,9 +250,8 @@ def test_interceptor_is_removed_after_errors(tmp_path):
 
 
 def test_random_weights_need_no_source():
-    with pytest.raises(ValueError):
-        with weights.weights_source("random"):
-            pass
+    with pytest.raises(ValueError), weights.weights_source("random"):
+        pass
 
 
 def test_keras_cache_dir_follows_keras_home_at_call_time(monkeypatch, tmp_path):
@@ -400,6 +400,7 @@ def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, m
         out=tmp_path / "site",
         weights="imagenet",
         top=1,
+        methods=QUICK_METHODS,
     )
     with monkeypatch.context() as first:
         real_build = model_work_module.build_model
