@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks
+from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks, method_anchor
 from generator.site_records import Figure, ModelPage, ModelSummary, Prediction, Thumbnail
 
 # The method shown on an image's comparison overview, beside each model's top-1 class.
@@ -217,5 +217,5 @@ def comparison_path(page: ComparisonPage) -> str:
     One folder per image keeps every image slug and method slug apart (an image called
     `cat-grad-cam` cannot collide with the Grad-CAM page of `cat`).
     """
-    name = "index" if page.overview else anchor(page.method)
+    name = "index" if page.overview else method_anchor(page.method)
     return f"compare/{page.image.slug}/{name}.md"

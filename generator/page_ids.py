@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from generator.methods.catalog import METHODS
 from generator.site_records import Figure, ImageSection, ModelPage, Prediction
 
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
@@ -23,6 +24,15 @@ MODEL_PAGE_IDS = frozenset(
 def anchor(text: str) -> str:
     """A stable `[a-z0-9-]` id for a heading made from a layer name or other free text."""
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+_SLUG_OF_TITLE = {method.title: method.slug for method in METHODS}
+
+
+def method_anchor(title: str) -> str:
+    """A method's id in addresses: its catalog slug (titles can slug alike: Grad-CAM and
+    Grad-CAM++ would both give "grad-cam")."""
+    return _SLUG_OF_TITLE.get(title) or anchor(title)
 
 
 def image_anchor(slug: str) -> str:
@@ -83,7 +93,7 @@ def image_blocks(page: ModelPage) -> list[ImageBlock]:
                 label = f"{label}-{explained.prediction.class_index}"
             row = f"{tab}--{label}"
             figures = [
-                MethodFigure(tile.method, f"{row}--{anchor(tile.method)}", tile.figure)
+                MethodFigure(tile.method, f"{row}--{method_anchor(tile.method)}", tile.figure)
                 for tile in explained.figures
             ]
             classes.append(ClassBlock(explained.prediction, row, figures))

@@ -32,7 +32,7 @@ from PIL import Image
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
 from generator.method_records import MethodRecord, catalog_records, check_paragraphs
-from generator.page_ids import anchor, image_blocks
+from generator.page_ids import anchor, image_blocks, method_anchor
 from generator.render import atomic_write_text
 from generator.site_config import read_site_url
 from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo, Thumbnail
@@ -241,6 +241,7 @@ def make_environment() -> jinja2.Environment:
         seconds=seconds,
         dims=dims,
         anchor=anchor,
+        method_anchor=method_anchor,
         or_unknown=or_unknown,
         link_url=link_url,
     )
