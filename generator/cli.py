@@ -10,10 +10,10 @@ equal to the catalog), folders and numbers by hand. Exit codes: 0 all built,
 from __future__ import annotations
 
 import argparse
-import textwrap
 import difflib
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from generator import __version__, console
