@@ -25,7 +25,7 @@ from tqdm import tqdm
 from generator import __version__, render
 from generator.cache import Cache
 from generator.console import Console
-from generator.figures import FigureWriter, explanation_legend, thumbnail
+from generator.figures import FigureWriter, explanation_legend, family_legends, thumbnail
 from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
 from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
@@ -288,6 +288,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         reference_images=reference_times().images,
     )
     legend = explanation_legend(writer, catalog.select(options.methods))
+    legends = family_legends(writer, catalog.select(options.methods))
     thumbnails = [thumbnail(writer, source) for source in images]
 
     summaries: list[ModelSummary] = []
@@ -360,7 +361,14 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
 
     try:
         written_pages = write_site(
-            options.out, site, summaries, pages, thumbnails, write_text=write_page, methods=methods
+            options.out,
+            site,
+            summaries,
+            pages,
+            thumbnails,
+            write_text=write_page,
+            methods=methods,
+            legends=legends,
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused
         for note in ledger.finish([*writer.written, *pages_written]):

@@ -108,6 +108,23 @@ def explanation_legend(writer: FigureWriter, methods: Sequence[Method]) -> Figur
     )
 
 
+def family_legends(writer: FigureWriter, methods: Sequence[Method]) -> dict[str, Figure]:
+    """One legend per method family of `methods`: the colour scales of the family's grid on the
+    model pages, by family slug, in `assets/legend-<family>.webp`."""
+    families: dict[str, list[Method]] = {}
+    for method in methods:
+        families.setdefault(method.family.slug, []).append(method)
+    return {
+        slug: writer.image(
+            f"assets/legend-{slug}.webp",
+            partial(render.explanation_legend, members),
+            render.legend_caption(members),
+            render.legend_caption(members),
+        )
+        for slug, members in families.items()
+    }
+
+
 def thumbnail(writer: FigureWriter, source: SourceImage) -> Thumbnail:
     """A sample image's square thumbnail for the home and comparison pages."""
     figure = writer.image(

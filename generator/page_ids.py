@@ -1,17 +1,21 @@
-"""The stable ids of a model page's blocks (image tabs, explained classes, method pictures).
+"""The stable ids of a model page's blocks (image tabs, explained classes, method pictures),
+and the family grids the class explanations are laid out in.
 
 Ids are made of slugs only (image, class label, method), so a cited link such as
 `models/resnet50/#cat--tabby-cat--grad-cam` keeps working after any rebuild. The model pages and
-the comparison pages that link into them both take their ids from here.
+the comparison pages that link into them both take their ids from here. The grids group the
+methods by the family each declares (`methods/families.py`), so no page names a method.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from generator.methods.catalog import METHODS
+from generator.methods.families import FAMILIES, Family, not_computed
 from generator.site_records import Figure, ImageSection, ModelPage, Prediction
 
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
@@ -27,6 +31,9 @@ def anchor(text: str) -> str:
 
 
 _SLUG_OF_TITLE = {method.title: method.slug for method in METHODS}
+_FAMILY_OF_TITLE = {method.title: method.family for method in METHODS}
+# Where a picture of a method the catalog no longer lists (a page kept from an older build) goes.
+OTHER = Family("other", "Other methods", "Methods this version of the gallery no longer lists.")
 
 
 def method_anchor(title: str) -> str:
@@ -67,21 +74,103 @@ class PredictionRow:
 
 
 @dataclass(frozen=True)
+class GridColumn:
+    """A method heading a column of a family's grid."""
+
+    method: str  # the method's title
+    docs: str  # its id on the methods page
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One method's picture of one class in a family's grid, or why there is none."""
+
+    method: str
+    picture: MethodFigure | None
+    missing: str  # "not computed: explains the top-1 class only" when `picture` is None
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One explained class in a family's grid: a cell per column, in the columns' order."""
+
+    prediction: Prediction
+    anchor: str | None  # the class's id, on its row of the first grid only (ids are unique)
+    cells: list[GridCell]
+
+
+@dataclass(frozen=True)
+class FamilyGrid:
+    """One family's methods for every explained class of an image: a tab of the model page."""
+
+    family: Family
+    anchor: str  # "<image>--<family slug>"; also names the lightbox gallery of its pictures
+    columns: list[GridColumn]
+    rows: list[GridRow]
+    legend: Figure | None  # the colour scale of the family's pictures, if one was drawn
+
+
+@dataclass(frozen=True)
 class ImageBlock:
     """One image tab of a model page with the stable ids of its blocks.
 
     `anchor` is the image slug unless it clashes with a fixed id of the page; the other ids
-    extend it.
+    extend it. `families` lays `classes` out in one grid per method family, families in
+    catalog order, methods in catalog order within each.
     """
 
     section: ImageSection
     anchor: str
     rows: list[PredictionRow]
     classes: list[ClassBlock]
+    families: list[FamilyGrid]
 
 
-def image_blocks(page: ModelPage) -> list[ImageBlock]:
-    """The image tabs of a model page with an id for every image, class and method block."""
+def family_of(method: str) -> Family:
+    """The family of a method, by its title."""
+    return _FAMILY_OF_TITLE.get(method, OTHER)
+
+
+def family_grids(
+    tab: str, classes: list[ClassBlock], legends: Mapping[str, Figure]
+) -> list[FamilyGrid]:
+    """The explained classes of one image tab laid out in one grid per method family.
+
+    A method that explains fewer classes (the many-pass ones explain the top-1 class by default)
+    gets a cell saying so in the rows of the classes it did not explain. `legends` maps a
+    family's slug to its colour scale.
+    """
+    methods: dict[str, int] = {}  # title -> classes it explains, in the order of first use
+    for block in classes:
+        for shown in block.figures:
+            methods[shown.method] = methods.get(shown.method, 0) + 1
+    order = {family.slug: index for index, family in enumerate((*FAMILIES, OTHER))}
+    families = sorted({family_of(method) for method in methods}, key=lambda f: order[f.slug])
+    grids = []
+    for family in families:
+        titles = [method for method in methods if family_of(method) == family]
+        rows = []
+        for block in classes:
+            pictures = {shown.method: shown for shown in block.figures}
+            cells = [
+                GridCell(
+                    title,
+                    pictures.get(title),
+                    "" if title in pictures else not_computed(methods[title]),
+                )
+                for title in titles
+            ]
+            rows.append(GridRow(block.prediction, block.anchor if not grids else None, cells))
+        columns = [GridColumn(title, method_anchor(title)) for title in titles]
+        grids.append(
+            FamilyGrid(family, f"{tab}--{family.slug}", columns, rows, legends.get(family.slug))
+        )
+    return grids
+
+
+def image_blocks(page: ModelPage, legends: Mapping[str, Figure] | None = None) -> list[ImageBlock]:
+    """The image tabs of a model page with an id for every image, class and method block;
+    `legends` are the colour scales of the method families, by family slug."""
     blocks = []
     for section in page.images:
         tab = image_anchor(section.slug)
@@ -99,5 +188,6 @@ def image_blocks(page: ModelPage) -> list[ImageBlock]:
             classes.append(ClassBlock(explained.prediction, row, figures))
         row_of = {block.prediction.class_index: block.anchor for block in classes}
         rows = [PredictionRow(p, row_of.get(p.class_index)) for p in section.predictions]
-        blocks.append(ImageBlock(section, tab, rows, classes))
+        grids = family_grids(tab, classes, legends or {})
+        blocks.append(ImageBlock(section, tab, rows, classes, grids))
     return blocks

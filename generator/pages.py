@@ -19,7 +19,7 @@ import dataclasses
 import posixpath
 import string
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -276,6 +276,7 @@ def write_site(
     images: list[Thumbnail],
     write_text: Callable[[Path, str], None] = atomic_write_text,
     methods: Sequence[MethodRecord] | None = None,
+    legends: Mapping[str, Figure] | None = None,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
@@ -287,7 +288,8 @@ def write_site(
     generator wrote). `methods` are the catalog's methods as the methods page describes them
     (None: with the default top-5 classes); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
-    `write_text`, for the manifest.
+    `write_text`, for the manifest. `legends` are the colour scales of the method families'
+    grids on the model pages, by family slug (`figures.family_legends`).
     """
     methods = catalog_records() if methods is None else methods
     check_paragraphs(methods, TEMPLATES_DIR)
@@ -335,8 +337,7 @@ def write_site(
             "model.md.j2",
             f"{site.title}: {page.summary.name}",
             page=page,
-            images=image_blocks(page),
-            method_docs=method_docs,
+            images=image_blocks(page, legends),
         )
     write(
         "compare/index.md",

@@ -19,6 +19,7 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from generator.methods.display import DISPLAYS, Display
+from generator.methods.families import not_computed
 
 HEATMAP_COLORMAP = "inferno"  # perceptually uniform, readable in grayscale print
 DIVERGING_COLORMAP = "RdBu_r"
@@ -637,7 +638,7 @@ def explanation_legend(
 def _not_computed(size: int, classes: int) -> np.ndarray:
     """An empty cell's note: the method explains fewer classes than the grid has rows."""
     font = _font()
-    text = f"not computed: explains the top-{classes} class{'es' if classes != 1 else ''} only"
+    text = not_computed(classes)
     canvas, draw = _canvas(size, size)
     lines = wrap_text(text, font, size - 8)
     top = (size - len(lines) * _line_height(font)) // 2

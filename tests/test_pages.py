@@ -19,10 +19,12 @@ import yaml
 from PIL import Image
 from sitekit import mkdocs_build
 
-from generator import __release_date__, __version__, pages, site_config
+from generator import __release_date__, __version__, pages, render, site_config
 from generator.comparisons import ClassCount, Top1Choice, agreement
 from generator.method_records import MissingParagraph, catalog_records
-from generator.page_ids import PredictionRow, anchor, image_blocks
+from generator.methods import catalog
+from generator.methods.families import FAMILIES
+from generator.page_ids import PredictionRow, anchor, image_blocks, method_anchor
 from generator.pages import bibtex_escape, escape_md, page_url, write_site
 from generator.site_records import (
     ChosenTensor,
@@ -55,10 +57,18 @@ MODELS = {"AlphaNet": "Testnets", "BetaNet": "Testnets", "DeltaNet": None}  # bu
 # Top-1 class per model and image: AlphaNet and DeltaNet agree, BetaNet differs.
 TOP1 = {"AlphaNet": "tabby cat", "BetaNet": "Egyptian cat", "DeltaNet": "tabby cat"}
 OTHER = {"tabby cat": (281, "Egyptian cat", 285), "Egyptian cat": (285, "tabby cat", 281)}
-# The methods the hand-built model pages show, in their order.
-SHOWN = ("Grad-CAM", "Guided Grad-CAM", "Guided Backprop", "DeConvNet")
-# crop, legend, 2 classes x 4 methods, one feature map, one projection (the grid is a link)
-PICTURES_PER_IMAGE = 2 + 2 * len(SHOWN) + 2
+# The methods the hand-built model pages show, in the catalog's order; Score-CAM explains the
+# top class only, as the many-pass methods do by default.
+SHOWN = ("Grad-CAM", "Guided Grad-CAM", "Score-CAM", "Guided Backprop", "DeConvNet")
+TOP1_ONLY = ("Score-CAM",)
+# The families of SHOWN (methods/families.py) in catalog order, and their methods.
+FAMILY_METHODS = {
+    "class-maps": ("Grad-CAM", "Score-CAM"),
+    "guided": ("Guided Grad-CAM", "Guided Backprop", "DeConvNet"),
+}
+# crop, one legend per family, 2 classes x 5 methods but one top-1-only, one feature map, one
+# projection (the printable grid is a link)
+PICTURES_PER_IMAGE = 1 + len(FAMILY_METHODS) + 2 * len(SHOWN) - len(TOP1_ONLY) + 2
 SITE_URL = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["site_url"]
 
 
@@ -96,6 +106,7 @@ def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> I
                     ),
                 )
                 for method in SHOWN
+                if prediction.rank == 1 or method not in TOP1_ONLY
             ],
         )
         for prediction in predictions
@@ -199,6 +210,14 @@ def make_contexts(root: Path, weights_mode: str):
     return site, models, model_pages, thumbnails
 
 
+def family_legends(root: Path) -> dict[str, Figure]:
+    """The colour scales of the method families' grids, by family slug (figures.family_legends)."""
+    return {
+        family: _figure(root, f"assets/legend-{family}.webp", f"{family} colour scale", (0, 0, 0))
+        for family in FAMILY_METHODS
+    }
+
+
 class Built:
     """A generated and mkdocs-built site."""
 
@@ -206,7 +225,7 @@ class Built:
         self.docs = work / "docs"
         self.site_dir = work / "site"
         self.contexts = make_contexts(self.docs, weights_mode)
-        self.written = write_site(self.docs, *self.contexts)
+        self.written = write_site(self.docs, *self.contexts, legends=family_legends(self.docs))
         self.result = mkdocs_build(self.docs, work)
 
     def html(self, relative: str) -> str:
@@ -500,32 +519,139 @@ def test_model_page_shows_predictions_card_and_stable_anchors(imagenet_site):
         "filters-image--tabby-cat--deconvnet",
     ):
         assert wanted in ids, wanted
-    tabs = re.findall(r'<label for="__tabbed_[^"]+">(.*?)</label>', model)
-    assert [visible_text(label) for label in tabs] == [title for _, title in IMAGES]
+    # The image tabs: the labels of the page's outer set of tabs (each holds the family tabs).
+    outer = next(n for n in tree(model).descendants() if "tabbed-set" in n.classes)
+    (labels,) = [n for n in outer.children if "tabbed-labels" in n.classes]
+    assert [label.all_text() for label in labels.children] == [title for _, title in IMAGES]
 
 
-def test_class_explanations_are_a_grid_of_zoomable_captioned_figures(imagenet_site):
+class _Node:
+    """An element of a parsed page: tag, attributes, children and its own text."""
+
+    def __init__(self, tag: str, attrs: dict[str, str | None]) -> None:
+        self.tag, self.attrs = tag, attrs
+        self.children: list[_Node] = []
+        self.parts: list[str | _Node] = []  # text and children in document order
+
+    @property
+    def classes(self) -> list[str]:
+        return (self.attrs.get("class") or "").split()
+
+    def all_text(self) -> str:
+        texts = [part if isinstance(part, str) else part.all_text() for part in self.parts]
+        return " ".join(" ".join(texts).split())
+
+    def find(self, element_id: str) -> _Node | None:
+        if self.attrs.get("id") == element_id:
+            return self
+        return next((n for c in self.children if (n := c.find(element_id)) is not None), None)
+
+    def descendants(self) -> list[_Node]:
+        return [node for c in self.children for node in (c, *c.descendants())]
+
+
+class _Tree(html.parser.HTMLParser):
+    _VOID = frozenset({"img", "br", "input", "hr", "meta", "link", "source", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = _Node("", {})
+        self._open = [self.root]
+
+    def handle_starttag(self, tag, attrs):
+        node = _Node(tag, dict(attrs))
+        self._open[-1].children.append(node)
+        self._open[-1].parts.append(node)
+        if tag not in self._VOID:
+            self._open.append(node)
+
+    def handle_endtag(self, tag):
+        while len(self._open) > 1 and self._open.pop().tag != tag:
+            pass
+
+    def handle_data(self, data):
+        self._open[-1].parts.append(data)
+
+
+def tree(text: str) -> _Node:
+    parser = _Tree()
+    parser.feed(text)
+    return parser.root
+
+
+def test_class_explanations_are_one_grid_per_method_family(imagenet_site):
+    """One nested tab per family (methods/families.py), each a grid whose head has one cell per
+    method and whose rows, one per class, have one cell per method under it: the picture or the
+    reason it was not computed. Ids of classes and pictures are those cited links use."""
     model = imagenet_site.html("models/alphanet/index.html")
-    for rank, label in ((1, "tabby cat"), (2, "Egyptian cat")):
-        row = element_html(model, "div", f"cat--{anchor(label)}")
-        assert label in visible_text(row) and ("12.3%" if rank == 1 else "5.0%") in row
-        figures = re.findall(r"<figure[^>]*>.*?</figure>", row, re.DOTALL)
-        assert len(figures) == len(SHOWN)
-        for method, figure in zip(SHOWN, figures):
-            slug = anchor(method)
-            assert f'id="cat--{anchor(label)}--{slug}"' in figure
-            link = re.search(r'<a class="glightbox"[^>]*href="([^"]+)"', figure).group(1)
-            assert link.endswith(f"assets/alphanet/cat/{slug}-{rank}.webp")
-            assert f"{method} for class {rank}, '{label}' (caption)" in visible_text(figure)
-            alt = next(attrs["alt"] for tag, attrs in parse(figure).tags if tag == "img")
-            assert f"{method} for class {rank}" in alt
-    # The rows follow the predictions table, whose class names link to them; the legend is beside.
+    page = tree(model)
+    labels = {"class-maps": "Class maps", "guided": "Guided projections"}
     explanations = model[model.index('id="cat--explanations"') : model.index('id="cat--features"')]
-    assert explanations.index("tabby-cat--grad-cam") < explanations.index("egyptian-cat--grad-cam")
-    assert "legend-gradcam.webp" in explanations and "explanations.webp" in explanations
+    tabs = re.findall(r'<label for="__tabbed_[^"]+">(.*?)</label>', explanations)
+    assert [visible_text(label) for label in tabs] == list(labels.values())
+    classes = ((1, "tabby cat", "12.3%"), (2, "Egyptian cat", "5.0%"))
+    seen = {(rank, method): 0 for rank, _, _ in classes for method in SHOWN}
+    for family, methods in FAMILY_METHODS.items():
+        grid = page.find(f"cat--{family}")
+        assert grid is not None, family
+        legend = next(n for n in grid.descendants() if "gallery-legend" in n.classes)
+        assert any(
+            f"legend-{family}.webp" in (n.attrs.get("src") or "") for n in legend.descendants()
+        )
+        (table,) = [n for n in grid.descendants() if "gallery-classes" in n.classes]
+        head, *rows = table.children
+        assert "gallery-classes-head" in head.classes
+        assert [cell.all_text() for cell in head.children] == ["Class", *methods]
+        links = [n.attrs["href"] for n in head.descendants() if n.tag == "a"]
+        assert links == [f"../../methods/#{method_anchor(m)}" for m in methods]
+        assert len(rows) == len(classes)
+        for row, (rank, label, probability) in zip(rows, classes):
+            assert "gallery-class" in row.classes
+            # The class's id is on its row of the first grid (the tab shown first), once.
+            first = family == next(iter(FAMILY_METHODS))
+            assert row.attrs.get("id") == (f"cat--{anchor(label)}" if first else None)
+            name, *cells = row.children
+            assert label in name.all_text() and probability in name.all_text()
+            assert len(cells) == len(head.children) - 1 == len(methods)
+            for method, cell in zip(methods, cells):
+                seen[rank, method] += 1
+                slug = method_anchor(method)
+                if rank > 1 and method in TOP1_ONLY:
+                    assert cell.classes == ["gallery-missing"]
+                    assert (
+                        cell.all_text() == f"{method}: not computed: explains the top-1 class only"
+                    )
+                    continue
+                assert cell.tag == "figure" and cell.attrs["id"] == f"cat--{anchor(label)}--{slug}"
+                (link,) = [
+                    n for n in cell.descendants() if n.tag == "a" and "glightbox" in n.classes
+                ]
+                assert link.attrs["href"].endswith(
+                    f"assets/alphanet/cat/{anchor(method)}-{rank}.webp"
+                )
+                # The lightbox steps through this family's grid, row by row.
+                assert link.attrs["data-gallery"] == f"cat--{family}"
+                assert f"{method} for class {rank}, '{label}' (caption)" in cell.all_text()
+                (img,) = [n for n in cell.descendants() if n.tag == "img"]
+                assert f"{method} for class {rank}" in img.attrs["alt"]
+    # Every method once per class, in its family's grid.
+    assert set(seen.values()) == {1}
+    # The predictions table links to the class rows; the printable grid is a link, not a picture.
     assert 'href="#cat--egyptian-cat"' in model
-    # The big grid is a link for printing, not a picture on the page.
+    assert "explanations.webp" in explanations
     assert not re.search(r"<img[^>]*explanations\.webp", model)
+
+
+def test_every_method_has_a_family_whose_grid_has_one_colour_scale_and_few_columns():
+    """Families come from the methods' own declarations; each grid is read with one legend's
+    colours (heat maps at one layer and at every layer share theirs) and fits a page's width."""
+    for family in FAMILIES:
+        members = [method for method in catalog.METHODS if method.family == family]
+        assert 1 <= len(members) <= 6, (family.slug, [m.slug for m in members])
+        colormaps = {render.display_colormap(method.display) for method in members}
+        assert len(colormaps) == 1, (family.slug, colormaps)
+    assert {method.family for method in catalog.METHODS} == set(FAMILIES)
+    assert len({family.slug for family in FAMILIES}) == len(FAMILIES)
 
 
 def test_anchors_are_made_of_slugs_and_never_counters():

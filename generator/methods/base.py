@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from generator.methods.backward_rules import Rule
 from generator.methods.display import Display  # how a map is drawn (TF-free, for render)
+from generator.methods.families import Family  # the grid a page shows it in (TF-free)
 
 Kind = Literal["class map", "input attribution"]
 
@@ -171,6 +172,7 @@ class Method:
     paper: ClassVar[Paper]
     kind: ClassVar[Kind]
     display: ClassVar[Display]
+    family: ClassVar[Family]  # the methods model pages show it beside, in one grid
     # Methods that need many passes per image explain the top-1 class unless asked for more.
     many_passes: ClassVar[bool] = False
     # True where the map is read at Grad-CAM's target tensor (captions name that layer).

@@ -19,6 +19,7 @@ from generator.methods.base import (
     Method,
     Passes,
 )
+from generator.methods.families import CLASS_MAPS
 
 
 def upsampled_unit(cam: tf.Tensor, size: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -39,6 +40,7 @@ class ChannelWeightedCAM(Method):
 
     kind = "class map"
     display = "heatmap"
+    family = CLASS_MAPS
     at_target = True
 
     def needs(self, context: Context) -> tuple[Any, ...]:

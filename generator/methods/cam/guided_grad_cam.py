@@ -8,6 +8,7 @@ from typing import Any
 
 from generator.methods.base import Attribution, Context, Method, Passes
 from generator.methods.cam.grad_cam import GradCAM
+from generator.methods.families import GUIDED
 from generator.methods.gradient.guided_backprop import GuidedBackprop
 
 
@@ -18,6 +19,7 @@ class GuidedGradCAM(Method):
     paper = GradCAM.paper
     kind = "class map"
     display = "gradient"
+    family = GUIDED
     at_target = True
 
     def needs(self, context: Context) -> tuple[Any, ...]:

@@ -18,6 +18,7 @@ from generator.methods.base import (
     Passes,
 )
 from generator.methods.cam.base import upsampled_unit
+from generator.methods.families import CLASS_MAPS
 
 
 def layers_of(context: Context) -> tuple[str, ...]:
@@ -38,6 +39,7 @@ class LayerCAM(Method):
     )
     kind = "class map"
     display = "heatmaps by layer"
+    family = CLASS_MAPS
 
     def needs(self, context: Context) -> tuple[Any, ...]:
         return tuple(

@@ -23,6 +23,7 @@ from generator.methods.base import (
     References,
 )
 from generator.methods.cam.base import upsampled_unit
+from generator.methods.families import CLASS_MAPS
 
 
 def strongest_channels(activations: tf.Tensor, cap: int) -> tf.Tensor:
@@ -67,6 +68,7 @@ class ScoreCAM(Method):
     )
     kind = "class map"
     display = "heatmap"
+    family = CLASS_MAPS
     many_passes = True
     at_target = True
     # The masked passes cost one forward pass each: capped at the 64 strongest channels (by mean

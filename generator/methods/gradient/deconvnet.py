@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from generator.methods.base import Attribution, Context, InputGradients, Method, Paper, Passes
+from generator.methods.families import GUIDED
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class DeConvNet(Method):
     )
     kind = "input attribution"
     display = "gradient"
+    family = GUIDED
 
     def needs(self, context: Context) -> tuple[Any, ...]:
         return (InputGradients("deconvnet", context.classes),)

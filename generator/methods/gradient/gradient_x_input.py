@@ -10,6 +10,7 @@ from typing import Any
 import tensorflow as tf
 
 from generator.methods.base import Attribution, Context, InputGradients, Method, Paper, Passes
+from generator.methods.families import ATTRIBUTIONS
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class GradientXInput(Method):
     )
     kind = "input attribution"
     display = "signed"
+    family = ATTRIBUTIONS
 
     def needs(self, context: Context) -> tuple[Any, ...]:
         return (InputGradients("plain", context.classes),)

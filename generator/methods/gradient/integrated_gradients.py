@@ -24,6 +24,7 @@ from generator.methods.base import (
     Passes,
     StraightPath,
 )
+from generator.methods.families import ATTRIBUTIONS
 
 # A logit change smaller than this counts as this much when the error is made relative.
 _SMALLEST_CHANGE = 1e-6
@@ -42,6 +43,7 @@ class IntegratedGradients(Method):
     )
     kind = "input attribution"
     display = "signed"
+    family = ATTRIBUTIONS
     many_passes = True
 
     steps: int = 32  # path intervals: steps + 1 gradient points

@@ -10,6 +10,7 @@ from typing import Any
 import tensorflow as tf
 
 from generator.methods.base import Attribution, Context, InputGradients, Method, Paper, Passes
+from generator.methods.families import GRADIENT_SIZE
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Saliency(Method):
     )
     kind = "input attribution"
     display = "magnitude"
+    family = GRADIENT_SIZE
 
     def needs(self, context: Context) -> tuple[Any, ...]:
         return (InputGradients("plain", context.classes),)

@@ -25,6 +25,7 @@ from generator.methods.base import (
     Passes,
     References,
 )
+from generator.methods.families import ATTRIBUTIONS
 
 
 def window_bands(side: int, window: float, stride: float) -> np.ndarray:
@@ -79,6 +80,7 @@ class Occlusion(Method):
     )
     kind = "input attribution"
     display = "signed"
+    family = ATTRIBUTIONS
     many_passes = True
 
     window: float = 0.25  # the window's side, as a fraction of the input's side

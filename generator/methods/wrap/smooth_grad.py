@@ -19,6 +19,7 @@ from generator.methods.base import (
     Attribution,
     Context,
     Display,
+    Family,
     InputGradients,
     Kind,
     Method,
@@ -76,6 +77,10 @@ class SmoothGrad(Method):
     @property
     def display(self) -> Display:  # type: ignore[override]
         return self.base.display
+
+    @property
+    def family(self) -> Family:  # type: ignore[override]
+        return self.base.family
 
     def options(self) -> dict[str, Any]:
         """The base's slug and options, then the noise options."""
