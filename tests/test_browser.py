@@ -348,7 +348,8 @@ def test_clicking_a_picture_opens_it_enlarged_and_captioned_in_the_lightbox(
 
 def test_image_tabs_switch_and_cited_links_open_their_tab(base_url, page):
     page.goto(base_url + "models/mobilenetv2/", wait_until="load")
-    labels = page.locator(".tabbed-labels label")
+    # The image tabs are the outer set; each image tab holds a set of method-family tabs.
+    labels = page.locator(".tabbed-set:not(.tabbed-block .tabbed-set) > .tabbed-labels > label")
     titles = [label.inner_text().strip() for label in labels.all()]
     assert sorted(titles) == ["cat", "cat-and-cup"]
     first, second = (page.locator(f"[id='{title}']") for title in titles)
@@ -368,6 +369,46 @@ def test_image_tabs_switch_and_cited_links_open_their_tab(base_url, page):
     target = page.locator(f"[id='{fragment}']")
     target.wait_for(state="visible", timeout=10_000)
     assert second.is_visible() and not first.is_visible()
+
+
+@pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["desktop", "phone"])
+def test_family_grids_line_their_heads_up_with_their_tiles(browser, base_url, viewport):
+    """Each method family's grid (one nested tab per family): on a desktop, every row has one
+    cell per head cell, at the head cell's x and width; on a phone the head is hidden and the
+    rows show two pictures a row, inside the screen."""
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.goto(base_url + "models/mobilenetv2/", wait_until="load")
+    page.add_style_tag(content=".tabbed-block { display: block !important; }")  # every tab open
+    grids = page.evaluate(
+        """Array.from(document.querySelectorAll('.gallery-classes'), grid => {
+            const box = e => Array.from(e.children, c => {
+                const r = c.getBoundingClientRect();
+                return [Math.round(r.left), Math.round(r.width), Math.round(r.right)];
+            });
+            const [head, ...rows] = grid.children;
+            return {
+                id: grid.closest('.gallery-family').id,
+                headShown: head.getBoundingClientRect().height > 0,
+                head: box(head),
+                rows: rows.map(box),
+            };
+        })"""
+    )
+    families = {grid["id"].split("--", 1)[1] for grid in grids}
+    assert families == {"class-maps", "guided", "gradient-size", "attributions"}, families
+    for grid in grids:
+        assert grid["rows"], grid["id"]
+        for row in grid["rows"]:
+            assert len(row) == len(grid["head"]), grid["id"]  # the class, then one per method
+            if viewport == VIEWPORT:
+                assert grid["headShown"]
+                assert row == grid["head"], grid["id"]
+            else:
+                assert not grid["headShown"]
+                assert all(right <= PHONE["width"] for _, _, right in row), grid["id"]
+                assert len({left for left, _, _ in row[1:]}) == min(2, len(row) - 1), grid["id"]
+    context.close()
 
 
 def test_filter_box_narrows_the_models_table(base_url, page):
