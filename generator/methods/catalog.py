@@ -1,7 +1,8 @@
 """The explanation methods the gallery knows, in the order pages show them.
 
-Adding a method: write its module (a `base.Method`), add it here, add its test and its
-paragraph in `templates/methods/<slug>.md.j2`. Nothing else names a method.
+Adding a method: write its module (a `base.Method`, with the family whose grid shows it on model
+pages, `families.py`), add it here, add its test and its paragraph in
+`templates/methods/<slug>.md.j2`. Nothing else names a method.
 """
 
 from __future__ import annotations
