@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
+
+if TYPE_CHECKING:
+    from generator.plan import BuildOptions
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
@@ -24,6 +29,24 @@ def small_build_options(images: Path, out: Path, top: int) -> list[str]:
         "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
         "--weights", "random", "--top", str(top), "--methods", *QUICK_METHODS,
     ]  # fmt: skip
+
+
+def quick_build_options(images: Path, out: Path, top: int, **overrides) -> BuildOptions:
+    """`small_build_options` as `BuildOptions`, for builds in the test process; `overrides` win."""
+    # Imported here: the generator's build modules load TensorFlow, and the CLI tests that
+    # import this module must stay quick to collect.
+    from generator.plan import BuildOptions
+    from generator.registry import get_spec
+
+    options = BuildOptions(
+        specs=(get_spec("MobileNetV3Small"),),
+        images=images,
+        out=out,
+        weights="random",
+        top=top,
+        methods=QUICK_METHODS,
+    )
+    return dataclasses.replace(options, **overrides)
 
 
 def mkdocs_config(docs: Path, work: Path, versioned: bool = False) -> Path:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sitekit import QUICK_METHODS, REPO, small_build_options
+from sitekit import REPO, quick_build_options, small_build_options
 
 from generator import cli
 from generator.methods.slugs import SLUGS as METHOD_SLUGS
@@ -275,21 +275,15 @@ def _broken_constructor(*args, **kwargs):
 def test_a_failing_model_shows_one_line_and_logs_its_whole_traceback(tmp_path, capfd):
     import dataclasses
 
-    from generator.build import BuildOptions, build
+    from generator.build import build
     from generator.console import Console
     from generator.registry import get_spec
 
     broken = dataclasses.replace(
         get_spec("MobileNetV3Small"), name="Broken", slug="broken", constructor=_broken_constructor
     )
-    options = BuildOptions(
-        specs=(broken,),
-        images=_one_image(tmp_path),
-        out=tmp_path / "docs",
-        weights="random",
-        top=1,
-        methods=QUICK_METHODS,
-        isolate=True,
+    options = quick_build_options(
+        _one_image(tmp_path), tmp_path / "docs", top=1, specs=(broken,), isolate=True
     )
     with Console(quiet=True) as console:
         report = build(options, console)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sitekit import QUICK_METHODS, REPO, site_files
+from sitekit import REPO, quick_build_options, site_files
 
 import generator.model_work as model_work_module
 from generator.build import BuildOptions, build
@@ -39,14 +39,7 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     images.mkdir()
     shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
     out = tmp_path / "site"
-    options = BuildOptions(
-        specs=(get_spec("MobileNetV3Small"),),
-        images=images,
-        out=out,
-        weights="random",
-        top=2,
-        methods=QUICK_METHODS,
-    )
+    options = quick_build_options(images, out, top=2)
 
     assert build(options).ok
     assert counted == {"models": 1, "images": 1}
@@ -81,15 +74,7 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
     trees, reports = [], []
     for name, isolate in (("in-process", False), ("isolated", True)):
         out = tmp_path / name
-        options = BuildOptions(
-            specs=(get_spec("MobileNetV3Small"),),
-            images=images,
-            out=out,
-            weights="random",
-            top=2,
-            methods=QUICK_METHODS,
-            isolate=isolate,
-        )
+        options = quick_build_options(images, out, top=2, isolate=isolate)
         reports.append(build(options))
         trees.append(site_files(out))
     assert all(report.ok for report in reports)
@@ -110,14 +95,7 @@ def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted)
     specs = (get_spec("MobileNetV3Small"), get_spec("MobileNet"))
 
     def options(out: Path, chosen) -> BuildOptions:
-        return BuildOptions(
-            specs=tuple(chosen),
-            images=images,
-            out=out,
-            weights="random",
-            top=2,
-            methods=QUICK_METHODS,
-        )
+        return quick_build_options(images, out, top=2, specs=tuple(chosen))
 
     build(options(tmp_path / "full", specs))
     shards = [select_shard(specs, index, 2) for index in (1, 2)]

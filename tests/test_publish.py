@@ -13,13 +13,12 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
-from sitekit import QUICK_METHODS, REPO, mkdocs_config
+from sitekit import REPO, mkdocs_config, quick_build_options
 
 import generator.build as build_module
 import generator.figures as figures_module
 import generator.plan as plan_module
-from generator.build import BuildOptions, build
-from generator.registry import get_spec
+from generator.build import build
 
 MIKE = Path(sys.executable).parent / "mike"
 SITE_URL = "https://example.org/gallery/"
@@ -88,16 +87,7 @@ def test_two_releases_deployed_with_mike_are_served_each_citing_its_own_version(
     for version in ("1.0.0", "1.1.0"):
         for module in (build_module, plan_module, figures_module):  # pages, cache key, grids
             monkeypatch.setattr(module, "__version__", version)
-        report = build(
-            BuildOptions(
-                specs=(get_spec("MobileNetV3Small"),),
-                images=images,
-                out=docs,
-                weights="random",
-                top=1,
-                methods=QUICK_METHODS,
-            )
-        )
+        report = build(quick_build_options(images, docs, top=1))
         assert report.ok, report.summary()
         _run(MIKE, "deploy", "--update-aliases", version, "latest", cwd=repo)
     _run(MIKE, "set-default", "latest", cwd=repo)

@@ -20,9 +20,9 @@ import pytest
 from PIL import Image
 from sitekit import (
     BUILD_COMMAND,
-    QUICK_METHODS,
     REPO,
     mkdocs_build,
+    quick_build_options,
     site_files,
     small_build_options,
 )
@@ -42,16 +42,7 @@ def test_hostile_image_names_stay_inside_out_and_show_as_text(tmp_path):
     images.mkdir()
     shutil.copy(REPO / "sample_images" / "cat.jpg", images / f"{HOSTILE}.jpg")
     out = tmp_path / "docs"
-    report = build(
-        BuildOptions(
-            specs=(get_spec("MobileNetV3Small"),),
-            images=images,
-            out=out,
-            weights="random",
-            top=2,
-            methods=QUICK_METHODS,
-        )
-    )
+    report = build(quick_build_options(images, out, top=2))
     assert report.ok, report.summary()
     for path in tmp_path.rglob("*"):
         assert path.is_relative_to(out) or path.is_relative_to(images), path
@@ -77,11 +68,7 @@ def test_a_failing_model_is_reported_and_the_others_build(tmp_path, monkeypatch)
     monkeypatch.setattr(model_work_module, "build_model", build_model)
     out = tmp_path / "docs"
     specs = (get_spec("MobileNet"), get_spec("MobileNetV3Small"))
-    report = build(
-        BuildOptions(
-            specs=specs, images=images, out=out, weights="random", top=2, methods=QUICK_METHODS
-        )
-    )
+    report = build(quick_build_options(images, out, top=2, specs=specs))
     assert list(report.built) == ["MobileNetV3Small"]
     assert "simulated out-of-memory" in report.failed["MobileNet"]
     assert "FAILED MobileNet" in report.summary() and not report.ok
@@ -108,17 +95,7 @@ def test_a_model_process_killed_for_memory_fails_only_that_model(tmp_path):
     )
     out = tmp_path / "docs"
     specs = (doomed, get_spec("MobileNetV3Small"))
-    report = build(
-        BuildOptions(
-            specs=specs,
-            images=images,
-            out=out,
-            weights="random",
-            top=2,
-            isolate=True,
-            methods=QUICK_METHODS,
-        )
-    )
+    report = build(quick_build_options(images, out, top=2, specs=specs, isolate=True))
     assert list(report.built) == ["MobileNetV3Small"]
     reason = report.failed["Doomed"]
     assert "killed by SIGKILL (most likely out of memory)" in reason and "--models Doomed" in reason
@@ -256,16 +233,7 @@ def test_a_folder_of_bad_and_odd_images_builds_the_good_ones_and_lists_the_rest(
     (images / "table.csv").write_text("a,b\n1,2\n")
     good = _good_but_unusual(images)
     out = tmp_path / "docs"
-    report = build(
-        BuildOptions(
-            specs=(get_spec("MobileNetV3Small"),),
-            images=images,
-            out=out,
-            weights="random",
-            top=1,
-            methods=QUICK_METHODS,
-        )
-    )
+    report = build(quick_build_options(images, out, top=1))
     skipped = {path.name for path, _ in report.skipped_images}
     assert skipped == {name for name, _, _ in BAD_FILES.values()} | {"table.csv"}
     assert not report.ok and "MobileNetV3Small" in report.built
@@ -293,14 +261,7 @@ def test_camera_and_non_latin_photo_names_build_a_strict_site_and_repeat_models_
     out = tmp_path / "docs"
     spec = get_spec("MobileNetV3Small")
     report = build(
-        BuildOptions(
-            specs=(spec, get_spec("mobilenetv3small")),
-            images=images,
-            out=out,
-            weights="random",
-            top=1,
-            methods=QUICK_METHODS,
-        )
+        quick_build_options(images, out, top=1, specs=(spec, get_spec("mobilenetv3small")))
     )
     assert report.ok, report.summary()
     assert list(report.built) == ["MobileNetV3Small"]
@@ -355,21 +316,9 @@ def small_site(tmp_path_factory):
     images = root / "images"
     images.mkdir()
     shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
-    report = build(_options(images, root / "docs"))
+    report = build(quick_build_options(images, root / "docs", top=1))
     assert report.ok, report.summary()
     return root
-
-
-def _options(images: Path, out: Path, **changes) -> BuildOptions:
-    options = BuildOptions(
-        specs=(get_spec("MobileNetV3Small"),),
-        images=images,
-        out=out,
-        weights="random",
-        top=1,
-        methods=QUICK_METHODS,
-    )
-    return dataclasses.replace(options, **changes)
 
 
 def _copy_of(small_site: Path, tmp_path: Path) -> tuple[Path, Path]:
@@ -407,7 +356,7 @@ def test_manifest_entries_outside_out_delete_nothing(small_site, tmp_path, capsy
         manifest["files"][entry] = hashlib.sha256(victim.read_bytes()).hexdigest()
     (out / ".gallery-manifest.json").write_text(json.dumps(manifest))
 
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert report.ok, report.summary()
     assert beside.exists() and absolute.exists()
@@ -424,7 +373,7 @@ def test_only_the_generators_own_temp_files_are_cleared(small_site, tmp_path):
     ours = out / "assets" / "mobilenetv3small" / ".gallery-tmp-x1y2.webp"
     ours.write_bytes(b"half a picture")
 
-    assert build(_options(images, out)).ok
+    assert build(quick_build_options(images, out, top=1)).ok
 
     assert users.read_text() == "the user's, despite its name"
     assert not ours.exists()
@@ -437,7 +386,7 @@ def test_a_users_file_at_a_generated_path_is_refused_then_kept(small_site, tmp_p
     picture = out / "assets" / "mobilenetv3small" / "cat" / "crop.webp"
     picture.write_bytes(picture.read_bytes() + b"edited")  # changed by the user
 
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert not report.ok and "compare/cat/index.md" in report.summary()
     printed = capsys.readouterr().out
@@ -447,7 +396,7 @@ def test_a_users_file_at_a_generated_path_is_refused_then_kept(small_site, tmp_p
     assert "compare/cat/index.md" not in _manifest(out)["files"]
 
     (images / "cat.jpg").unlink()  # the photo's generated files are no longer needed
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert page.read_text() == "# My own notes on the cat\n"  # not the generator's: not deleted
     assert picture.exists() and picture.read_bytes().endswith(b"edited")
@@ -455,7 +404,7 @@ def test_a_users_file_at_a_generated_path_is_refused_then_kept(small_site, tmp_p
     assert not (out / "assets" / "images" / "cat.webp").exists()
 
     (images / "cat.jpg").write_bytes((small_site / "images" / "cat.jpg").read_bytes())
-    assert build(_options(images, out, force=True)).ok
+    assert build(quick_build_options(images, out, top=1, force=True)).ok
     assert page.read_text() != "# My own notes on the cat\n"  # --force overwrites
 
 
@@ -464,7 +413,7 @@ def test_an_unreadable_manifest_is_rebuilt_with_a_warning(small_site, tmp_path, 
     expected = _manifest(out)
     (out / ".gallery-manifest.json").write_text('{"files": ["cut sho')
 
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert report.ok, report.summary()
     assert "warning: the manifest" in capsys.readouterr().out
@@ -479,7 +428,7 @@ def test_a_garbage_cache_entry_is_a_miss_that_heals(small_site, tmp_path):
     assert len(sections) == 1
     sections[0].write_text(json.dumps({"section": {"slug": "cat", "predictions": 7}, "seconds": 1}))
 
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert report.ok, report.summary()
     healed = json.loads(sections[0].read_text("utf-8"))
@@ -496,7 +445,7 @@ def test_a_killed_model_keeps_its_earlier_page_and_pictures(small_site, tmp_path
         get_spec("MobileNetV3Small"), constructor=_killed_like_out_of_memory
     )
 
-    report = build(_options(images, out, specs=(doomed,), isolate=True))
+    report = build(quick_build_options(images, out, top=1, specs=(doomed,), isolate=True))
 
     assert "killed by SIGKILL" in report.failed["MobileNetV3Small"]
     assert report.kept == ["MobileNetV3Small"]
@@ -521,7 +470,7 @@ def test_failure_reasons_on_pages_name_no_local_path(small_site, tmp_path, monke
     monkeypatch.setattr(model_work_module, "build_model", build_model)
     (out / ".gallery-cache").rename(out / ".gallery-cache-moved")  # force a rebuild
 
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert where in report.failed["MobileNetV3Small"]  # the terminal keeps the full path
     index = html.unescape((out / "index.md").read_text("utf-8"))

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import pytest
 from keras.src.utils import file_utils
-from sitekit import QUICK_METHODS
+from sitekit import quick_build_options
 
 from generator import registry, weights
 from generator.weights import WeightsUnavailable
@@ -389,19 +389,12 @@ def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, m
     """The first build computes with stand-in weights; the rebuild, offline, only reads the cache."""
     import generator.build as build_module
     import generator.model_work as model_work_module
-    from generator.build import BuildOptions, build
+    from generator.build import build
 
     images = tmp_path / "images"
     images.mkdir()
     shutil.copy(Path(__file__).parent.parent / "sample_images" / "cat.jpg", images / "cat.jpg")
-    options = BuildOptions(
-        specs=(registry.get_spec("MobileNetV3Small"),),
-        images=images,
-        out=tmp_path / "site",
-        weights="imagenet",
-        top=1,
-        methods=QUICK_METHODS,
-    )
+    options = quick_build_options(images, tmp_path / "site", top=1, weights="imagenet")
     with monkeypatch.context() as first:
         real_build = model_work_module.build_model
         first.setattr(build_module, "prepare_weights", lambda specs, mode, progress: {})
