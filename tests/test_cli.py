@@ -59,6 +59,32 @@ def test_weights_must_be_a_mode_or_an_existing_folder(tmp_path):
     assert "nowhere" in result.stderr and "random" in result.stderr
 
 
+def _probe(argv: list[str]) -> subprocess.CompletedProcess:
+    """`cli.main(argv)` in a fresh Python, which prints last `EXIT <code> LOADED <modules>`.
+
+    The modules are those of TensorFlow, Keras and NumPy it imported: `none` when the command
+    answered without paying for them.
+    """
+    probe = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        "try:\n"
+        f"    code = main({argv!r})\n"
+        "except SystemExit as stop:\n"
+        "    code = stop.code\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
+        "print('EXIT', code, 'LOADED', ','.join(heavy) or 'none')\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     "arguments, culprit",
     [
@@ -76,25 +102,7 @@ def test_weights_must_be_a_mode_or_an_existing_folder(tmp_path):
 )
 def test_bad_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments, culprit):
     (tmp_path / "a-file.txt").write_text("not a folder")
-    arguments = [a.format(tmp=tmp_path) for a in arguments]
-    probe = (
-        "import sys\n"
-        "from generator.cli import main\n"
-        "try:\n"
-        f"    code = main(['build', *{arguments!r}])\n"
-        "except SystemExit as stop:\n"
-        "    code = stop.code\n"
-        "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
-        "print('EXIT', code, 'LOADED', ','.join(heavy) or 'none')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+    result = _probe(["build", *(a.format(tmp=tmp_path) for a in arguments)])
     assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
     last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines, if any
     assert "error:" in last and culprit in last, result.stderr
@@ -102,21 +110,7 @@ def test_bad_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments,
 
 
 def test_bench_unknown_method_exits_2_naming_the_valid_slugs_before_tensorflow_is_imported():
-    probe = (
-        "import sys\n"
-        "from generator.cli import main\n"
-        "code = main(['bench', '--models', 'MobileNetV2', '--methods', 'grad-cam', 'oclusion'])\n"
-        "heavy = sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules)\n"
-        "print('EXIT', code, 'LOADED', ','.join(heavy) or 'none')\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
+    result = _probe(["bench", "--models", "MobileNetV2", "--methods", "grad-cam", "oclusion"])
     assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
     message = result.stderr.strip()
     assert message.count("\n") == 0 and message.startswith("error:"), message
