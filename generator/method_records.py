@@ -21,6 +21,7 @@ from generator.methods.base import (
     Logits,
     Method,
     Noise,
+    Paper,
     Same,
     StraightPath,
 )
@@ -38,15 +39,6 @@ class MissingParagraph(ValueError):
 
 
 @dataclass(frozen=True)
-class PaperRecord:
-    authors: str
-    year: int
-    title: str
-    venue: str
-    url: str
-
-
-@dataclass(frozen=True)
 class OptionRecord:
     name: str
     value: str
@@ -58,7 +50,7 @@ class MethodRecord:
 
     slug: str  # its anchor on the methods page and in file names
     title: str
-    paper: PaperRecord
+    paper: Paper
     citation: str  # short: "Selvaraju et al. (2017), ICCV"
     kind: str  # "class map" | "input attribution"
     display: str  # a `methods.display.Display`
@@ -141,7 +133,7 @@ def method_record(method: Method, top: int, many_pass_top: int = 1) -> MethodRec
     return MethodRecord(
         slug=method.slug,
         title=method.title,
-        paper=PaperRecord(paper.authors, paper.year, paper.title, paper.venue, paper.url),
+        paper=paper,
         citation=short_citation(paper.authors, paper.year, paper.venue),
         kind=method.kind,
         display=method.display,
