@@ -2,9 +2,10 @@
 
 Every argument is checked before TensorFlow is imported (it takes seconds to load), so a typo is
 answered at once: model names against `model_facts` (a plain table; tests keep it equal to what
-the registry discovers by introspection), method slugs against `methods.slugs` (tests keep it
-equal to the catalog), folders and numbers by hand. Exit codes: 0 all built,
-1 some model or image failed (or weights could not be had), 2 usage error, 130 interrupted.
+the registry discovers by introspection), method slugs against `methods.catalog.SLUGS` (the
+catalog imports its methods, and TensorFlow, only when they are used), folders and numbers by
+hand. Exit codes: 0 all built, 1 some model or image failed (or weights could not be had),
+2 usage error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 from generator import __version__, console
-from generator.methods.slugs import SLUGS as METHOD_SLUGS
+from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
 
 DEFAULT_IMAGES = Path("sample_images")

@@ -20,7 +20,6 @@ from generator.cache import Cache, content_key, folder_fingerprint
 from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNELS
 from generator.images import SourceImage
 from generator.methods import SELECTION_VERSION, catalog
-from generator.methods.slugs import SLUGS
 from generator.registry import ModelSpec
 from generator.site_records import ChosenTensor, Figure, FilterFigure, ImageSection, Prediction
 
@@ -38,7 +37,7 @@ class BuildOptions:
     out: Path
     weights: str | Path  # "imagenet", "random" or a folder of Keras weight files
     top: int = 5
-    methods: tuple[str, ...] = SLUGS  # explanation methods, by slug (`methods.catalog`)
+    methods: tuple[str, ...] = catalog.SLUGS  # explanation methods, by slug (`methods.catalog`)
     many_pass_top: int = 1  # classes explained by the methods that need many passes per image
     force: bool = False  # write into a non-empty folder the generator did not create
     isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
