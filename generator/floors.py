@@ -8,7 +8,7 @@ without any change here:
 - the plain forward pass of the images, always (every method needs the class scores);
 - `Activations`: nothing more (read during that forward pass);
 - `HeadGradients(tensor)`: that forward pass under a tape, then the K explained classes'
-  gradients w.r.t. every such tensor from one vectorised backward pass (it crosses the later
+  gradients w.r.t. every such tensor, one backward pass per class (it crosses the later
   tensors on its way to the earliest);
 - `InputGradients(rule, k, inputs)`: a forward+backward pass of the S copies its input maker
   makes of each image, with the k class gradients w.r.t. those copies (plain gradients: a
@@ -39,14 +39,15 @@ from generator.methods.base import (
     Logits,
     Method,
 )
-from generator.methods.explain import (
-    _BACKWARD_BUDGET,
-    _FORWARD_BUDGET,
-    _REFERENCE_PIXELS,
-    Explainer,
-    _in_chunks,
-    _pixels,
+from generator.methods.batching import (
+    BACKWARD_BUDGET,
+    FORWARD_BUDGET,
+    REFERENCE_PIXELS,
+    in_chunks,
+    pixels,
+    score_gradients,
 )
+from generator.methods.explain import Explainer
 from generator.methods.layers import TensorGraph
 
 NEED_TYPES = (Activations, HeadGradients, InputGradients, Logits)
@@ -83,7 +84,7 @@ def floor_call(
     picked = tf.constant(np.asarray(classes), tf.int32)
     values = network(x, training=False)[:-1]
     results = {Activations(name): value for name, value in zip(names, values)}
-    references = explainer._references  # the black and grey photos the explainer compares with
+    references = explainer.references  # the black and grey photos the explainer compares with
 
     def copies(maker: Any) -> tuple[tf.Tensor, int]:
         """The maker's copies of every image as one flat batch (N*S, H, W, 3), and S."""
@@ -95,18 +96,17 @@ def floor_call(
         (*copies(n.inputs), n.classes) for n in needs if isinstance(n, InputGradients)
     ]
     logit_batches = [copies(n.inputs)[0] for n in needs if isinstance(n, Logits)]
-    vectorised = explainer._vectorised  # False only for grouped convolutions pfor cannot take
 
     def gradients_of(batch: tf.Tensor, repeated: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(batch)
             scores = network(batch, training=False)[-1]
             chosen = tf.gather(scores, repeated, batch_dims=1)
-        gradients = tape.batch_jacobian(chosen, batch, experimental_use_pfor=vectorised)
-        return scores[None], gradients[None]
+        (gradients,) = score_gradients(tape, chosen, [batch])
+        return scores, gradients
 
     def scores_of(batch: tf.Tensor) -> tuple[tf.Tensor]:
-        return (network(batch, training=False)[-1][None],)
+        return (network(batch, training=False)[-1],)
 
     def step() -> list[tf.Tensor]:
         done = []  # one small sum per pass, so the call returns without copying big results
@@ -115,20 +115,20 @@ def floor_call(
             *tensors, scores = network(x, training=False)
             selected = tf.gather(scores, picked, batch_dims=1)
         done.append(tf.reduce_sum(scores))
-        if heads:  # one vectorised backward pass reaches every head tensor
-            sources = {name: tensors[names.index(name)] for name in heads}
-            gradients = explainer._head_gradients(tape, selected, sources)
-            done.extend(tf.reduce_sum(value) for value in gradients.values())
+        if heads:  # one backward pass per class reaches every head tensor
+            sources = [tensors[names.index(name)] for name in heads]
+            gradients = score_gradients(tape, selected, sources)
+            done.extend(tf.reduce_sum(value) for value in gradients)
         del tape
         # Passes over many copies run in the explainer's memory-bounded chunks.
         for batch, samples, k in gradient_batches:
             repeated = tf.repeat(picked[:, :k], samples, axis=0)
-            most = _BACKWARD_BUDGET / (k * _pixels(batch) / _REFERENCE_PIXELS)
-            _, gradients = _in_chunks(gradients_of, (batch, repeated), most, outputs=2)
+            most = BACKWARD_BUDGET / (k * pixels(batch) / REFERENCE_PIXELS)
+            _, gradients = in_chunks(gradients_of, (batch, repeated), most, outputs=2)
             done.append(tf.reduce_sum(gradients))
         for batch in logit_batches:
-            most = _FORWARD_BUDGET / (_pixels(batch) / _REFERENCE_PIXELS)
-            done.append(tf.reduce_sum(_in_chunks(scores_of, (batch,), most, outputs=1)[0]))
+            most = FORWARD_BUDGET / (pixels(batch) / REFERENCE_PIXELS)
+            done.append(tf.reduce_sum(in_chunks(scores_of, (batch,), most, outputs=1)[0]))
         return done
 
     compiled = tf.function(step, autograph=False)

@@ -520,7 +520,7 @@ def test_layer_normalization_keeps_its_true_gradient_and_is_reported():
 @pytest.mark.parametrize("groups", [4, 2], ids=["depthwise", "two-groups"])
 def test_grouped_convolution_explains_like_its_ungrouped_twin(groups):
     """ConvNeXt's depthwise 7x7 is a Conv2D with groups = channels, whose input gradient
-    TensorFlow cannot vectorise on CPU: the explainer must still give the same maps as the
+    TensorFlow does not give on CPU: the explainer must still give the same maps as the
     same network built without grouped convolutions (DepthwiseConv2D, or one Conv2D per group
     on a slice of the channels)."""
     rng = np.random.default_rng(12)

@@ -17,7 +17,7 @@ from test_explain_analytic import _chain_model, _reference
 from test_explain_learned import OBJECT, trained  # noqa: F401 (a fixture)
 
 from generator.methods import catalog
-from generator.methods.base import Context
+from generator.methods.base import Context, InputGradients
 from generator.methods.cam.grad_cam import GradCAM
 from generator.methods.explain import Explainer
 from generator.methods.gradient.gradient_x_input import GradientXInput
@@ -242,3 +242,29 @@ def test_maps_concentrate_on_the_object_of_a_learned_model(trained, slug, least)
     assert np.median(concentration) > least, np.median(concentration)
     if slug == "integrated-gradients":  # 32 steps are plenty for this small network
         assert np.percentile(result.methods[slug].notes["completeness_error"], 95) < 0.02
+
+
+def test_methods_sharing_one_merged_pass_equal_each_method_alone():
+    """All input-gradient methods in one explain call run as rows of one pass per class count
+    and rule family (guided and DeConvNet rows mixed, image and noisy copies and path points
+    side by side); every map must equal that method computed on its own, for top-3 classes
+    and for many-pass methods at top-2 and top-1."""
+    _, _, _, images, explainer = _setup()
+    methods = [
+        m
+        for m in catalog.METHODS
+        if any(isinstance(need, InputGradients) for need in m.needs(Context("", (), 1)))
+    ]
+    assert {"guided-backprop", "deconvnet", "saliency", "smoothgrad-guided"} <= {
+        m.slug for m in methods
+    }
+    for many in (2, 1):
+        together = explainer.explain(images, top=3, methods=methods, many_passes_top=many)
+        for method in methods:
+            alone = explainer.explain(images, top=3, methods=(method,), many_passes_top=many)
+            mine, theirs = together.methods[method.slug], alone.methods[method.slug]
+            assert mine.maps.shape[1] == (many if method.many_passes else 3)
+            np.testing.assert_allclose(mine.maps, theirs.maps, rtol=1e-5, atol=1e-7)
+        # Not all zero (this tiny model's noisy copies and Grad-CAM can be, alone and together).
+        nonzero = {slug for slug, m in together.methods.items() if np.abs(m.maps).max() > 0}
+        assert {"guided-backprop", "deconvnet", "saliency", "integrated-gradients"} <= nonzero

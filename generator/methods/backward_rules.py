@@ -255,39 +255,38 @@ class RewiredModel:
         self.report = _report(self._plans)
 
     def __call__(
-        self, images: tf.Tensor, rule: Rule | tuple[Rule, ...] = "plain"
+        self, images: tf.Tensor, rule: Rule | tuple[Rule, ...] | tf.Tensor = "plain"
     ) -> tuple[list[tf.Tensor], tf.Tensor]:
         """(values of `tensors`, logits) of `images`, differentiable under `rule`.
 
         A tuple of rules, e.g. ("guided", "deconvnet"), splits the batch into that many equal
-        parts, part i following rule i: one forward pass over a stacked batch then serves
+        parts, part i following rule i; a boolean tensor (batch,) gives each row its own rule
+        (True: guided, False: deconvnet). One forward pass over a mixed batch then serves
         several rules, and one compiled function does the work of several.
         """
-        rules = (rule,) if isinstance(rule, str) else tuple(rule)
-        if not rules or any(r not in RULES for r in rules):
-            raise ValueError(f"unknown rule {rule!r}; expected one of {RULES} or a tuple of them")
-        if len(rules) > 1 and "plain" in rules:
-            raise ValueError("'plain' cannot be mixed with other rules in one pass")
+        guided = _guided_rows(images, rule)
         outputs = self._graph._run_through_graph(
-            [images], operation_fn=lambda op: self._operation(op, rules)
+            [images], operation_fn=lambda op: self._operation(op, guided)
         )
         return list(outputs[:-1]), outputs[-1]
 
-    def _operation(self, op: Any, rules: tuple[Rule, ...]) -> Callable:
-        """The callable that replaces `op` in a run under `rules`."""
+    def _operation(self, op: Any, guided: GuidedRows) -> Callable:
+        """The callable that replaces `op` in a run where rows follow `guided` (None: plain)."""
         plan = self._plans.get(id(op))
         action = plan.action if plan else "keep"
         if action == "bypass":
             return lambda *args, **kwargs: _pre_activation(op, args, kwargs)
         if action == "depthwise":
             return lambda x, *args, **kwargs: _grouped_as_depthwise(op, x)
-        if rules == ("plain",) or action in ("keep", "gate", "in_gate", "true_gradient"):
+        if guided is None or action in ("keep", "gate", "in_gate", "true_gradient"):
             return _in_inference_mode(op)
         if action == "rule":
-            return lambda x, *args, **kwargs: _rectified(lambda t: op(t, *args, **kwargs), x, rules)
+            return lambda x, *args, **kwargs: _rectified(
+                lambda t: op(t, *args, **kwargs), x, guided
+            )
         if action == "fused_rule":
             return lambda *args, **kwargs: _rectified(
-                op.activation, _pre_activation(op, args, kwargs), rules
+                op.activation, _pre_activation(op, args, kwargs), guided
             )
         if action == "hold":
             return lambda inputs, **kwargs: op(
@@ -297,15 +296,40 @@ class RewiredModel:
         # "nested": a model inside the model; run its own graph with the same mapping.
         return lambda *args, **kwargs: _single(
             plan.graph._run_through_graph(
-                args[0], operation_fn=lambda inner: self._operation(inner, rules)
+                args[0], operation_fn=lambda inner: self._operation(inner, guided)
             )
         )
 
 
+# Which rows of a modified run follow "guided" (the rest "deconvnet"): one Python bool for the
+# whole batch, or a boolean tensor (batch,); None for the plain rule (the true gradient).
+GuidedRows = bool | tf.Tensor | None
+
+
+def _guided_rows(images: tf.Tensor, rule: Rule | tuple[Rule, ...] | tf.Tensor) -> GuidedRows:
+    """`rule` in the form `_rectified` takes, checked."""
+    if isinstance(rule, tf.Tensor):
+        if rule.dtype != tf.bool or rule.shape.rank != 1:
+            raise ValueError(f"per-row rules must be a boolean vector, got {rule!r}")
+        return rule
+    rules = (rule,) if isinstance(rule, str) else tuple(rule)
+    if not rules or any(r not in RULES for r in rules):
+        raise ValueError(f"unknown rule {rule!r}; expected one of {RULES} or a tuple of them")
+    if "plain" in rules:
+        if len(rules) > 1:
+            raise ValueError("'plain' cannot be mixed with other rules in one pass")
+        return None
+    if len(set(rules)) == 1:
+        return rules[0] == "guided"
+    part = tf.shape(images)[0] // len(rules)
+    return tf.repeat(tf.constant([r == "guided" for r in rules]), part)
+
+
 def is_depthwise_grouped(op: Any) -> bool:
     """A linear Conv2D with one group per input channel: a depthwise convolution in disguise
-    (ConvNeXt's 7x7). TensorFlow cannot vectorise the input gradient of a grouped convolution
-    over classes on CPU, but can that of the same depthwise convolution."""
+    (ConvNeXt's 7x7). On CPU, TensorFlow 2.21 gives no input gradient (None) for such a
+    grouped convolution, and could not vectorise it over classes; the same depthwise
+    convolution has both."""
     return (
         isinstance(op, layers.Conv2D)
         and op.groups > 1
@@ -358,33 +382,28 @@ def _pre_activation(layer: Any, args: tuple, kwargs: dict) -> tf.Tensor:
     return type(layer).call(_WithoutActivation(layer), *args, **kwargs)
 
 
-def _rectified(f: Callable, x: tf.Tensor, rules: tuple[Rule, ...]) -> tf.Tensor:
-    """f(x) with the backward pass of `rules` (one per equal part of the batch).
+def _rectified(f: Callable, x: tf.Tensor, guided: bool | tf.Tensor) -> tf.Tensor:
+    """f(x) with the backward pass of guided backprop or DeConvNet, per row (`GuidedRows`).
 
     Both rules are dx = gate * max(dy, 0):
     guided:    gate = max(f'(x), 0)   (f' by autodiff, so any elementwise f works)
     deconvnet: gate = 1               (the forward input is ignored)
     The gate is built in the forward pass, so the backward pass is one multiplication whatever
-    the mix of rules, and is shared by every class of a vectorised backward pass.
+    the mix of rules, and is shared by every class of the backward passes.
     """
 
     @tf.custom_gradient
     def forward(x):
-        if "guided" not in rules:
+        if guided is False:
             return f(x), tf.nn.relu
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = f(x)
         slope = tape.gradient(y, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         gate = tf.nn.relu(slope)
-        if len(rules) > 1:
-            gate = tf.concat(
-                [
-                    part if rule == "guided" else tf.ones_like(part)
-                    for rule, part in zip(rules, tf.split(gate, len(rules), axis=0))
-                ],
-                axis=0,
-            )
+        if guided is not True:
+            rows = tf.reshape(guided, [-1] + [1] * (x.shape.rank - 1))
+            gate = tf.where(rows, gate, tf.ones_like(gate))
         return y, lambda dy: gate * tf.nn.relu(dy)
 
     return forward(x)

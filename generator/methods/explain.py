@@ -4,9 +4,11 @@ Every method (see `base.Method` and `catalog`) declares the passes it needs; an 
 compiles one function per model that runs the plain forward pass, then each distinct needed
 pass once (head gradients, input gradients under a backward rule at inputs made from the image,
 forward passes of perturbed inputs), then every method's maps from those results. Gradients of
-all K classes (or all P channels) come from one vectorised backward pass
-(`GradientTape.batch_jacobian`), because a gallery explains many images and classes per model
-and per-class eager passes would dominate. Class scores are pre-softmax logits: a saturated
+all K classes (or all P channels) come from one forward pass and a graph loop of backward
+passes (`batching.score_gradients`), because a gallery explains many images and classes per
+model and per-class eager passes would dominate. Input gradients under every rule and at every
+kind of input made from the image run as one chunked pass per class count and rule family
+(plain, or guided and DeConvNet rows mixed), so each traces one backward graph. Class scores are pre-softmax logits: a saturated
 softmax has near-zero gradients, logits do not. Zeiler & Fergus layer projections live here
 too: they share the rewired graph.
 """
@@ -21,11 +23,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from generator.methods.backward_rules import (
-    NonlinearityReport,
-    RewiredModel,
-    Rule,
-    is_depthwise_grouped,
+from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
+from generator.methods.batching import (
+    BACKWARD_BUDGET,
+    FORWARD_BUDGET,
+    REFERENCE_PIXELS,
+    flat,
+    in_chunks,
+    pixels,
+    references,
+    score_gradients,
 )
 from generator.methods.base import (
     Activations,
@@ -45,13 +52,6 @@ from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.layers import TensorGraph, gradcam_target, iter_layers
 
 _T = TypeVar("_T", bound=Hashable)
-
-# Memory bounds for passes over many inputs made from one image (integrated-gradient steps,
-# noisy samples, masked or occluded copies): at most this many 224x224 images per chunk, counting
-# each rule and class of a backward pass. A chunk is still one batched compiled call.
-_REFERENCE_PIXELS = 224 * 224
-_BACKWARD_BUDGET = 16
-_FORWARD_BUDGET = 64
 
 # Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
 _BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
@@ -126,11 +126,7 @@ class Explainer:
             name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
         }
         self._rewired = RewiredModel(model, tensors)
-        self._references = _references(model, preprocess)
-        # TensorFlow cannot vectorise the input gradient of a grouped convolution on CPU. The
-        # rewired graph runs depthwise ones (ConvNeXt's 7x7) as depthwise convolutions; a model
-        # with any other grouped convolution gets its K backward passes one by one.
-        self._vectorised = not _has_other_grouped_convolution(model)
+        self.references = references(model, preprocess)
         self.report: NonlinearityReport = self._rewired.report
         # One trace per plan (methods and their contexts), reused for every later image.
         self._plans: dict[tuple[tuple[Method, Context], ...], int] = {}
@@ -257,20 +253,15 @@ class Explainer:
         if heads:
             results.update(self._head_gradients(tape, selected, {n: values[n] for n in heads}))
         del tape
-        for group in _unique(
-            (need.classes, need.inputs) for need in needs if isinstance(need, InputGradients)
-        ):
-            rules = [
-                n.rule
-                for n in needs
-                if isinstance(n, InputGradients) and (n.classes, n.inputs) == group
-            ]
-            results.update(self._input_gradient_pass(images, classes, results, group, rules))
-        for need in needs:
-            if isinstance(need, Logits):
-                inputs = need.inputs.make(images, self._references, results)
-                results[need] = Sampled(inputs, self._logits_of(inputs))
-        passes = Passes(images, logits, classes, self._references, results)
+        results.update(
+            self._input_gradients(
+                images, classes, results, [n for n in needs if isinstance(n, InputGradients)]
+            )
+        )
+        results.update(
+            self._logits(images, results, [n for n in needs if isinstance(n, Logits)])
+        )
+        passes = Passes(images, logits, classes, self.references, results)
         attributions = [method.compute(passes, context) for method, context in plan]
         computed = [(a.maps, dict(a.notes)) for a in attributions]  # tf.function returns these
         stages = [values[name] for name in self.stage_layers]
@@ -279,97 +270,94 @@ class Explainer:
     def _head_gradients(
         self, tape: tf.GradientTape, selected: tf.Tensor, sources: dict[str, tf.Tensor]
     ) -> dict[HeadGradients, tf.Tensor]:
-        """(N, K, h, w, c) gradients of the K selected logits w.r.t. every named tensor, from one
-        backward pass per class, vectorised over the classes. The pass to the earliest tensor
-        crosses every later one on its way, so gradients w.r.t. several stages (LayerCAM) cost
-        one backward pass, not one per stage."""
+        """(N, K, h, w, c) gradients of the K selected logits w.r.t. every named tensor. The pass
+        to the earliest tensor crosses every later one on its way, so gradients w.r.t. several
+        stages (LayerCAM) cost one backward pass per class, not one per stage and class."""
         names = list(sources)
+        gradients = score_gradients(tape, selected, [sources[n] for n in names])
+        return {HeadGradients(name): value for name, value in zip(names, gradients)}
 
-        def backward(one_hot: tf.Tensor) -> list[tf.Tensor]:
-            seed = tf.broadcast_to(one_hot, tf.shape(selected))
-            return tape.gradient(selected, [sources[n] for n in names], output_gradients=seed)
-
-        one_hots = tf.eye(tf.shape(selected)[1], dtype=selected.dtype)
-        if self._vectorised:
-            per_class = tf.vectorized_map(backward, one_hots)  # each (K, N, h, w, c)
-        else:
-            signature = [tf.TensorSpec(None, selected.dtype)] * len(names)
-            per_class = tf.map_fn(backward, one_hots, fn_output_signature=signature)
-        return {
-            HeadGradients(name): tf.transpose(value, [1, 0, *range(2, value.shape.rank)])
-            for name, value in zip(names, per_class)
-        }
-
-    def _input_gradient_pass(
+    def _input_gradients(
         self,
         images: tf.Tensor,
         classes: tf.Tensor,
         results: dict[Any, Any],
-        group: tuple[int, Any],
-        rules: list[Rule],
+        needs: list[InputGradients],
     ) -> dict[InputGradients, Sampled]:
-        """Input gradients of the first k classes at inputs made from the image, one pass for
-        guided and deconvnet together (the batch stacked once per rule) and one for plain."""
-        k, maker = group
-        inputs = maker.make(images, self._references, results)  # (N, S, H, W, 3)
-        shape = tf.shape(inputs)
-        flat = _flat(inputs)
-        repeated = tf.repeat(classes[:, :k], shape[1], axis=0)
-        passes = [(r,) for r in rules if r == "plain"]
-        modified = tuple(r for r in _BOTH_RULES if r in rules)
-        passes += [modified] if modified else []
+        """Every input-gradient need: the inputs each needs made from the images, as rows of one
+        chunked pass per class count k and rule family (plain; guided and DeConvNet rows mixed,
+        each row following its own rule), so all of them trace one or two backward graphs."""
         out = {}
-        for pass_rules in passes:
-            units = len(pass_rules) * k * _pixels(flat) / _REFERENCE_PIXELS
-            logits, gradients = _in_chunks(
-                lambda x, c, r=pass_rules: self._input_gradient_step(x, c, r),
-                (flat, repeated),
-                _BACKWARD_BUDGET / units,
-                outputs=2,
+        for k, plain in _unique((n.classes, n.rule == "plain") for n in needs):
+            group = [n for n in needs if (n.classes, n.rule == "plain") == (k, plain)]
+            made = {
+                maker: maker.make(images, self.references, results)  # (N, S, H, W, 3)
+                for maker in _unique(n.inputs for n in group)
+            }
+            rows = [flat(made[n.inputs]) for n in group]
+            sizes = [tf.shape(r)[0] for r in rows]
+            tensors = [
+                tf.concat(rows, axis=0),
+                tf.concat(
+                    [tf.repeat(classes[:, :k], tf.shape(made[n.inputs])[1], axis=0) for n in group],
+                    axis=0,
+                ),
+            ]
+            if not plain:
+                tensors.append(
+                    tf.concat([tf.fill([size], n.rule == "guided") for n, size in zip(group, sizes)], 0)
+                )
+            units = k * pixels(tensors[0]) / REFERENCE_PIXELS
+            logits, gradients = in_chunks(
+                self._input_gradient_step, tuple(tensors), BACKWARD_BUDGET / units, outputs=2
             )
-            for rule, rule_logits, rule_gradients in zip(
-                pass_rules,
-                tf.unstack(logits, len(pass_rules)),
-                tf.unstack(gradients, len(pass_rules)),
+            for need, need_logits, need_gradients in zip(
+                group, tf.split(logits, sizes), tf.split(gradients, sizes)
             ):
-                out[InputGradients(rule, k, maker)] = Sampled(
+                inputs = made[need.inputs]
+                shape = tf.shape(inputs)
+                out[need] = Sampled(
                     inputs,
-                    tf.reshape(rule_logits, tf.concat([shape[:2], [-1]], axis=0)),
-                    tf.reshape(
-                        rule_gradients,
-                        tf.concat([shape[:2], [k], shape[2:]], axis=0),
-                    ),
+                    tf.reshape(need_logits, tf.concat([shape[:2], [-1]], axis=0)),
+                    tf.reshape(need_gradients, tf.concat([shape[:2], [k], shape[2:]], axis=0)),
                 )
         return out
 
     def _input_gradient_step(
-        self, images: tf.Tensor, classes: tf.Tensor, rules: tuple[Rule, ...]
+        self, images: tf.Tensor, classes: tf.Tensor, guided: tf.Tensor | None = None
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """(logits (R, N, C), gradients (R, N, K, H, W, 3)), per rule: one forward pass of the
-        batch stacked once per rule, then the K class-logit input gradients of every copy from
-        one vectorised backward pass."""
-        stacked = tf.concat([images] * len(rules), axis=0)
+        """(logits (B, C), gradients (B, K, H, W, 3)) of a batch of rows: the plain rule, or each
+        row guided or DeConvNet as `guided` (B,) says."""
         with tf.GradientTape(watch_accessed_variables=False) as tape:
-            tape.watch(stacked)
-            _, logits = self._rewired(stacked, rules)
-            selected = tf.gather(logits, tf.concat([classes] * len(rules), axis=0), batch_dims=1)
-        gradients = tape.batch_jacobian(selected, stacked, experimental_use_pfor=self._vectorised)
-        return (
-            tf.stack(tf.split(logits, len(rules), axis=0)),
-            tf.stack(tf.split(gradients, len(rules), axis=0)),
-        )
+            tape.watch(images)
+            _, logits = self._rewired(images, "plain" if guided is None else guided)
+            selected = tf.gather(logits, classes, batch_dims=1)
+        (gradients,) = score_gradients(tape, selected, [images])
+        return logits, gradients
 
-    def _logits_of(self, inputs: tf.Tensor) -> tf.Tensor:
-        """(N, S, C) plain logits of (N, S, H, W, 3) inputs, forward only."""
-        shape = tf.shape(inputs)
-        flat = _flat(inputs)
-        (logits,) = _in_chunks(
-            lambda x: (self._rewired(x, "plain")[1][None],),
-            (flat,),
-            _FORWARD_BUDGET / (_pixels(flat) / _REFERENCE_PIXELS),
+    def _logits(
+        self, images: tf.Tensor, results: dict[Any, Any], needs: list[Logits]
+    ) -> dict[Logits, Sampled]:
+        """(N, S, C) plain logits of the inputs every `Logits` need makes, forward only: all of
+        them as rows of one chunked pass."""
+        if not needs:
+            return {}
+        made = [need.inputs.make(images, self.references, results) for need in needs]
+        rows = [flat(inputs) for inputs in made]
+        sizes = [tf.shape(r)[0] for r in rows]
+        batch = tf.concat(rows, axis=0)
+        (logits,) = in_chunks(
+            lambda x: (self._rewired(x, "plain")[1],),
+            (batch,),
+            FORWARD_BUDGET / (pixels(batch) / REFERENCE_PIXELS),
             outputs=1,
         )
-        return tf.reshape(logits[0], tf.concat([shape[:2], [-1]], axis=0))
+        return {
+            need: Sampled(
+                inputs, tf.reshape(part, tf.concat([tf.shape(inputs)[:2], [-1]], axis=0))
+            )
+            for need, inputs, part in zip(needs, made, tf.split(logits, sizes))
+        }
 
     def _projection_step(
         self,
@@ -381,9 +369,9 @@ class Explainer:
         """Per requested stage layer, (R, N, P, H, W, 3) input gradients of the spatial maxima
         of its chosen channels.
 
-        One forward pass; then one vectorised backward pass per stage layer, so the gradient of
-        an early layer's channel only runs back through the layers below it (one backward over
-        all stages at once would carry zeros through the whole network for every channel).
+        One forward pass; then the backward passes of each stage layer's channels, so the
+        gradient of an early layer's channel only runs back through the layers below it (one
+        backward over all stages at once would carry zeros through the whole network).
         """
         stacked = tf.concat([images] * len(rules), axis=0)
         with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
@@ -395,11 +383,7 @@ class Explainer:
             ]
         per_layer = [
             tf.stack(
-                tf.split(
-                    tape.batch_jacobian(objective, stacked, experimental_use_pfor=self._vectorised),
-                    len(rules),
-                    axis=0,
-                )
+                tf.split(score_gradients(tape, objective, [stacked])[0], len(rules), axis=0)
             )
             for objective in strongest
         ]
@@ -439,78 +423,9 @@ class Explainer:
         return pairs
 
 
-def _flat(samples: tf.Tensor) -> tf.Tensor:
-    """(N*S, H, W, 3) from (N, S, H, W, 3), keeping the static size where it is known."""
-    n, s, *rest = samples.shape
-    if n is None or s is None:
-        return tf.reshape(samples, tf.concat([[-1], tf.shape(samples)[2:]], axis=0))
-    return tf.reshape(samples, [n * s, *rest])
-
-
-def _pixels(images: tf.Tensor) -> int:
-    """Pixels per image, or the reference size where the size is unknown when tracing."""
-    height, width = images.shape[1:3]
-    return height * width if height and width else _REFERENCE_PIXELS
-
-
-def _in_chunks(
-    step: Callable[..., tuple[tf.Tensor, ...]],
-    tensors: tuple[tf.Tensor, ...],
-    most: float,
-    outputs: int,
-) -> tuple[tf.Tensor, ...]:
-    """`step` over the leading axis of `tensors` in equal chunks of at most `most` items (at
-    least one), run one after another in a graph loop so that only one chunk's activations are
-    alive. Each output of `step` has a rule axis first: (R, chunk, ...) -> (R, count, ...).
-
-    Chunks are the largest divisor of the count within budget, so no padding is computed; a
-    count unknown when tracing runs as one batch.
-    """
-    count = tensors[0].shape[0]
-    if not count or count <= most:
-        return step(*tensors)
-    size = max(d for d in range(1, int(max(1, most)) + 1) if count % d == 0)
-    parts = tuple(tf.reshape(t, [count // size, size, *t.shape[1:]]) for t in tensors)
-    outputs = tf.map_fn(
-        lambda chunk: step(*chunk),
-        parts,
-        fn_output_signature=(tf.float32,) * outputs,
-        parallel_iterations=1,
-    )
-    return tuple(
-        tf.reshape(
-            tf.transpose(output, [1, 0, *range(2, output.shape.rank)]),
-            [output.shape[1], count, *output.shape[3:]],
-        )
-        for output in outputs
-    )
-
-
 def _unique(items: Iterable[_T]) -> list[_T]:
     """Items in first-seen order, each once: equal needs are one pass."""
     return list(dict.fromkeys(items))
-
-
-def _references(
-    model: keras.Model, preprocess: Callable[[np.ndarray], np.ndarray] | None
-) -> References:
-    """The black and mid-grey photos (uint8 pixels 0 and 128) in model space: through
-    `preprocess`, or the pixel values themselves for a model without one."""
-    size = tuple(int(d) for d in model.inputs[0].shape[1:3])
-
-    def photo(value: int) -> tf.Tensor:
-        pixels = np.full((1, *size, 3), value, np.uint8)
-        inputs = preprocess(pixels) if preprocess else pixels
-        return tf.constant(np.asarray(inputs, np.float32))
-
-    return References(black=photo(0), grey=photo(128))
-
-
-def _has_other_grouped_convolution(model: keras.Model) -> bool:
-    return any(
-        getattr(layer, "groups", 1) > 1 and not is_depthwise_grouped(layer)
-        for layer in iter_layers(model)
-    )
 
 
 # ---------------------------------------------------------------------- one-off conveniences
