@@ -31,11 +31,18 @@ from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, 
 from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
 from generator.methods import catalog
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
-from generator.model_work import ModelWork, compute_model_page, model_page, model_summary
+from generator.model_work import (
+    ComputedPage,
+    ModelWork,
+    compute_model_page,
+    model_page,
+    model_summary,
+)
 from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
 from generator.reference_times import record_build_times, reference_times
 from generator.registry import ModelSpec
+from generator.sections import cached_section
 from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo
 from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights
 
@@ -56,7 +63,9 @@ class BuildReport:
     """What happened, for the closing summary and the exit code."""
 
     built: dict[str, float] = field(default_factory=dict)  # model -> recorded compute seconds
-    cached: list[str] = field(default_factory=list)  # models taken whole from the cache
+    cached: list[str] = field(default_factory=list)  # models no part of which was computed
+    # model -> method slug -> on how many images its pictures were computed (absent: reused)
+    computed: dict[str, dict[str, int]] = field(default_factory=dict)
     peak_gib: dict[str, float] = field(default_factory=dict)  # model -> its process's peak
     main_peak_gib: float = 0.0  # the build process itself
     failed: dict[str, str] = field(default_factory=dict)  # model -> reason
@@ -119,20 +128,27 @@ def _build_model_page(
 ) -> _Outcome:
     """One model's page context: from the cache where possible, computing only what is missing.
 
-    The model is built only when some part of its page is missing from the cache; `weights`
-    is then the source the build process resolved for it (None for random weights).
+    The model is built only when some part of its page must be computed; `weights` is then the
+    source the build process resolved for it (None for random weights). A grid whose methods
+    are all cached (one was removed from `--methods`) is redrawn here from their stored cells.
     """
-    card, found = plan.card, plan.found
-    if plan.complete:
-        for cached in found.values():
-            writer.keep(cached.section.figures())
-        writer.keep(f.figure for f in card.filters)
-        progress.update(len(images))
-        page, seconds = model_page(spec, options, card, [found[s.slug] for s in images])
-        return _Outcome(page, seconds, built_here=False)
-    work = ModelWork(spec, options, images, legend, plan.key, card, found, weights or "random")
+    if not plan.needs_model:
+        methods = catalog.select(options.methods)
+        label = weights_label(options.weights)[1]
+        writer.keep(f.figure for f in plan.card.filters)
+        outcomes = []
+        for source in images:
+            image = plan.images[source.slug]
+            outcomes.append(
+                cached_section(
+                    writer, cache, spec, source, image, methods, plan.card, legend, label
+                )
+            )
+            progress.update(1)
+        return _Outcome(model_page(spec, options, plan.card, outcomes), built_here=False)
+    work = ModelWork(spec, options, images, legend, plan, weights or "random")
     if options.isolate:
-        result = run_in_child(
+        child = run_in_child(
             spec.name,
             spec.slug,
             "generator.model_work:child_work",
@@ -141,16 +157,14 @@ def _build_model_page(
             progress,
             log_path,
         )
-        writer.written += result.written
-        return _Outcome(result.page, result.seconds, built_here=False, peak_gib=result.peak_gib)
-    page, seconds = compute_model_page(work, writer, cache, progress)
-    return _Outcome(page, seconds, built_here=True)
+        writer.written += child.written
+        return _Outcome(child.result, built_here=False, peak_gib=child.peak_gib)
+    return _Outcome(compute_model_page(work, writer, cache, progress), built_here=True)
 
 
 @dataclass(frozen=True)
 class _Outcome:
-    page: ModelPage
-    seconds: float  # this build's recorded compute time (from the cache where reused)
+    result: ComputedPage  # the page, its recorded compute seconds, what was computed now
     built_here: bool  # the model was built in this process, which must release it
     peak_gib: float | None = None  # peak memory of the child process that built it
 
@@ -273,7 +287,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
     cache = Cache(options.out / CACHE_DIR)
     plans = {spec.name: plan_model(cache, spec, options, images) for spec in options.specs}
     sources = _resolve_weights(
-        [spec for spec in options.specs if not plans[spec.name].complete], options, console
+        [spec for spec in options.specs if plans[spec.name].needs_model], options, console
     )
     writer = FigureWriter(ledger)
     mode, label = weights_label(options.weights)
@@ -304,7 +318,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
                 source = sources.get(spec.name)
                 if isinstance(source, WeightsUnavailable):
                     raise source
-                if options.isolate and not plan.complete:
+                if options.isolate and plan.needs_model:
                     console.detail(f"{spec.name}: starting its model process")
                 outcome = _build_model_page(
                     writer,
@@ -338,14 +352,15 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
             finally:
                 if built_here:
                     _release_models()
-            page = outcome.page
-            report.built[spec.name] = round(outcome.seconds, 1)
+            page = outcome.result.page
+            report.built[spec.name] = round(outcome.result.seconds, 1)
+            report.computed[spec.name] = outcome.result.computed
             if outcome.peak_gib:
                 report.peak_gib[spec.name] = outcome.peak_gib
             summaries.append(page.summary)
             pages.append(page)
             console.say(_model_line(spec.name, plan, len(images), outcome, began))
-            if plan.complete:
+            if not plan.needs_model:
                 report.cached.append(spec.name)
 
     refused: set[str] = set()
@@ -397,9 +412,20 @@ def _model_line(name: str, plan: Plan, images: int, outcome: _Outcome, began: fl
     """The one terminal line for a finished model: what was computed, what was reused."""
     if plan.complete:
         return f"{name}: cached"
-    computed = plan.missing_images
-    reused = images - computed
-    what = f"{computed} image(s) computed" + (f", {reused} cached" if reused else "")
+    if not plan.needs_model:
+        redrawn = sum(image.grid is None for image in plan.images.values())
+        return f"{name}: cached (methods changed: grid redrawn for {redrawn} image(s))"
+    computed = outcome.result.computed
+    slugs = plan.methods
+    if slugs and all(computed.get(slug) == images for slug in slugs):
+        what = f"{images} image(s) computed"
+    else:
+        what = "computed: " + (
+            ", ".join(f"{slug} on {computed[slug]} of {images} image(s)" for slug in computed)
+            or "no method"
+        )
+        reused = [slug for slug in slugs if slug not in computed]
+        what += f"; reused: {', '.join(reused)}" if reused else ""
     peak = f", peak {outcome.peak_gib:.2f} GiB" if outcome.peak_gib else ""
     return f"{name}: built ({what}; {time.perf_counter() - began:.1f} s{peak})"
 

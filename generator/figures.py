@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -35,6 +36,8 @@ FEATURE_CHANNELS = 16  # channels in a layer's feature-map grid
 PROJECTION_CHANNELS = 4  # of those, channels projected to pixels
 DISPLAY_SIDE = 320  # per-class pictures: shown at about 200 px, zoomed to this in the lightbox
 THUMBNAIL_SIZE = 192
+
+T = TypeVar("T")
 
 
 def _display_tile(draw: Callable[[], np.ndarray]) -> Image.Image:
@@ -74,6 +77,26 @@ class FigureWriter:
         )
         self.written.append(relative)
         return Figure(path=relative, caption=caption, alt=alt, scale=scale)
+
+    def later(self, task: Callable[[], T]) -> Future[T]:
+        """Run `task` on a worker, in turn with the drawing (a method's grid cells, drawn and
+        stored while the model computes on); `wait` re-raises its failure."""
+        future = self._pool.submit(task)
+        self._pending.append(future)
+        return future
+
+    def then(self, task: Callable[[], object]) -> None:
+        """Run `task` on a worker once every file scheduled so far is written: a cache entry
+        goes in after the files it names, so an interrupted build never leaves an entry naming
+        an older picture at the same path."""
+        before = list(self._pending)
+
+        def after() -> None:
+            for future in before:
+                future.result()
+            task()
+
+        self.later(after)
 
     def keep(self, figures: Iterable[Figure]) -> None:
         """Record files from an earlier build that are reused as they are."""
@@ -198,8 +221,8 @@ class ImageFigures:
 
     def explanation_grid(
         self,
-        columns: list[render.ExplanationColumn],
-        crop: np.ndarray,
+        columns: Callable[[], list[render.CellColumn]],
+        titles: list[str],
         row_labels: list[str],
         names: list[str],
         target_layer: str,
@@ -207,27 +230,25 @@ class ImageFigures:
     ) -> Figure:
         """Every method for every explained class in one printable picture with its legend.
 
-        `columns` holds each method's maps of this image (class first).
+        `columns()` gives each method's drawn cells of this image, in `titles`' order; it is
+        called on the worker, so cells still being drawn there are waited for, not here.
         """
         top = len(names)
-        grid = partial(
-            render.explanation_grid,
-            crop,
-            columns,
-            row_labels,
-            [
-                (
-                    f"{self.model_name} · photo '{self.title}' · top-{top} classes · Grad-CAM "
-                    f"at layer {target_layer}"
-                ),
-                f"CNN Gallery {__version__} · weights: {weights_label}",
-            ],
-        )
+        title = [
+            (
+                f"{self.model_name} · photo '{self.title}' · top-{top} classes · Grad-CAM "
+                f"at layer {target_layer}"
+            ),
+            f"CNN Gallery {__version__} · weights: {weights_label}",
+        ]
+
+        def grid() -> Image.Image:
+            return render.grid_of_cells(columns(), row_labels, title)
+
         return self.writer.image(
             f"{self.base}/explanations.webp",
             grid,
-            f"{self.what}: {render.joined([column.title for column in columns])} for the "
-            f"top-{top} classes ({', '.join(names)})",
+            f"{self.what}: {render.joined(titles)} for the top-{top} classes ({', '.join(names)})",
             f"{self.what}: class explanations for the top-{top} classes "
             f"(Grad-CAM at layer {target_layer})",
         )

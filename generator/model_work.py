@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 
 import keras
 import numpy as np
@@ -36,23 +38,19 @@ from generator.methods.receptive_field import ReceptiveField, projection_crops, 
 from generator.model_process import PipeProgress, peak_rss_gib
 from generator.plan import (
     CACHE_DIR,
+    CELLS,
     BuildOptions,
-    CachedSection,
+    MethodPart,
     ModelCard,
-    image_key,
+    Plan,
+    SharedPart,
+    load_cells,
     weights_label,
 )
 from generator.reference_times import reference_times
 from generator.registry import ModelSpec, build_model
-from generator.site_records import (
-    ChosenTensor,
-    ClassExplanation,
-    Figure,
-    ImageSection,
-    ModelPage,
-    ModelSummary,
-    Prediction,
-)
+from generator.sections import Cells, ImageOutcome, draw_grid, join_section
+from generator.site_records import ChosenTensor, Figure, ModelPage, ModelSummary, Prediction
 from generator.weights import WeightsSource
 
 
@@ -64,18 +62,24 @@ class ModelWork:
     options: BuildOptions
     images: list[SourceImage]
     legend: Figure
-    key: str
-    card: ModelCard | None  # from the cache, or None to compute
-    found: dict[str, CachedSection | None]  # image slug -> cached section
+    plan: Plan  # what the cache holds of its page
     weights: WeightsSource  # resolved by the build process ("random" for random weights)
+
+
+@dataclass(frozen=True)
+class ComputedPage:
+    """A model's page context, its recorded compute seconds, and what this build computed."""
+
+    page: ModelPage
+    seconds: float  # as recorded when each part was made
+    computed: dict[str, int]  # method slug -> images whose pictures of it were computed now
 
 
 @dataclass(frozen=True)
 class ChildResult:
     """What a model's child process sends back to the build."""
 
-    page: ModelPage
-    seconds: float
+    result: ComputedPage
     written: list[str]  # files it wrote or kept, for the manifest
     peak_gib: float
 
@@ -98,68 +102,22 @@ def _first(notes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: values[0] for name, values in notes.items()}
 
 
-def image_section(
-    writer: FigureWriter,
-    spec: ModelSpec,
+def _shared_part(
+    figures: ImageFigures,
     explainer: Explainer,
-    source: SourceImage,
-    options: BuildOptions,
-    legend: Figure,
+    result: Explanations,
+    crop: np.ndarray,
+    batch: np.ndarray,
     fields: dict[str, ReceptiveField],
-    weights: str,
-) -> ImageSection:
-    """Everything the model page shows for one image: one compiled call feeds all of it."""
+) -> SharedPart:
+    """What the section shows whatever the methods: crop, predictions, features, projections."""
     labels = imagenet_labels()
-    crop = center_crop(source.pixels, spec.input_size)
-    batch = spec.preprocess(crop[None])
-    result: Explanations = explainer.explain(
-        batch, top=options.top, many_passes_top=options.many_pass_top
-    )
-    figures = ImageFigures(writer, spec.name, spec.slug, source)
-    # Each method's maps and notes of this image, for the first k <= K classes it explains.
-    maps = [
-        (method, result.methods[method.slug].maps[0], _first(result.methods[method.slug].notes))
-        for method in explainer.methods
-    ]
-    layers = list(explainer.stage_layers)
-
     classes = [int(c) for c in result.classes[0]]
-    names = [labels[c] if c < len(labels) else f"class {c}" for c in classes]
     predictions = [
-        Prediction(rank + 1, c, name, float(result.probabilities[0, c]))
-        for rank, (c, name) in enumerate(zip(classes, names))
-    ]
-    crop_figure = figures.crop(crop)
-    row_labels = [
-        f"{rank + 1}. {name}\n{100 * result.probabilities[0, c]:.1f}%"
-        for rank, (c, name) in enumerate(zip(classes, names))
-    ]
-    columns = [
-        render.ExplanationColumn(method.title, method.display, method_maps, layers)
-        for method, method_maps, _ in maps
-    ]
-    grid = figures.explanation_grid(
-        columns, crop, row_labels, names, explainer.target_layer, weights
-    )
-    explained = [
-        ClassExplanation(
-            prediction,
-            figures.class_tiles(
-                crop,
-                [
-                    (method, method_maps[rank], {name: float(v[rank]) for name, v in notes.items()})
-                    for method, method_maps, notes in maps
-                    if rank < len(method_maps)
-                ],
-                layers,
-                prediction.rank,
-                prediction.label,
-                explainer.target_layer,
-            ),
-        )
-        for rank, prediction in enumerate(predictions)
-    ]
-
+        Prediction(rank + 1, c, labels[c] if c < len(labels) else f"class {c}",
+                   float(result.probabilities[0, c]))
+        for rank, c in enumerate(classes)
+    ]  # fmt: skip
     feature_maps = []
     projection_channels = {}
     for layer, activation in result.stage_activations.items():
@@ -169,7 +127,6 @@ def image_section(
         feature_maps.append(
             figures.feature_maps(layer, shape, strongest.maps, strongest.channels, strongest.scale)
         )
-
     projections = []
     for layer, (guided, deconv) in explainer.project_layers(batch, projection_channels).items():
         channels = projection_channels[layer]
@@ -179,25 +136,119 @@ def image_section(
         projections.append(
             figures.projections(layer, crop, guided[0], deconv[0], channels, boxes, side)
         )
+    return SharedPart(figures.crop(crop), predictions, feature_maps, projections, seconds=0.0)
 
-    return ImageSection(
-        slug=source.slug,
-        title=source.title,
-        crop=crop_figure,
-        predictions=predictions,
-        explanations=grid,
-        gradcam_legend=legend,
-        feature_maps=feature_maps,
-        projections=projections,
-        classes=explained,
-    )
+
+def _store_cells(
+    cache: Cache, key: str, column: render.ExplanationColumn, crop: np.ndarray
+) -> np.ndarray:
+    """A method's grid cells, drawn and stored beside its entry (on a worker)."""
+    cells = render.column_cells(column, crop)
+    cache.put_arrays(key, {CELLS: cells})
+    return cells
+
+
+def explain_image(
+    writer: FigureWriter,
+    cache: Cache,
+    work: ModelWork,
+    explainer: Explainer,
+    source: SourceImage,
+    card: ModelCard,
+    fields: dict[str, ReceptiveField],
+) -> ImageOutcome:
+    """One image's section: the parts the cache lacks computed in one call, the rest reused.
+
+    A cached method is asked for again only when the grid must be redrawn and its stored cells
+    cannot be read back. Methods are explained for the classes the cached predictions name,
+    so new pictures match the reused ones.
+    """
+    spec, options, image = work.spec, work.options, work.plan.images[source.slug]
+    began = time.perf_counter()
+    methods = catalog.select(options.methods)
+    figures = ImageFigures(writer, spec.name, spec.slug, source)
+    crop = center_crop(source.pixels, spec.input_size)
+    batch = spec.preprocess(crop[None])
+    cells: dict[str, Cells] = {}
+    if image.grid is None:
+        for method in methods:
+            part = image.methods[method.slug]
+            stored = (
+                None if part is None else load_cells(cache, image.method_keys[method.slug], part)
+            )
+            if stored is not None:
+                cells[method.slug] = partial(lambda array: array, stored)
+    missing = [
+        method
+        for method in methods
+        if image.methods[method.slug] is None or (image.grid is None and method.slug not in cells)
+    ]
+    shared = image.shared
+    if shared is None or missing:
+        known = None if shared is None else np.array([[p.class_index for p in shared.predictions]])
+        result = explainer.explain(
+            batch,
+            top=options.top,
+            classes=known,
+            many_passes_top=options.many_pass_top,
+            methods=missing,
+        )
+    parts = dict(image.methods)
+    layers = list(explainer.stage_layers)
+    made = []  # (key, entry) of the parts made now, cached once their files are written
+    if shared is None:
+        shared = _shared_part(figures, explainer, result, crop, batch, fields)
+        made.append((image.key, shared))
+    else:
+        writer.keep(shared.figures())
+    for method in methods:
+        if method not in missing:
+            writer.keep(tile.figure for tile in parts[method.slug].tiles)
+            continue
+        maps, notes = result.methods[method.slug].maps[0], _first(result.methods[method.slug].notes)
+        key = image.method_keys[method.slug]
+        column = render.ExplanationColumn(method.title, method.display, maps, layers)
+        cells[method.slug] = writer.later(partial(_store_cells, cache, key, column, crop)).result
+        tiles = [
+            figures.class_tiles(
+                crop,
+                [(method, maps[rank], {name: float(v[rank]) for name, v in notes.items()})],
+                layers,
+                prediction.rank,
+                prediction.label,
+                explainer.target_layer,
+            )[0]
+            for rank, prediction in enumerate(shared.predictions[: len(maps)])
+        ]
+        parts[method.slug] = MethodPart(tiles, seconds=0.0)
+        made.append((key, parts[method.slug]))
+    if image.grid is None:
+        grid = draw_grid(
+            cache, figures, image, shared, methods, cells, card, weights_label(options.weights)[1]
+        )
+    else:
+        grid = image.grid
+        writer.keep([grid])
+    # The compute is shared by the parts made in it: each records an even share.
+    share = round((time.perf_counter() - began) / max(len(made), 1), 2)
+    for key, part in made:
+        writer.then(partial(cache.put, key, {**dataclasses.asdict(part), "seconds": share}))
+    if image.shared is None:
+        shared = dataclasses.replace(shared, seconds=share)
+    joined = [
+        parts[m.slug] if m not in missing else dataclasses.replace(parts[m.slug], seconds=share)
+        for m in methods
+    ]
+    section = join_section(source, shared, joined, grid, work.legend)
+    seconds = shared.seconds + sum(part.seconds for part in joined)
+    return ImageOutcome(section, seconds, [method.slug for method in missing])
 
 
 def compute_model_page(
     work: ModelWork, writer: FigureWriter, cache: Cache, progress: tqdm | PipeProgress
-) -> tuple[ModelPage, float]:
+) -> ComputedPage:
     """Build the model once and compute the parts of its page the cache lacks."""
-    spec, options, card, found = work.spec, work.options, work.card, dict(work.found)
+    spec, options, card = work.spec, work.options, work.plan.card
     start = time.perf_counter()
     progress.set_postfix_str(f"{spec.name}: building the model")
     model = build_model(spec, work.weights)
@@ -211,7 +262,6 @@ def compute_model_page(
         preprocess=spec.preprocess,
     )
     fields = receptive_fields(model, stage_names)
-    weights = weights_label(options.weights)[1]
     if card is None:
         sets = [first_layer_filters(model)]
         sets += [layer_filters(layer) for layer in deeper_filter_layers(model)]
@@ -219,44 +269,31 @@ def compute_model_page(
         seconds = round(time.perf_counter() - start, 1)
         chosen = _chosen(target), [_chosen(stage) for stage in stages]
         card = ModelCard(*chosen, explainer.report.lines(), filters, seconds)
-        cache.put(work.key, dataclasses.asdict(card))
+        writer.then(partial(cache.put, work.plan.key, dataclasses.asdict(card)))
     else:
         writer.keep(f.figure for f in card.filters)
-    sections = []
+    outcomes = []
     for source in work.images:
-        step = "explaining" if found[source.slug] is None else "cached"
+        step = "explaining" if work.plan.images[source.slug].needs_model else "cached"
         progress.set_postfix_str(f"{spec.name}: {step} {source.title}"[:60])
-        if found[source.slug] is None:
-            began = time.perf_counter()
-            section = image_section(
-                writer, spec, explainer, source, options, work.legend, fields, weights
-            )
-            seconds = round(time.perf_counter() - began, 1)
-            entry = {"section": dataclasses.asdict(section), "seconds": seconds}
-            cache.put(image_key(work.key, source), entry)  # its files are checked on reuse
-            found[source.slug] = CachedSection(section, seconds)
-        else:
-            writer.keep(found[source.slug].section.figures())
-        sections.append(found[source.slug])
+        outcomes.append(explain_image(writer, cache, work, explainer, source, card, fields))
         progress.update(1)
-    return model_page(spec, options, card, sections)
+    return model_page(spec, options, card, outcomes)
 
 
 def child_work(work: ModelWork, progress: PipeProgress) -> ChildResult:
     """What a model's child process runs: compute, write files, return the page context."""
     with FigureWriter(Ledger(work.options.out, work.options.force)) as writer:
         cache = Cache(work.options.out / CACHE_DIR)
-        page, seconds = compute_model_page(work, writer, cache, progress)
-    return ChildResult(page, seconds, writer.written, peak_rss_gib())
+        result = compute_model_page(work, writer, cache, progress)
+    return ChildResult(result, writer.written, peak_rss_gib())
 
 
 def model_page(
-    spec: ModelSpec,
-    options: BuildOptions,
-    card: ModelCard,
-    sections: list[CachedSection],
-) -> tuple[ModelPage, float]:
-    """The page context, and the model's compute seconds as recorded when they were spent."""
+    spec: ModelSpec, options: BuildOptions, card: ModelCard, outcomes: list[ImageOutcome]
+) -> ComputedPage:
+    """The page context, the model's compute seconds as recorded when they were spent, and
+    what of it was computed in this build."""
     mode, label = weights_label(options.weights)
     page = ModelPage(
         summary=model_summary(spec, card.target.name, "built", None),
@@ -269,9 +306,11 @@ def model_page(
         target=card.target,
         stages=card.stages,
         filters=card.filters,
-        images=[cached.section for cached in sections],
+        images=[outcome.section for outcome in outcomes],
     )
-    return page, card.seconds + sum(cached.seconds for cached in sections)
+    computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
+    seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)
+    return ComputedPage(page, seconds, dict(computed))
 
 
 def model_summary(

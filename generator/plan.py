@@ -1,8 +1,11 @@
 """What to build, and what of it the cache already holds, decided before any model is built.
 
 The build looks every model's page up here first, so weights are resolved and model processes
-started only for what is missing, and a no-op rebuild starts none. Cache keys name every input a
-cached page depends on; an entry that cannot be read back is a miss, never a failure.
+started only for what is missing, and a no-op rebuild starts none. A page is cached in parts: the
+model's card; per image, the part no method changes, one part per method (keyed by that method's
+options, so a changed option recomputes that method only), and the printable grid of the
+selected methods. Cache keys name every input a part depends on; an entry that cannot be read
+back is a miss, never a failure.
 """
 
 from __future__ import annotations
@@ -14,18 +17,28 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import keras
+import numpy as np
 
 from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
 from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNELS
 from generator.images import SourceImage
 from generator.methods import SELECTION_VERSION, catalog
+from generator.methods.base import Method
 from generator.registry import ModelSpec
-from generator.site_records import ChosenTensor, Figure, FilterFigure, ImageSection, Prediction
+from generator.site_records import (
+    ChosenTensor,
+    FeatureMapFigure,
+    Figure,
+    FilterFigure,
+    MethodTile,
+    Prediction,
+    ProjectionFigure,
+)
 
 CACHE_DIR = ".gallery-cache"  # in --out; MkDocs skips dot-folders, so it is never published
 # The JSON shape of the cached records (`site_records`); a change makes old entries misses.
-RECORDS_VERSION = 2
+RECORDS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -91,16 +104,17 @@ def _weights_identity(weights: str | Path) -> list:
 
 
 def model_key(spec: ModelSpec, options: BuildOptions) -> str:
-    """The key of a model's card; every image section's key extends it."""
+    """The key of a model's card; every image's keys extend it.
+
+    The methods are not in it: each method's pictures of an image have a key of their own
+    (`method_key`), so a changed option recomputes that method only.
+    """
     return content_key(
         model=spec.name,
         weights=_weights_identity(options.weights),
         generator=__version__,
         keras=keras.__version__,
         top=options.top,
-        # Each method's options: a changed option makes a new key.
-        methods=[[m.slug, m.options()] for m in catalog.select(options.methods)],
-        many_pass_top=options.many_pass_top,
         features=FEATURE_CHANNELS,
         projections=PROJECTION_CHANNELS,
         display=DISPLAY_SIDE,
@@ -112,7 +126,24 @@ def model_key(spec: ModelSpec, options: BuildOptions) -> str:
 
 
 def image_key(model_key: str, source: SourceImage) -> str:
+    """The key of the part of an image's section that no method changes (`SharedPart`)."""
     return content_key(model=model_key, image=source.sha256, slug=source.slug, title=source.title)
+
+
+def method_key(image_key: str, method: Method, options: BuildOptions) -> str:
+    """The key of one method's pictures of one image: its options, and for a method that
+    needs many passes, how many classes it explains (`--many-pass-top`)."""
+    return content_key(
+        image=image_key,
+        method=method.slug,
+        options=method.options(),
+        classes=options.many_pass_top if method.many_passes else None,
+    )
+
+
+def grid_key(image_key: str, method_keys: Iterable[str]) -> str:
+    """The key of an image's printable grid, which shows exactly these methods, in this order."""
+    return content_key(image=image_key, methods=list(method_keys))
 
 
 # --- cached entries ---------------------------------------------------------------------------
@@ -137,11 +168,62 @@ class ModelCard:
 
 
 @dataclass(frozen=True)
-class CachedSection:
-    """One image's section of a model page and the compute seconds it took when it was made."""
+class SharedPart:
+    """What an image's section shows whatever the methods: the crop, the predictions (the
+    classes every method explains), feature maps and projections; cached as JSON."""
 
-    section: ImageSection
-    seconds: float
+    crop: Figure
+    predictions: list[Prediction]
+    feature_maps: list[FeatureMapFigure]
+    projections: list[ProjectionFigure]
+    seconds: float  # its share of the compute that made it
+
+    @classmethod
+    def from_json(cls, data: dict) -> SharedPart:
+        return cls(
+            crop=Figure(**data["crop"]),
+            predictions=[Prediction(**p) for p in data["predictions"]],
+            feature_maps=[FeatureMapFigure.from_json(f) for f in data["feature_maps"]],
+            projections=[ProjectionFigure.from_json(p) for p in data["projections"]],
+            seconds=data["seconds"],
+        )
+
+    def figures(self) -> list[Figure]:
+        return [
+            self.crop,
+            *(f.figure for f in self.feature_maps),
+            *(p.figure for p in self.projections),
+        ]
+
+
+@dataclass(frozen=True)
+class MethodPart:
+    """One method's pictures of one image, one per class it explains (best first); cached as
+    JSON, with the method's cells of the printable grid stored beside it (`CELLS`)."""
+
+    tiles: list[MethodTile]
+    seconds: float  # its share of the compute that made it
+
+    @classmethod
+    def from_json(cls, data: dict) -> MethodPart:
+        return cls([MethodTile.from_json(tile) for tile in data["tiles"]], data["seconds"])
+
+
+CELLS = "cells"  # the name of a method part's array of grid cells (`render.CellColumn.cells`)
+
+
+def load_cells(cache: Cache, key: str, part: MethodPart) -> np.ndarray | None:
+    """A method part's grid cells, or None when they cannot be read back (then it is redone)."""
+    arrays = cache.get_arrays(key)
+    cells = None if arrays is None else arrays.get(CELLS)
+    valid = (
+        cells is not None
+        and cells.dtype == np.uint8
+        and cells.ndim == 5
+        and len(cells) == len(part.tiles)
+        and cells.shape[-1] == 3
+    )
+    return cells if valid else None
 
 
 # The types a cached entry's fields must have for the pages to use it.
@@ -158,8 +240,11 @@ def _well_formed(value: object, kind: type) -> bool:
     )
 
 
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
 class _Cached:
-    """Looks up a model's card and image sections, counting only entries whose files exist.
+    """Looks up a model's card and its images' parts, counting only entries whose files exist.
 
     An entry that cannot be read back (edited, truncated, from an incompatible version) is a
     miss like a missing one: it is recomputed and replaced, never a failure of its model.
@@ -186,26 +271,60 @@ class _Cached:
                 and all(isinstance(f.layer, str) and isinstance(f.note, str) for f in card.filters)
                 and isinstance(card.seconds, int | float)
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except _UNREADABLE:
             return None
         return card if valid and self._complete(f.figure for f in card.filters) else None
 
-    def section(self, source: SourceImage) -> CachedSection | None:
+    def shared(self, key: str) -> SharedPart | None:
         try:
-            data = self.cache.get(image_key(self.key, source))
-            section, seconds = ImageSection.from_json(data["section"]), data["seconds"]
+            shared = SharedPart.from_json(self.cache.get(key))
             valid = (
-                isinstance(seconds, int | float)
-                and isinstance(section.title, str)
-                and section.slug == source.slug
-                and all(_well_formed(p, Prediction) for p in section.predictions)
-                and all(_well_formed(c.prediction, Prediction) for c in section.classes)
-                and all(isinstance(shown.layer, str) for shown in section.feature_maps)
+                isinstance(shared.seconds, int | float)
+                and bool(shared.predictions)
+                and all(_well_formed(p, Prediction) for p in shared.predictions)
+                and all(isinstance(shown.layer, str) for shown in shared.feature_maps)
             )
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except _UNREADABLE:
             return None
-        complete = valid and self._complete(section.figures())
-        return CachedSection(section, seconds) if complete else None
+        return shared if valid and self._complete(shared.figures()) else None
+
+    def method(self, key: str, title: str) -> MethodPart | None:
+        try:
+            part = MethodPart.from_json(self.cache.get(key))
+            valid = isinstance(part.seconds, int | float) and all(
+                tile.method == title for tile in part.tiles
+            )
+        except _UNREADABLE:
+            return None
+        complete = valid and self._complete(tile.figure for tile in part.tiles)
+        return part if complete and self.cache.has_arrays(key) else None
+
+    def grid(self, key: str) -> Figure | None:
+        try:
+            figure = Figure(**self.cache.get(key)["figure"])
+        except _UNREADABLE:
+            return None
+        return figure if self._complete([figure]) else None
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """What the cache holds of one image's section, and the keys of its parts."""
+
+    key: str  # of the shared part
+    shared: SharedPart | None
+    method_keys: dict[str, str]  # method slug -> key, the selected methods in catalog order
+    methods: dict[str, MethodPart | None]  # method slug -> its cached pictures
+    grid_key: str
+    grid: Figure | None  # the printable grid of exactly these methods
+
+    @property
+    def missing_methods(self) -> list[str]:
+        return [slug for slug, part in self.methods.items() if part is None]
+
+    @property
+    def needs_model(self) -> bool:
+        return self.shared is None or bool(self.missing_methods)
 
 
 @dataclass(frozen=True)
@@ -214,15 +333,17 @@ class Plan:
 
     key: str
     card: ModelCard | None
-    found: dict[str, CachedSection | None]  # image slug -> cached section
+    images: dict[str, ImagePlan]  # image slug -> what its section has
+    methods: tuple[str, ...]  # the selected methods' slugs, in catalog order
+
+    @property
+    def needs_model(self) -> bool:
+        """Something must be computed; otherwise at most grids are redrawn from stored cells."""
+        return self.card is None or any(image.needs_model for image in self.images.values())
 
     @property
     def complete(self) -> bool:
-        return self.card is not None and all(self.found.values())
-
-    @property
-    def missing_images(self) -> int:
-        return sum(section is None for section in self.found.values())
+        return not self.needs_model and all(image.grid for image in self.images.values())
 
 
 def plan_model(
@@ -231,16 +352,32 @@ def plan_model(
     """Looked up before any model is computed, so weights are resolved only where needed.
 
     An entry that cannot be read back (edited, or from another generator) counts as missing:
-    it is recomputed and replaced, and the lookup never fails the build.
+    it is recomputed and replaced, and the lookup never fails the build. Where only a grid is
+    missing (a method was removed), the other methods' cells must be readable, since the
+    grid is then redrawn without the model; a method whose cells are not is recomputed.
     """
     cached = _Cached(cache, options.out, model_key(spec, options))
+    methods = catalog.select(options.methods)
 
     def read(lookup: Callable[[], Any]) -> Any:
         try:
             return lookup()
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        except _UNREADABLE:
             return None
 
-    return Plan(
-        cached.key, read(cached.card), {s.slug: read(partial(cached.section, s)) for s in images}
-    )
+    planned = {}
+    for source in images:
+        key = image_key(cached.key, source)
+        keys = {method.slug: method_key(key, method, options) for method in methods}
+        shared = read(partial(cached.shared, key))
+        parts = {m.slug: read(partial(cached.method, keys[m.slug], m.title)) for m in methods}
+        grid = read(partial(cached.grid, grid_key(key, keys.values())))
+        if grid is None and shared is not None and all(parts.values()):
+            parts = {
+                slug: part if load_cells(cache, keys[slug], part) is not None else None
+                for slug, part in parts.items()
+            }
+        planned[source.slug] = ImagePlan(
+            key, shared, keys, parts, grid_key(key, keys.values()), grid
+        )
+    return Plan(cached.key, read(cached.card), planned, tuple(m.slug for m in methods))

@@ -237,6 +237,18 @@ def stack(parts: Sequence[Image.Image], gap: int = 10, margin: int = 8) -> Image
     return canvas
 
 
+def fit_tile(tile: np.ndarray, size: int) -> Image.Image:
+    """A grid's tile scaled to fit a `size` square, keeping its shape: nearest neighbour under
+    half that size (small kernels stay crisp), bilinear otherwise. A tile that already fits is
+    returned as it is, so cells drawn once and stored (`column_cells`) lay out unchanged."""
+    picture = Image.fromarray(np.asarray(tile))
+    picture = picture if picture.mode == "RGBA" else picture.convert("RGB")
+    resample = Image.NEAREST if max(picture.size) < size / 2 else Image.BILINEAR
+    scale = size / max(picture.size)
+    shape = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    return picture.resize(shape, resample)
+
+
 def labelled_grid(
     tiles: Sequence[np.ndarray],
     columns: int,
@@ -275,16 +287,12 @@ def labelled_grid(
         row, col = divmod(index, columns)
         x = left + gap + col * (size + gap)
         y = header_h + gap + row * (row_h + gap)
-        picture = Image.fromarray(np.asarray(tile))
-        picture = picture if picture.mode == "RGBA" else picture.convert("RGB")
-        resample = Image.NEAREST if max(picture.size) < size / 2 else Image.BILINEAR
-        scale = size / max(picture.size)  # a tile that is not square keeps its shape, centred
-        shape = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
-        position = (x + (size - shape[0]) // 2, y + (size - shape[1]) // 2)
+        picture = fit_tile(tile, size)  # a tile that is not square keeps its shape, centred
+        position = (x + (size - picture.width) // 2, y + (size - picture.height) // 2)
         if picture.mode == "RGBA":  # a transparent tile (a note) lets the background through
-            canvas.alpha_composite(picture.resize(shape, resample), position)
+            canvas.alpha_composite(picture, position)
         else:
-            canvas.paste(picture.resize(shape, resample), position)
+            canvas.paste(picture, position)
         if labels:
             _write(draw, (x, y + size + 1), _fit(labels[index], font, size), font)
     for row, lines in enumerate(wrapped_rows):
@@ -647,9 +655,50 @@ def _not_computed(size: int, classes: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
+@dataclass(frozen=True)
+class CellColumn:
+    """One method's column of the printable grid, drawn: `cells` (k, n, s, s, 3) uint8 holds its
+    n cells (one, or one per layer of a "heatmaps by layer" map) for each of its first k
+    classes, fitted to the grid's tiles. Drawn once per method and stored beside its cache
+    entry, so a grid can be redrawn when another method changes without recomputing this one."""
+
+    title: str
+    display: Display
+    cells: np.ndarray
+    layers: Sequence[str] | None = None
+
+
+def column_cells(column: ExplanationColumn, crop: np.ndarray, tile_size: int = 200) -> np.ndarray:
+    """The cells of `column`'s maps (see `CellColumn`), each fitted to `tile_size`."""
+    rows = []
+    for maps in column.maps:
+        if column.display == "heatmaps by layer":
+            tiles = [heatmap_overlay(crop, heat) for heat in maps]
+        else:
+            tiles = [method_tile(column.display, crop, maps)]
+        rows.append(np.stack([np.asarray(fit_tile(tile, tile_size)) for tile in tiles]))
+    return np.stack(rows)
+
+
 def explanation_grid(
     crop: np.ndarray,
     columns: Sequence[ExplanationColumn],
+    row_labels: Sequence[str],
+    title: Sequence[str] = (),
+    tile_size: int = 200,
+) -> Image.Image:
+    """The printable grid of `columns`' maps (see `grid_of_cells`)."""
+    drawn = [
+        CellColumn(
+            column.title, column.display, column_cells(column, crop, tile_size), column.layers
+        )
+        for column in columns
+    ]
+    return grid_of_cells(drawn, row_labels, title, tile_size)
+
+
+def grid_of_cells(
+    columns: Sequence[CellColumn],
     row_labels: Sequence[str],
     title: Sequence[str] = (),
     tile_size: int = 200,
@@ -666,13 +715,10 @@ def explanation_grid(
     tiles = []
     for k in range(len(row_labels)):
         for column in columns:
-            cells = len(column.layers or ()) if column.display == "heatmaps by layer" else 1
-            if k >= len(column.maps):
-                tiles += [_not_computed(tile_size, len(column.maps))] * cells
-            elif column.display == "heatmaps by layer":
-                tiles += [heatmap_overlay(crop, heat) for heat in column.maps[k]]
+            if k >= len(column.cells):
+                tiles += [_not_computed(tile_size, len(column.cells))] * column.cells.shape[1]
             else:
-                tiles.append(method_tile(column.display, crop, column.maps[k]))
+                tiles += list(column.cells[k])
     grid = labelled_grid(
         tiles,
         columns=len(headers),

@@ -1,0 +1,137 @@
+"""An image's section of a model page, joined from its cached parts (`plan.SharedPart`, one
+`plan.MethodPart` per method) and the printable grid, drawn from the methods' stored cells.
+
+Parts are made where the model is (`model_work`); the grid is drawn here from cells, so when a
+method is removed from `--methods` the build process redraws the grid without any model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from generator import render
+from generator.cache import Cache
+from generator.figures import FigureWriter, ImageFigures
+from generator.images import SourceImage
+from generator.methods.base import Method
+from generator.plan import ImagePlan, MethodPart, ModelCard, SharedPart, load_cells
+from generator.registry import ModelSpec
+from generator.site_records import ClassExplanation, Figure, ImageSection
+
+Cells = Callable[[], np.ndarray]  # a method's grid cells, perhaps still being drawn on a worker
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    """One image's section, and what of it this build computed."""
+
+    section: ImageSection
+    seconds: float  # the section's compute seconds, as recorded when each part was made
+    computed: list[str]  # slugs of the methods whose pictures were computed now
+
+
+def _columns(
+    methods: Sequence[Method], cells: Mapping[str, Cells], layers: Sequence[str]
+) -> list[render.CellColumn]:
+    return [
+        render.CellColumn(method.title, method.display, cells[method.slug](), layers)
+        for method in methods
+    ]
+
+
+def draw_grid(
+    cache: Cache,
+    figures: ImageFigures,
+    image: ImagePlan,
+    shared: SharedPart,
+    methods: Sequence[Method],
+    cells: Mapping[str, Cells],
+    card: ModelCard,
+    weights_label: str,
+) -> Figure:
+    """The printable grid of `methods`' cells, drawn on the writer's workers; its entry is
+    cached once the picture is written."""
+    row_labels = [f"{p.rank}. {p.label}\n{100 * p.probability:.1f}%" for p in shared.predictions]
+    layers = [stage.name for stage in card.stages]
+    figure = figures.explanation_grid(
+        partial(_columns, methods, cells, layers),
+        [method.title for method in methods],
+        row_labels,
+        [p.label for p in shared.predictions],
+        card.target.name,
+        weights_label,
+    )
+    figures.writer.then(partial(cache.put, image.grid_key, {"figure": dataclasses.asdict(figure)}))
+    return figure
+
+
+def join_section(
+    source: SourceImage,
+    shared: SharedPart,
+    parts: Sequence[MethodPart],
+    grid: Figure,
+    legend: Figure,
+) -> ImageSection:
+    """The section the page shows; `parts` in the catalog order of the selected methods."""
+    classes = [
+        ClassExplanation(prediction, [part.tiles[rank] for part in parts if rank < len(part.tiles)])
+        for rank, prediction in enumerate(shared.predictions)
+    ]
+    return ImageSection(
+        slug=source.slug,
+        title=source.title,
+        crop=shared.crop,
+        predictions=shared.predictions,
+        explanations=grid,
+        gradcam_legend=legend,
+        feature_maps=shared.feature_maps,
+        projections=shared.projections,
+        classes=classes,
+    )
+
+
+def cached_section(
+    writer: FigureWriter,
+    cache: Cache,
+    spec: ModelSpec,
+    source: SourceImage,
+    image: ImagePlan,
+    methods: Sequence[Method],
+    card: ModelCard,
+    legend: Figure,
+    weights_label: str,
+) -> ImageOutcome:
+    """A section whose parts are all cached, its grid redrawn from their cells if missing.
+
+    Its files are recorded as kept (the redrawn grid as written).
+    """
+    shared = image.shared
+    parts = [image.methods[method.slug] for method in methods]
+    if shared is None or None in parts:
+        raise ValueError(f"the section of {source.title!r} is not all cached")
+    writer.keep([*shared.figures(), *(tile.figure for part in parts for tile in part.tiles)])
+    grid = image.grid
+    if grid is None:
+        cells = {
+            method.slug: partial(_cells_or_fail, cache, image.method_keys[method.slug], part)
+            for method, part in zip(methods, parts)
+        }
+        figures = ImageFigures(writer, spec.name, spec.slug, source)
+        grid = draw_grid(cache, figures, image, shared, methods, cells, card, weights_label)
+    else:
+        writer.keep([grid])
+    seconds = shared.seconds + sum(part.seconds for part in parts)
+    return ImageOutcome(join_section(source, shared, parts, grid, legend), seconds, [])
+
+
+def _cells_or_fail(cache: Cache, key: str, part: MethodPart) -> np.ndarray:
+    """Cells the plan found readable a moment ago; gone since, they fail this model's page."""
+    cells = load_cells(cache, key, part)
+    if cells is None:
+        raise OSError(f"the cached grid cells {key}.npz became unreadable during the build")
+    return cells
