@@ -3,7 +3,7 @@
 The build fills them (in a model's child process, or from the cache's JSON) and `pages.py`
 lays them out; nothing here computes or knows Markdown. Every record is a frozen dataclass with
 named fields, so no module has to remember what the third element of a tuple meant.
-`from_json` reads back what `dataclasses.asdict` wrote into the cache.
+`from_json` reads back what `dataclasses.asdict` wrote into the cache (`plan`'s cached parts).
 """
 
 from __future__ import annotations
@@ -111,11 +111,6 @@ class ClassExplanation:
     prediction: Prediction
     figures: list[MethodTile]
 
-    @classmethod
-    def from_json(cls, data: dict) -> ClassExplanation:
-        figures = [MethodTile.from_json(tile) for tile in data["figures"]]
-        return cls(Prediction(**data["prediction"]), figures)
-
 
 @dataclass(frozen=True)
 class FeatureMapFigure:
@@ -168,21 +163,6 @@ class ImageSection:
     feature_maps: list[FeatureMapFigure]
     projections: list[ProjectionFigure]
     classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class
-
-    @classmethod
-    def from_json(cls, data: dict) -> ImageSection:
-        """The inverse of `dataclasses.asdict`, for a section read back from the cache."""
-        return cls(
-            slug=data["slug"],
-            title=data["title"],
-            crop=Figure(**data["crop"]),
-            predictions=[Prediction(**p) for p in data["predictions"]],
-            explanations=Figure(**data["explanations"]) if data["explanations"] else None,
-            gradcam_legend=Figure(**data["gradcam_legend"]) if data["gradcam_legend"] else None,
-            feature_maps=[FeatureMapFigure.from_json(f) for f in data["feature_maps"]],
-            projections=[ProjectionFigure.from_json(p) for p in data["projections"]],
-            classes=[ClassExplanation.from_json(c) for c in data["classes"]],
-        )
 
     def figures(self) -> list[Figure]:
         """Every file the section names, for the manifest and the cache's completeness check."""

@@ -11,26 +11,31 @@ from sitekit import REPO, quick_build_options, site_files
 
 import generator.model_work as model_work_module
 from generator.build import BuildOptions, build
+from generator.methods import catalog
+from generator.methods.explain import Explainer
+from generator.methods.perturb.occlusion import Occlusion
 from generator.plan import select_shard
 from generator.registry import get_spec
 
 
 @pytest.fixture()
 def counted(monkeypatch):
-    """Count models built and images explained by the pipeline."""
-    calls = {"models": 0, "images": 0}
-    real_build, real_section = model_work_module.build_model, model_work_module.image_section
+    """Count models built and images explained, and record the methods each explain call was
+    asked for."""
+    calls = {"models": 0, "images": 0, "asked": []}
+    real_build, real_explain = model_work_module.build_model, Explainer.explain
 
     def build_model(*args, **kwargs):
         calls["models"] += 1
         return real_build(*args, **kwargs)
 
-    def image_section(*args, **kwargs):
+    def explain(self, *args, methods=None, **kwargs):
         calls["images"] += 1
-        return real_section(*args, **kwargs)
+        calls["asked"].append(sorted(method.slug for method in methods or self.methods))
+        return real_explain(self, *args, methods=methods, **kwargs)
 
     monkeypatch.setattr(model_work_module, "build_model", build_model)
-    monkeypatch.setattr(model_work_module, "image_section", image_section)
+    monkeypatch.setattr(Explainer, "explain", explain)
     return calls
 
 
@@ -42,16 +47,16 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     options = quick_build_options(images, out, top=2)
 
     assert build(options).ok
-    assert counted == {"models": 1, "images": 1}
+    assert (counted["models"], counted["images"]) == (1, 1)
     first = site_files(out)
 
     assert build(options).ok
-    assert counted == {"models": 1, "images": 1}  # nothing recomputed
+    assert (counted["models"], counted["images"]) == (1, 1)  # nothing recomputed
     assert site_files(out) == first  # byte-identical, build times included
 
     shutil.copy(REPO / "sample_images" / "rocket.jpg", images / "rocket.jpg")
     assert build(options).ok
-    assert counted == {"models": 2, "images": 2}  # the model again, but only the new image
+    assert (counted["models"], counted["images"]) == (2, 2)  # only the new image
     after = site_files(out)
     assert "assets/mobilenetv3small/rocket/explanations.webp" in after
     assert (
@@ -111,3 +116,93 @@ def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted)
     assert site_files(merged) == site_files(tmp_path / "full")
     for page in ("models/mobilenet.md", "models/mobilenetv3small.md", "index.md"):
         assert (merged / page).exists()
+
+
+# --- one cache entry per method: a changed method recomputes only itself -------------------------
+
+ASSETS = "assets/mobilenetv3small/cat"
+THREE_METHODS = (*QUICK_METHODS, "occlusion")  # occlusion: a method with options, cheap here
+
+
+def _cat_options(images: Path, out: Path, methods: tuple[str, ...]) -> BuildOptions:
+    return BuildOptions(
+        specs=(get_spec("MobileNetV3Small"),),
+        images=images,
+        out=out,
+        weights="random",
+        top=2,
+        methods=methods,
+    )
+
+
+def _times(out: Path) -> dict[str, int]:
+    """Each picture's modification time, in nanoseconds: a rewritten file changes it."""
+    return {p.name: p.stat().st_mtime_ns for p in (out / ASSETS).iterdir()}
+
+
+@pytest.fixture()
+def cat_images(tmp_path) -> Path:
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    return images
+
+
+def test_a_changed_method_option_recomputes_only_that_method(
+    tmp_path, cat_images, counted, monkeypatch
+):
+    out = tmp_path / "site"
+    assert build(_cat_options(cat_images, out, THREE_METHODS)).ok
+    before, times = site_files(out), _times(out)
+    assert counted["asked"] == [sorted(THREE_METHODS)]
+
+    # Occlusion's stride changes (as an edited default would): its key changes, no other.
+    changed = tuple(
+        Occlusion(stride=0.25) if method.slug == "occlusion" else method
+        for method in catalog.METHODS
+    )
+    monkeypatch.setattr(catalog, "METHODS", changed)
+    report = build(_cat_options(cat_images, out, THREE_METHODS))
+
+    assert report.ok, report.summary()
+    assert report.computed == {"MobileNetV3Small": {"occlusion": 1}}
+    assert counted["asked"][1:] == [["occlusion"]]  # the explainer is asked for it alone
+    after, rewritten = site_files(out), _times(out)
+    (occlusion,) = [path for path in after if path.startswith(f"{ASSETS}/occlusion-")]
+    assert after[occlusion] != before[occlusion]  # the new stride's picture
+    assert after[f"{ASSETS}/explanations.webp"] != before[f"{ASSETS}/explanations.webp"]
+    kept = [name for name in times if not name.startswith(("occlusion-", "explanations"))]
+    assert len(kept) > 10  # crop, feature maps, projections, both other methods' pictures
+    for name in kept:  # neither redrawn nor rewritten
+        assert rewritten[name] == times[name], name
+        assert after[f"{ASSETS}/{name}"] == before[f"{ASSETS}/{name}"], name
+    assert "stride 0.25" in after["models/mobilenetv3small.md"].decode()
+
+    fresh = tmp_path / "fresh"  # the same options from scratch give the same site
+    assert build(_cat_options(cat_images, fresh, THREE_METHODS)).ok
+    assert site_files(fresh) == after
+
+
+def test_an_added_method_computes_only_itself_and_a_removed_one_nothing(
+    tmp_path, cat_images, counted
+):
+    out = tmp_path / "site"
+    assert build(_cat_options(cat_images, out, QUICK_METHODS)).ok
+    two, times = site_files(out), _times(out)
+
+    report = build(_cat_options(cat_images, out, THREE_METHODS))
+    assert report.computed == {"MobileNetV3Small": {"occlusion": 1}}
+    assert counted["asked"] == [sorted(QUICK_METHODS), ["occlusion"]]
+    added = site_files(out)
+    assert any(path.startswith(f"{ASSETS}/occlusion-") for path in added)
+    assert all(_times(out)[name] == times[name] for name in times if name != "explanations.webp")
+    fresh = tmp_path / "fresh"
+    assert build(_cat_options(cat_images, fresh, THREE_METHODS)).ok
+    assert site_files(fresh) == added
+
+    models = counted["models"]
+    report = build(_cat_options(cat_images, out, QUICK_METHODS))  # occlusion removed again
+    assert report.ok and report.cached == ["MobileNetV3Small"]
+    assert report.computed == {"MobileNetV3Small": {}}
+    assert counted["models"] == models and len(counted["asked"]) == 2  # no model, no pass
+    assert site_files(out) == two  # the grid redrawn from stored cells, occlusion's files gone

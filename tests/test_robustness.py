@@ -424,15 +424,31 @@ def test_an_unreadable_manifest_is_rebuilt_with_a_warning(small_site, tmp_path, 
 def test_a_garbage_cache_entry_is_a_miss_that_heals(small_site, tmp_path):
     images, out = _copy_of(small_site, tmp_path)
     entries = sorted((out / ".gallery-cache").glob("??/*.json"))
-    sections = [p for p in entries if "section" in json.loads(p.read_text("utf-8"))]
-    assert len(sections) == 1
-    sections[0].write_text(json.dumps({"section": {"slug": "cat", "predictions": 7}, "seconds": 1}))
+    shared = [p for p in entries if "predictions" in json.loads(p.read_text("utf-8"))]
+    assert len(shared) == 1
+    shared[0].write_text(json.dumps({"predictions": 7, "seconds": 1}))
 
     report = build(quick_build_options(images, out, top=1))
 
     assert report.ok, report.summary()
-    healed = json.loads(sections[0].read_text("utf-8"))
-    assert healed["section"]["slug"] == "cat" and healed["section"]["predictions"]
+    assert report.computed == {"MobileNetV3Small": {}}  # the methods' pictures were reused
+    healed = json.loads(shared[0].read_text("utf-8"))
+    assert healed["predictions"][0]["label"] and healed["crop"]["path"]
+    assert site_files(out) == site_files(small_site / "docs")
+
+
+def test_unreadable_grid_cells_are_a_miss_that_recomputes_their_method(small_site, tmp_path):
+    images, out = _copy_of(small_site, tmp_path)
+    cells = sorted((out / ".gallery-cache").glob("??/*.npz"))
+    assert len(cells) == len(QUICK_METHODS)  # one method's cells of the grid each
+    cells[0].write_bytes(cells[0].read_bytes()[:100])  # cut short
+    (out / "assets/mobilenetv3small/cat/explanations.webp").unlink()  # the grid is redrawn
+
+    report = build(_options(images, out))
+
+    assert report.ok, report.summary()
+    computed = report.computed["MobileNetV3Small"]
+    assert list(computed.values()) == [1]  # that method alone, on the one photo
     assert site_files(out) == site_files(small_site / "docs")
 
 
