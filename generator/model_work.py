@@ -45,6 +45,7 @@ from generator.plan import (
     Plan,
     SharedPart,
     load_cells,
+    put_entry,
     weights_label,
 )
 from generator.reference_times import reference_times
@@ -195,10 +196,10 @@ def explain_image(
         )
     parts = dict(image.methods)
     layers = list(explainer.stage_layers)
-    made = []  # (key, entry) of the parts made now, cached once their files are written
+    made = []  # (key, part, its figures) made now, cached once their files are written
     if shared is None:
         shared = _shared_part(figures, explainer, result, crop, batch, fields)
-        made.append((image.key, shared))
+        made.append((image.key, shared, shared.figures()))
     else:
         writer.keep(shared.figures())
     for method in methods:
@@ -221,7 +222,7 @@ def explain_image(
             for rank, prediction in enumerate(shared.predictions[: len(maps)])
         ]
         parts[method.slug] = MethodPart(tiles, seconds=0.0)
-        made.append((key, parts[method.slug]))
+        made.append((key, parts[method.slug], [tile.figure for tile in tiles]))
     if image.grid is None:
         grid = draw_grid(
             cache, figures, image, shared, methods, cells, card, weights_label(options.weights)[1]
@@ -231,8 +232,9 @@ def explain_image(
         writer.keep([grid])
     # The compute is shared by the parts made in it: each records an even share.
     share = round((time.perf_counter() - began) / max(len(made), 1), 2)
-    for key, part in made:
-        writer.then(partial(cache.put, key, {**dataclasses.asdict(part), "seconds": share}))
+    for key, part, named in made:
+        record = {**dataclasses.asdict(part), "seconds": share}
+        writer.then(partial(put_entry, cache, writer.out, key, record, named))
     if image.shared is None:
         shared = dataclasses.replace(shared, seconds=share)
     joined = [
@@ -269,7 +271,9 @@ def compute_model_page(
         seconds = round(time.perf_counter() - start, 1)
         chosen = _chosen(target), [_chosen(stage) for stage in stages]
         card = ModelCard(*chosen, explainer.report.lines(), filters, seconds)
-        writer.then(partial(cache.put, work.plan.key, dataclasses.asdict(card)))
+        record = dataclasses.asdict(card)
+        named = [f.figure for f in filters]
+        writer.then(partial(put_entry, cache, writer.out, work.plan.key, record, named))
     else:
         writer.keep(f.figure for f in card.filters)
     outcomes = []

@@ -23,6 +23,7 @@ from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
 from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNELS
 from generator.images import SourceImage
+from generator.manifest import file_sha256
 from generator.methods import SELECTION_VERSION, catalog
 from generator.methods.base import Method
 from generator.registry import ModelSpec
@@ -240,11 +241,22 @@ def _well_formed(value: object, kind: type) -> bool:
     )
 
 
-_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, IndexError, OSError)
+
+
+def put_entry(cache: Cache, out: Path, key: str, record: dict, figures: Iterable[Figure]) -> None:
+    """Cache `record` with the sha256 of each file it names, as written (call it once they are).
+
+    Paths are stable, so another build may since have written other bytes at the same path
+    (another option of a method, another set of methods in the grid); the digests tell.
+    """
+    files = {figure.path: file_sha256(out / figure.path) for figure in figures}
+    cache.put(key, {**record, "files": files})
 
 
 class _Cached:
-    """Looks up a model's card and its images' parts, counting only entries whose files exist.
+    """Looks up a model's card and its images' parts, counting only entries whose files still
+    hold the bytes the entry recorded (`put_entry`).
 
     An entry that cannot be read back (edited, truncated, from an incompatible version) is a
     miss like a missing one: it is recomputed and replaced, never a failure of its model.
@@ -253,58 +265,67 @@ class _Cached:
     def __init__(self, cache: Cache, out: Path, key: str) -> None:
         self.cache, self.out, self.key = cache, out, key
 
-    def _complete(self, figures: Iterable[Figure]) -> bool:
+    def _complete(self, figures: Iterable[Figure], files: dict) -> bool:
         return all(
             _well_formed(figure, Figure)
             and not PurePosixPath(figure.path).is_absolute()
             and ".." not in PurePosixPath(figure.path).parts
             and (self.out / figure.path).is_file()
+            and files.get(figure.path) == file_sha256(self.out / figure.path)
             for figure in figures
         )
 
     def card(self) -> ModelCard | None:
         try:
-            card = ModelCard.from_json(self.cache.get(self.key))
+            data = self.cache.get(self.key)
+            card = ModelCard.from_json(data)
             valid = (
                 all(isinstance(chosen.name, str) for chosen in [card.target, *card.stages])
                 and all(isinstance(text, str) for text in card.report)
                 and all(isinstance(f.layer, str) and isinstance(f.note, str) for f in card.filters)
                 and isinstance(card.seconds, int | float)
+                and self._complete((f.figure for f in card.filters), data["files"])
             )
         except _UNREADABLE:
             return None
-        return card if valid and self._complete(f.figure for f in card.filters) else None
+        return card if valid else None
 
     def shared(self, key: str) -> SharedPart | None:
         try:
-            shared = SharedPart.from_json(self.cache.get(key))
+            data = self.cache.get(key)
+            shared = SharedPart.from_json(data)
             valid = (
                 isinstance(shared.seconds, int | float)
                 and bool(shared.predictions)
                 and all(_well_formed(p, Prediction) for p in shared.predictions)
                 and all(isinstance(shown.layer, str) for shown in shared.feature_maps)
+                and self._complete(shared.figures(), data["files"])
             )
         except _UNREADABLE:
             return None
-        return shared if valid and self._complete(shared.figures()) else None
+        return shared if valid else None
 
     def method(self, key: str, title: str) -> MethodPart | None:
         try:
-            part = MethodPart.from_json(self.cache.get(key))
-            valid = isinstance(part.seconds, int | float) and all(
-                tile.method == title for tile in part.tiles
+            data = self.cache.get(key)
+            part = MethodPart.from_json(data)
+            valid = (
+                isinstance(part.seconds, int | float)
+                and all(tile.method == title for tile in part.tiles)
+                and self._complete((tile.figure for tile in part.tiles), data["files"])
             )
         except _UNREADABLE:
             return None
-        complete = valid and self._complete(tile.figure for tile in part.tiles)
-        return part if complete and self.cache.has_arrays(key) else None
+        return part if valid and self.cache.has_arrays(key) else None
 
     def grid(self, key: str) -> Figure | None:
         try:
-            figure = Figure(**self.cache.get(key)["figure"])
+            data = self.cache.get(key)
+            figure = Figure(**data["figure"])
+            valid = self._complete([figure], data["files"])
         except _UNREADABLE:
             return None
-        return figure if self._complete([figure]) else None
+        return figure if valid else None
 
 
 @dataclass(frozen=True)

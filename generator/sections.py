@@ -19,7 +19,7 @@ from generator.cache import Cache
 from generator.figures import FigureWriter, ImageFigures
 from generator.images import SourceImage
 from generator.methods.base import Method
-from generator.plan import ImagePlan, MethodPart, ModelCard, SharedPart, load_cells
+from generator.plan import ImagePlan, MethodPart, ModelCard, SharedPart, load_cells, put_entry
 from generator.registry import ModelSpec
 from generator.site_records import ClassExplanation, Figure, ImageSection
 
@@ -66,7 +66,10 @@ def draw_grid(
         card.target.name,
         weights_label,
     )
-    figures.writer.then(partial(cache.put, image.grid_key, {"figure": dataclasses.asdict(figure)}))
+    record = {"figure": dataclasses.asdict(figure)}
+    figures.writer.then(
+        partial(put_entry, cache, figures.writer.out, image.grid_key, record, [figure])
+    )
     return figure
 
 
