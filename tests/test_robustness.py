@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 from sitekit import (
     BUILD_COMMAND,
+    QUICK_METHODS,
     REPO,
     mkdocs_build,
     quick_build_options,
@@ -444,7 +445,7 @@ def test_unreadable_grid_cells_are_a_miss_that_recomputes_their_method(small_sit
     cells[0].write_bytes(cells[0].read_bytes()[:100])  # cut short
     (out / "assets/mobilenetv3small/cat/explanations.webp").unlink()  # the grid is redrawn
 
-    report = build(_options(images, out))
+    report = build(quick_build_options(images, out, top=1))
 
     assert report.ok, report.summary()
     computed = report.computed["MobileNetV3Small"]
