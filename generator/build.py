@@ -420,8 +420,14 @@ def _model_line(name: str, plan: Plan, images: int, outcome: _Outcome, began: fl
     if slugs and all(computed.get(slug) == images for slug in slugs):
         what = f"{images} image(s) computed"
     else:
+        by_count: dict[int, list[str]] = {}  # methods computed on as many images, together
+        for slug, count in computed.items():
+            by_count.setdefault(count, []).append(slug)
         what = "computed: " + (
-            ", ".join(f"{slug} on {computed[slug]} of {images} image(s)" for slug in computed)
+            "; ".join(
+                f"{', '.join(slugs)} on {count} of {images} image(s)"
+                for count, slugs in by_count.items()
+            )
             or "no method"
         )
         reused = [slug for slug in slugs if slug not in computed]
