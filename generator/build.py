@@ -40,7 +40,12 @@ from generator.model_work import (
 )
 from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
-from generator.reference_times import record_build_times, reference_times
+from generator.reference_times import (
+    configuration,
+    record_build_times,
+    reference_note,
+    reference_times,
+)
 from generator.registry import ModelSpec
 from generator.sections import cached_section
 from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo
@@ -291,6 +296,8 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
     )
     writer = FigureWriter(ledger)
     mode, label = weights_label(options.weights)
+    timed = configuration(options.methods, options.top, options.many_pass_top, len(images))
+    note = reference_note(timed)
     site = SiteInfo(
         title="CNN Gallery",
         version=__version__,
@@ -300,6 +307,8 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         tensorflow_version=tf.__version__,
         reference_machine=reference_times().machine,
         reference_images=reference_times().images,
+        reference_applies=note.applies,
+        reference_measured_with=note.measured_with,
     )
     legend = explanation_legend(writer, catalog.select(options.methods))
     legends = family_legends(writer, catalog.select(options.methods))
@@ -390,7 +399,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
             console.say(f"note: {note}")
     except OutputError as error:  # disk full, read-only: the files written so far are complete
         raise BuildRefused(str(error)) from None
-    record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, len(images))
+    record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, timed)
     report.main_peak_gib = peak_rss_gib()
     return report
 

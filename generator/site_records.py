@@ -23,6 +23,8 @@ class SiteInfo:
     tensorflow_version: str
     reference_machine: str  # where the build times shown were measured (reference_times)
     reference_images: int  # how many images those times cover
+    reference_applies: bool  # the reference was measured with this build's configuration
+    reference_measured_with: str  # that configuration in words, said when it does not apply
 
     @property
     def weights_random(self) -> bool:

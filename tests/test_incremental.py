@@ -93,6 +93,12 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
     for name in ("in-process", "isolated"):  # each build records its own measured times
         times = json.loads((tmp_path / name / ".gallery-cache/build-times.json").read_text())
         assert times["seconds"]["MobileNetV3Small"] > 0 and times["images"] == 1
+        # with what they were measured, so the file can become the reference as it is
+        assert times["methods"] == list(QUICK_METHODS) and times["top"] == 2
+        assert times["many_pass_top"] is None  # no method that needs many passes ran
+    # The reference was measured with other methods: the pages name those, not its time.
+    card = " ".join(trees[0]["models/mobilenetv3small.md"].decode().split())
+    assert "| Build time | not measured for this method set" in card
 
 
 def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted):

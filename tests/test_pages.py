@@ -163,6 +163,8 @@ def make_contexts(root: Path, weights_mode: str):
         tensorflow_version="2.21.0",
         reference_machine="4 CPU cores (x86_64), no GPU, TensorFlow 2.21.0",
         reference_images=5,
+        reference_applies=True,
+        reference_measured_with="Grad-CAM and DeConvNet only, top 5 classes, 5 images",
     )
     legend = _figure(root, "assets/legend-gradcam.webp", "Grad-CAM colour scale", (0, 0, 0))
     thumbnails = [
@@ -906,6 +908,21 @@ def test_methods_page_has_no_empty_heading_and_tells_the_truth_about_random_weig
     # Random ResNet50 gives 84-100% to one class: the page must not claim near-uniform always.
     assert "predictions are near-uniform" not in text
     assert "not always near-uniform" in text and "ResNet50 gives 84–100%" in text
+
+
+def test_times_measured_for_other_methods_are_not_shown_and_the_page_says_why(tmp_path):
+    site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
+    site = dataclasses.replace(site, reference_applies=False)
+    write_site(tmp_path, site, models, model_pages, images)
+    index = (tmp_path / "index.md").read_text(encoding="utf-8")
+    card = (tmp_path / "models" / "alphanet.md").read_text(encoding="utf-8")
+    for text in (html.unescape(" ".join(page.split())) for page in (index, card)):
+        assert "12.3 s" not in text and "12.34" not in text
+        assert "measured with Grad-CAM and DeConvNet only, top 5 classes, 5 images" in text
+    alpha_row = next(line for line in index.splitlines() if line.startswith("| [AlphaNet]"))
+    assert alpha_row.endswith("| not measured |")
+    assert "No reference build time was measured for this method set" in " ".join(index.split())
+    assert "| Build time | not measured for this method set" in card
 
 
 def test_a_method_without_its_paragraph_stops_the_pages_before_any_is_written(tmp_path):
