@@ -19,6 +19,9 @@ from generator.methods.explain import (
     guided_backprop,
     guided_grad_cam,
 )
+from generator.methods.gradient.deconvnet import DeConvNet
+from generator.methods.gradient.guided_backprop import GuidedBackprop
+from generator.methods.gradient.saliency import Saliency
 
 
 def _sigmoid(x):
@@ -565,3 +568,32 @@ def test_grouped_convolution_explains_like_its_ungrouped_twin(groups):
     expected = twin.project_layers(images, {"relu": [0, 3]})["relu"]
     for mine, theirs in zip(got, expected):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("gate", ["sigmoid", "hard_sigmoid"])
+def test_plain_gradients_beside_guided_ones_run_through_se_gates(gate):
+    """Saliency, Guided Backprop and DeConvNet in one call (plain and modified passes side by
+    side): the plain gradient must still run through the SE gate (held constant only for the
+    modified rules), and each method must equal itself computed alone."""
+    model = _se_model(gate)
+    images = np.random.default_rng(2).uniform(-1, 1, (2, 4, 4, 3)).astype("float32")
+    classes = np.array([[0, 2], [1, 0]])
+    expected = np.stack([_tf_plain_gradient(model, images, c) for c in range(3)], axis=1)
+    expected = np.take_along_axis(expected, classes[:, :, None, None, None], axis=1)
+    methods = (Saliency(), GuidedBackprop(), DeConvNet())
+    explainer = Explainer(model, target_layer="excite")
+    together = explainer.explain(images, classes=classes, methods=methods)
+    alone = {m.slug: explainer.explain(images, classes=classes, methods=(m,)) for m in methods}
+    for method in methods:
+        np.testing.assert_allclose(
+            together.methods[method.slug].maps,
+            alone[method.slug].methods[method.slug].maps,
+            rtol=1e-5,
+            atol=1e-7,
+        )
+    np.testing.assert_allclose(
+        together.methods["saliency"].maps, np.abs(expected).max(axis=-1), rtol=1e-4, atol=1e-6
+    )
+    # The gate matters here: holding it would change the plain gradient.
+    held = together.methods["guided-backprop"].maps
+    assert not np.allclose(np.abs(expected).max(axis=-1), np.abs(held).max(axis=-1))

@@ -24,6 +24,16 @@ import numpy as np
 import tensorflow as tf
 
 from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
+from generator.methods.base import (
+    Activations,
+    Context,
+    HeadGradients,
+    InputGradients,
+    Logits,
+    Method,
+    Passes,
+    Sampled,
+)
 from generator.methods.batching import (
     BACKWARD_BUDGET,
     FORWARD_BUDGET,
@@ -34,22 +44,11 @@ from generator.methods.batching import (
     references,
     score_gradients,
 )
-from generator.methods.base import (
-    Activations,
-    Context,
-    HeadGradients,
-    InputGradients,
-    Logits,
-    Method,
-    Passes,
-    References,
-    Sampled,
-)
 from generator.methods.cam.grad_cam import GradCAM
 from generator.methods.catalog import METHODS
 from generator.methods.gradient.deconvnet import DeConvNet
 from generator.methods.gradient.guided_backprop import GuidedBackprop
-from generator.methods.layers import TensorGraph, gradcam_target, iter_layers
+from generator.methods.layers import TensorGraph, gradcam_target
 
 _T = TypeVar("_T", bound=Hashable)
 
@@ -258,9 +257,7 @@ class Explainer:
                 images, classes, results, [n for n in needs if isinstance(n, InputGradients)]
             )
         )
-        results.update(
-            self._logits(images, results, [n for n in needs if isinstance(n, Logits)])
-        )
+        results.update(self._logits(images, results, [n for n in needs if isinstance(n, Logits)]))
         passes = Passes(images, logits, classes, self.references, results)
         attributions = [method.compute(passes, context) for method, context in plan]
         computed = [(a.maps, dict(a.notes)) for a in attributions]  # tf.function returns these
@@ -305,7 +302,9 @@ class Explainer:
             ]
             if not plain:
                 tensors.append(
-                    tf.concat([tf.fill([size], n.rule == "guided") for n, size in zip(group, sizes)], 0)
+                    tf.concat(
+                        [tf.fill([size], n.rule == "guided") for n, size in zip(group, sizes)], 0
+                    )
                 )
             units = k * pixels(tensors[0]) / REFERENCE_PIXELS
             logits, gradients = in_chunks(
@@ -353,9 +352,7 @@ class Explainer:
             outputs=1,
         )
         return {
-            need: Sampled(
-                inputs, tf.reshape(part, tf.concat([tf.shape(inputs)[:2], [-1]], axis=0))
-            )
+            need: Sampled(inputs, tf.reshape(part, tf.concat([tf.shape(inputs)[:2], [-1]], axis=0)))
             for need, inputs, part in zip(needs, made, tf.split(logits, sizes))
         }
 
@@ -382,9 +379,7 @@ class Explainer:
                 for position, channel_ids in zip(positions, indices)
             ]
         per_layer = [
-            tf.stack(
-                tf.split(score_gradients(tape, objective, [stacked])[0], len(rules), axis=0)
-            )
+            tf.stack(tf.split(score_gradients(tape, objective, [stacked])[0], len(rules), axis=0))
             for objective in strongest
         ]
         del tape
