@@ -309,6 +309,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         reference_images=reference_times().images,
         reference_applies=note.applies,
         reference_measured_with=note.measured_with,
+        methods=tuple(method.title for method in catalog.select(options.methods)),
     )
     legend = explanation_legend(writer, catalog.select(options.methods))
     legends = family_legends(writer, catalog.select(options.methods))

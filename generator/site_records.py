@@ -25,6 +25,7 @@ class SiteInfo:
     reference_images: int  # how many images those times cover
     reference_applies: bool  # the reference was measured with this build's configuration
     reference_measured_with: str  # that configuration in words, said when it does not apply
+    methods: tuple[str, ...]  # titles of the explanation methods this build shows, page order
 
     @property
     def weights_random(self) -> bool:

@@ -165,6 +165,7 @@ def make_contexts(root: Path, weights_mode: str):
         reference_images=5,
         reference_applies=True,
         reference_measured_with="Grad-CAM and DeConvNet only, top 5 classes, 5 images",
+        methods=("Grad-CAM", "Guided Backprop", "DeConvNet"),
     )
     legend = _figure(root, "assets/legend-gradcam.webp", "Grad-CAM colour scale", (0, 0, 0))
     thumbnails = [
@@ -1021,3 +1022,12 @@ def test_page_url_is_relative_to_the_page_folder():
     for bad in ("/etc/passwd", "assets/../../x.webp"):
         with pytest.raises(ValueError):
             page_url(bad, "models")
+
+
+def test_home_page_names_the_methods_this_build_shows(tmp_path):
+    site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
+    for methods in (("Grad-CAM", "Guided Backprop", "DeConvNet"), ("Occlusion",)):
+        write_site(tmp_path, dataclasses.replace(site, methods=methods), models, model_pages, images)
+        index = " ".join((tmp_path / "index.md").read_text(encoding="utf-8").split())
+        count = f"{len(methods)} method{'s' if len(methods) > 1 else ''}"
+        assert f"by {count} ({', '.join(methods)}), one tab per family" in index
