@@ -298,6 +298,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
     mode, label = weights_label(options.weights)
     timed = configuration(options.methods, options.top, options.many_pass_top, len(images))
     note = reference_note(timed)
+    selected = catalog.select(options.methods)
     site = SiteInfo(
         title="CNN Gallery",
         version=__version__,
@@ -309,10 +310,10 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         reference_images=reference_times().images,
         reference_applies=note.applies,
         reference_measured_with=note.measured_with,
-        methods=tuple(method.title for method in catalog.select(options.methods)),
+        methods=tuple(method.title for method in selected),
     )
-    legend = explanation_legend(writer, catalog.select(options.methods))
-    legends = family_legends(writer, catalog.select(options.methods))
+    legend = explanation_legend(writer, selected)
+    legends = family_legends(writer, selected)
     thumbnails = [thumbnail(writer, source) for source in images]
 
     summaries: list[ModelSummary] = []
