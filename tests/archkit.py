@@ -15,8 +15,9 @@ Adding a per-architecture assertion (it then runs in the same child as the other
 2. add ``"test_module:check_something"`` to `CHECKS` below;
 3. in that test module, mark a test ``@pytest.mark.per_architecture`` and parametrize it over
    ``archkit.architectures()`` as ``name``; its body is
-   ``archkit.assert_check_passed(name, check_something)``. The marker lets conftest announce the
-   run's architectures, so that their children start ahead, two at a time.
+   ``archkit.assert_check_passed(name, check_something)``. The marker lets conftest start the
+   run's architecture children, two at a time, as soon as the tests are collected, and move
+   these tests to the end of the run: the children work while the other tests run.
 
 The child is ``python tests/archkit.py NAME RESULT.json CHECK...``; run it by hand to debug one
 architecture with its full output.
@@ -49,26 +50,32 @@ CHILD_TIMEOUT = 1200
 # building and tracing the model), so two at once nearly halve the wall time on two cores.
 WORKERS = int(os.environ.get("ARCHKIT_WORKERS", "2"))
 
-_expected: list[str] = []  # architectures the collected tests will ask for, in their order
 _pool: ThreadPoolExecutor | None = None
 _outcomes: dict[str, Future] = {}  # architecture -> its child's outcomes (check -> traceback)
 
 
-def expect(names: Iterable[str]) -> None:
-    """Announce the architectures the selected tests will ask for (conftest, after collection),
-    so that their children can start ahead, `WORKERS` at a time, in this order."""
-    _expected[:] = list(dict.fromkeys(names))
+def start(names: Iterable[str]) -> None:
+    """Start the children of `names` now, `WORKERS` at a time, in this order (conftest, after
+    collection): they check architectures while the other tests run."""
+    for name in dict.fromkeys(names):
+        _child_of(name)
 
 
-def _outcome(name: str) -> dict[str, str | None]:
-    """The outcomes of every check on `name`, starting its child and those expected after it."""
+def stop() -> None:
+    """Cancel the children that have not started (conftest, at the end of the session): an
+    interrupted run must not go on checking architectures nobody will ask for."""
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _child_of(name: str) -> Future:
+    """The future outcomes of every check on `name`, starting its child if none was started."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(max_workers=max(1, WORKERS))
-    for ahead in [name, *_expected]:
-        if ahead not in _outcomes:
-            _outcomes[ahead] = _pool.submit(run_checks, ahead, CHECKS)
-    return _outcomes[name].result()
+    if name not in _outcomes:
+        _outcomes[name] = _pool.submit(run_checks, name, CHECKS)
+    return _outcomes[name]
 
 
 def architectures() -> list[str]:
@@ -115,16 +122,15 @@ def run_checks(name: str, checks: list[str]) -> dict[str, str | None]:
 def assert_check_passed(name: str, check: Callable[[str], None]) -> None:
     """Fail the calling test with the child's traceback if `check` failed on `name`.
 
-    The first call runs all of `CHECKS` on it in one child, and starts the children of every
-    architecture announced by `expect`; later calls (other tests, other checks) read the
-    remembered outcome.
+    All of `CHECKS` run on `name` in one child, started by `start` or by the first call; later
+    calls (other tests, other checks) read the remembered outcome.
     """
     import pytest
 
     key = f"{Path(check.__code__.co_filename).stem}:{check.__name__}"
     if key not in CHECKS:
         raise AssertionError(f"{key} is not listed in archkit.CHECKS, so no child runs it")
-    failure = _outcome(name)[key]
+    failure = _child_of(name).result()[key]
     if failure is not None:
         pytest.fail(f"{key} failed on {name} (in its own process):\n{failure}", pytrace=False)
 
@@ -132,7 +138,11 @@ def assert_check_passed(name: str, check: Callable[[str], None]) -> None:
 def _child(name: str, result_path: Path, checks: list[str]) -> None:
     """Run each check on `name`, writing the outcomes after each, so a crash loses only one."""
     import keras
+    import tensorflow as tf
 
+    # Each check traces its functions once and runs them once or twice: Grappler's graph
+    # rewrites (about a third of the first call on the largest models) would never pay back.
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
     outcomes: dict[str, str | None] = {}
     for check in checks:
         module_name, function_name = check.split(":")

@@ -1,4 +1,4 @@
-"""Shared test set-up: quiet TensorFlow; tell archkit which architectures the run will check."""
+"""Shared test set-up: quiet TensorFlow; start the architecture checks' processes early."""
 
 import os
 
@@ -9,12 +9,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected what will not run
 def pytest_collection_modifyitems(items: list) -> None:
-    """Announce the architectures of the selected per-architecture tests, in run order, so their
-    processes can start ahead of the tests that read them."""
+    """Start the processes of the selected per-architecture tests now and run those tests last.
+
+    The rest of the suite keeps about one of the two cores busy (builds in child processes,
+    single-threaded Python), so the architecture processes (tests/archkit.py) work beside it,
+    and the tests that only read their outcomes wait at the end instead of in the middle.
+    """
     import archkit
 
-    archkit.expect(
-        item.callspec.params["name"]
-        for item in items
-        if item.get_closest_marker("per_architecture") is not None
-    )
+    per_architecture = [
+        item for item in items if item.get_closest_marker("per_architecture") is not None
+    ]
+    items[:] = [item for item in items if item not in per_architecture] + per_architecture
+    archkit.start(item.callspec.params["name"] for item in per_architecture)
+
+
+def pytest_sessionfinish() -> None:
+    import archkit
+
+    archkit.stop()

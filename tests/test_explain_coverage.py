@@ -166,10 +166,8 @@ def check_explains_and_reports_nonlinearities(name: str) -> None:
     np.testing.assert_allclose(
         result.gradcam.max(axis=(2, 3))[result.gradcam_has_evidence], 1.0, rtol=1e-5
     )
-    # Compared with the compiled model: with random weights EfficientNetV2M/L reach logits of
-    # 1e3-1e7, and there eager and graph float32 round-off alone differ by up to 100 %.
-    compiled = tf.function(lambda x: model(x, training=False))
-    expected = compiled(tf.constant(spec.preprocess(pixels))).numpy()
+    # The untouched model, run eagerly (tracing it too would cost seconds per architecture).
+    expected = model(tf.constant(spec.preprocess(pixels)), training=False).numpy()
     np.testing.assert_allclose(result.logits, expected, rtol=1e-4, atol=1e-4)
 
 
