@@ -50,10 +50,6 @@ CHILD_TIMEOUT = 1200
 # building and tracing the model), so two at once nearly halve the wall time on two cores.
 WORKERS = int(os.environ.get("ARCHKIT_WORKERS", "2"))
 
-# Children give way to the test process: its tests are one serial chain that keeps about one
-# core busy and ends the run, so the children fill the time it leaves instead of slowing it.
-CHILD_NICENESS = 10
-
 _pool: ThreadPoolExecutor | None = None
 _outcomes: dict[str, Future] = {}  # architecture -> its child's outcomes (check -> traceback)
 
@@ -141,7 +137,6 @@ def assert_check_passed(name: str, check: Callable[[str], None]) -> None:
 
 def _child(name: str, result_path: Path, checks: list[str]) -> None:
     """Run each check on `name`, writing the outcomes after each, so a crash loses only one."""
-    os.nice(CHILD_NICENESS)
     import keras
     import tensorflow as tf
 
