@@ -143,6 +143,9 @@ def _child(name: str, result_path: Path, checks: list[str]) -> None:
     # Each check traces its functions once and runs them once or twice: Grappler's graph
     # rewrites (about a third of the first call on the largest models) would never pay back.
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    # Tracing is one thread of Python; the little computing left gains nothing from a pool of
+    # threads competing for the two cores with the other process and the test process.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
     outcomes: dict[str, str | None] = {}
     for check in checks:
         module_name, function_name = check.split(":")
