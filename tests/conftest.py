@@ -17,11 +17,12 @@ def pytest_collection_modifyitems(items: list) -> None:
     """
     import archkit
 
-    per_architecture = [
-        item for item in items if item.get_closest_marker("per_architecture") is not None
-    ]
-    items[:] = [item for item in items if item not in per_architecture] + per_architecture
-    archkit.start(item.callspec.params["name"] for item in per_architecture)
+    items.sort(key=lambda item: item.get_closest_marker("per_architecture") is not None)
+    archkit.start(
+        item.callspec.params["name"]
+        for item in items
+        if item.get_closest_marker("per_architecture") is not None
+    )
 
 
 def pytest_sessionfinish() -> None:
