@@ -30,6 +30,7 @@ from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
 from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
 from generator.methods import catalog
+from generator.methods.budget import OverBudget
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
 from generator.model_work import (
     ComputedPage,
@@ -176,7 +177,7 @@ class _Outcome:
 
 def _failure_reason(error: BaseException) -> str:
     """One line naming the cause; weights errors already carry the file name and the fix."""
-    if isinstance(error, WeightsUnavailable | ModelProcessFailed | OutputError):
+    if isinstance(error, WeightsUnavailable | ModelProcessFailed | OutputError | OverBudget):
         return str(error)
     where = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})"
@@ -441,8 +442,10 @@ def _model_line(name: str, plan: Plan, images: int, outcome: _Outcome, began: fl
             )
             or "no method"
         )
-        reused = [slug for slug in slugs if slug not in computed]
+        left_out = outcome.result.left_out
+        reused = [slug for slug in slugs if slug not in computed and slug not in left_out]
         what += f"; reused: {', '.join(reused)}" if reused else ""
+        what += f"; left out for memory: {', '.join(left_out)}" if left_out else ""
     peak = f", peak {outcome.peak_gib:.2f} GiB" if outcome.peak_gib else ""
     return f"{name}: built ({what}; {time.perf_counter() - began:.1f} s{peak})"
 

@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 from generator import __version__, console
+from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
 
@@ -63,6 +64,17 @@ def _top_argument(value: str) -> int:
     if not 1 <= top <= NUMBER_OF_CLASSES:
         raise argparse.ArgumentTypeError(f"{top} is not between 1 and {NUMBER_OF_CLASSES}")
     return top
+
+
+def _memory_budget_argument(value: str) -> float:
+    """GiB a model process may use: a positive number."""
+    try:
+        gib = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of GiB, e.g. 12") from None
+    if not 0 < gib < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} GiB is not a positive number of GiB")
+    return gib
 
 
 def _slug(name: str) -> str:
@@ -201,6 +213,15 @@ def _parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     build.add_argument(
+        "--memory-budget",
+        type=_memory_budget_argument,
+        default=DEFAULT_BUDGET_GIB,
+        metavar="GIB",
+        help="memory a model's process may use, in GiB: each pass runs as many inputs at once "
+        "as fit, and a method that cannot run even one input within it is left out (named on "
+        "the model's page and in the summary) (default: %(default)s)",
+    )
+    build.add_argument(
         "--shard",
         type=_shard_argument,
         metavar="I/N",
@@ -319,6 +340,7 @@ def _build(args: argparse.Namespace) -> int:
             top=args.top,
             methods=tuple(args.methods or METHOD_SLUGS),
             many_pass_top=args.many_pass_top,
+            memory_budget=args.memory_budget,
             force=args.force,
             isolate=not args.in_process,
         )

@@ -39,14 +39,8 @@ from generator.methods.base import (
     Logits,
     Method,
 )
-from generator.methods.batching import (
-    BACKWARD_BUDGET,
-    FORWARD_BUDGET,
-    REFERENCE_PIXELS,
-    in_chunks,
-    pixels,
-    score_gradients,
-)
+from generator.methods.batching import in_chunks, score_gradients
+from generator.methods import memory
 from generator.methods.explain import Explainer
 from generator.methods.layers import TensorGraph
 
@@ -55,7 +49,7 @@ NEED_TYPES = (Activations, HeadGradients, InputGradients, Logits)
 
 def plan_needs(plan: Iterable[tuple[Method, Context]]) -> list[Any]:
     """The distinct needs of a plan, in first-seen order (equal needs are one pass)."""
-    return list(dict.fromkeys(need for method, context in plan for need in method.needs(context)))
+    return memory.plan_needs(plan)[0]
 
 
 @dataclass(frozen=True)
@@ -92,6 +86,7 @@ def floor_call(
         return tf.reshape(made, (-1, *made.shape[2:])), int(made.shape[1])
 
     heads = list(dict.fromkeys(n.tensor for n in needs if isinstance(n, HeadGradients)))
+    chunks = explainer.memory.chunks(needs, int(picked.shape[1]), int(picked.shape[0]))
     gradient_batches = [
         (*copies(n.inputs), n.classes) for n in needs if isinstance(n, InputGradients)
     ]
@@ -123,11 +118,11 @@ def floor_call(
         # Passes over many copies run in the explainer's memory-bounded chunks.
         for batch, samples, k in gradient_batches:
             repeated = tf.repeat(picked[:, :k], samples, axis=0)
-            most = BACKWARD_BUDGET / (k * pixels(batch) / REFERENCE_PIXELS)
+            most = chunks.gradients[k]
             _, gradients = in_chunks(gradients_of, (batch, repeated), most, outputs=2)
             done.append(tf.reduce_sum(gradients))
         for batch in logit_batches:
-            most = FORWARD_BUDGET / (pixels(batch) / REFERENCE_PIXELS)
+            most = chunks.copies
             done.append(tf.reduce_sum(in_chunks(scores_of, (batch,), most, outputs=1)[0]))
         return done
 

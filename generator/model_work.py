@@ -30,6 +30,8 @@ from generator.images import SourceImage, center_crop
 from generator.labels import imagenet_labels
 from generator.manifest import Ledger
 from generator.methods import catalog
+from generator.methods.base import Method
+from generator.methods.budget import GIB, OverBudget, budget_bytes
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
@@ -74,6 +76,7 @@ class ComputedPage:
     page: ModelPage
     seconds: float  # as recorded when each part was made
     computed: dict[str, int]  # method slug -> images whose pictures of it were computed now
+    left_out: dict[str, str] = dataclasses.field(default_factory=dict)  # slug -> why (memory)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ def _shared_part(
             figures.feature_maps(layer, shape, strongest.maps, strongest.channels, strongest.scale)
         )
     projections = []
+    if not explainer.memory.projections_fit():
+        projection_channels = {}  # the page says why (`compute_model_page`)
     for layer, (guided, deconv) in explainer.project_layers(batch, projection_channels).items():
         channels = projection_channels[layer]
         activation = result.stage_activations[layer][0]
@@ -157,8 +162,10 @@ def explain_image(
     source: SourceImage,
     card: ModelCard,
     fields: dict[str, ReceptiveField],
+    methods: list[Method],
 ) -> ImageOutcome:
-    """One image's section: the parts the cache lacks computed in one call, the rest reused.
+    """One image's section by `methods`: the parts the cache lacks computed in one call, the
+    rest reused.
 
     A cached method is asked for again only when the grid must be redrawn and its stored cells
     cannot be read back. Methods are explained for the classes the cached predictions name,
@@ -166,7 +173,6 @@ def explain_image(
     """
     spec, options, image = work.spec, work.options, work.plan.images[source.slug]
     began = time.perf_counter()
-    methods = catalog.select(options.methods)
     figures = ImageFigures(writer, spec.name, spec.slug, source)
     crop = center_crop(source.pixels, spec.input_size)
     batch = spec.preprocess(crop[None])
@@ -199,7 +205,8 @@ def explain_image(
     made = []  # (key, part, its figures) made now, cached once their files are written
     if shared is None:
         shared = _shared_part(figures, explainer, result, crop, batch, fields)
-        made.append((image.key, shared, shared.figures()))
+        if explainer.memory.projections_fit():  # else not cached: a larger budget adds them
+            made.append((image.key, shared, shared.figures()))
     else:
         writer.keep(shared.figures())
     for method in methods:
@@ -262,7 +269,24 @@ def compute_model_page(
         stage_layers=stage_names,
         methods=catalog.select(options.methods),
         preprocess=spec.preprocess,
+        memory_budget=budget_bytes(options.memory_budget),
     )
+    # Before computing anything: the methods that cannot run within the memory budget.
+    left_out = explainer.memory.left_out(explainer.plan(explainer.methods, options.top,
+                                                        options.many_pass_top))  # fmt: skip
+    methods = [method for method in explainer.methods if method.slug not in left_out]
+    if not methods:
+        least = explainer.memory.profile.fixed + explainer.memory.profile.forward_row()
+        raise OverBudget(
+            f"{spec.name} does not fit --memory-budget {options.memory_budget:g} (GiB) even one "
+            f"input at a time: it needs at least {least / GIB:.1f} GiB; raise --memory-budget"
+        )
+    lines = _left_out_lines(left_out)
+    if not explainer.memory.projections_fit():
+        lines.append(
+            "Layer projections: one backward pass of one input does not fit the memory budget"
+            f" of {options.memory_budget:g} GiB"
+        )
     fields = receptive_fields(model, stage_names)
     if card is None:
         sets = [first_layer_filters(model)]
@@ -280,9 +304,18 @@ def compute_model_page(
     for source in work.images:
         step = "explaining" if work.plan.images[source.slug].needs_model else "cached"
         progress.set_postfix_str(f"{spec.name}: {step} {source.title}"[:60])
-        outcomes.append(explain_image(writer, cache, work, explainer, source, card, fields))
+        outcomes.append(
+            explain_image(writer, cache, work, explainer, source, card, fields, methods)
+        )
         progress.update(1)
-    return model_page(spec, options, card, outcomes)
+    computed = model_page(spec, options, card, outcomes, lines)
+    return dataclasses.replace(computed, left_out=left_out)
+
+
+def _left_out_lines(left_out: dict[str, str]) -> list[str]:
+    """The page's lines on the methods left out for memory, each naming its method."""
+    titles = {method.slug: method.title for method in catalog.select(tuple(left_out))}
+    return [f"{titles[slug]}: {why}" for slug, why in left_out.items()]
 
 
 def child_work(work: ModelWork, progress: PipeProgress) -> ChildResult:
@@ -294,10 +327,15 @@ def child_work(work: ModelWork, progress: PipeProgress) -> ChildResult:
 
 
 def model_page(
-    spec: ModelSpec, options: BuildOptions, card: ModelCard, outcomes: list[ImageOutcome]
+    spec: ModelSpec,
+    options: BuildOptions,
+    card: ModelCard,
+    outcomes: list[ImageOutcome],
+    left_out: list[str] = (),
 ) -> ComputedPage:
     """The page context, the model's compute seconds as recorded when they were spent, and
-    what of it was computed in this build."""
+    what of it was computed in this build; `left_out` says which methods the memory budget
+    left out, and why."""
     mode, label = weights_label(options.weights)
     page = ModelPage(
         summary=model_summary(spec, card.target.name, "built", None),
@@ -311,6 +349,7 @@ def model_page(
         stages=card.stages,
         filters=card.filters,
         images=[outcome.section for outcome in outcomes],
+        left_out=list(left_out),
     )
     computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
     seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)

@@ -25,6 +25,7 @@ from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNEL
 from generator.images import SourceImage
 from generator.manifest import file_sha256
 from generator.methods import SELECTION_VERSION, catalog
+from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.base import Method
 from generator.registry import ModelSpec
 from generator.site_records import (
@@ -53,6 +54,7 @@ class BuildOptions:
     top: int = 5
     methods: tuple[str, ...] = catalog.SLUGS  # explanation methods, by slug (`methods.catalog`)
     many_pass_top: int = 1  # classes explained by the methods that need many passes per image
+    memory_budget: float = DEFAULT_BUDGET_GIB  # GiB a model process may use (`methods.memory`)
     force: bool = False  # write into a non-empty folder the generator did not create
     isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
 

@@ -207,3 +207,5 @@ class ModelPage:
     stages: list[ChosenTensor]  # one output per resolution stage
     filters: list[FilterFigure]
     images: list[ImageSection]
+    # One line per method this build left out for memory ("Score-CAM: needs about ...").
+    left_out: list[str] = field(default_factory=list)

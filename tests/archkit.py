@@ -41,6 +41,7 @@ CHECKS = [
     "test_explain_coverage:check_explains_and_reports_nonlinearities",
     "test_registry:check_parameter_count_and_logits",
     "test_weights:check_weight_file_table",
+    "test_memory:check_planned_peak_within_default_budget",
 ]
 
 # Seconds one architecture's child may take for all its checks (NASNetLarge needs about 100).

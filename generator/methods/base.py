@@ -40,6 +40,9 @@ class Paper:
 
 
 # ---------------------------------------------------------------------- inputs made from the image
+# An input maker makes S inputs from each image, (N, H, W, 3) -> (N, S, H, W, 3), with `make`,
+# and says how many with `count(height, width)` (at most, where it depends on the model), so that
+# a pass's memory is planned before it runs (`memory.MemoryPlan`).
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,9 @@ class References:
 class Same:
     """The image itself (one sample)."""
 
+    def count(self, height: int, width: int) -> int:
+        return 1
+
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         return images[:, None]
 
@@ -63,6 +69,9 @@ class StraightPath:
     """`steps + 1` points from the black image to the image, both ends included."""
 
     steps: int
+
+    def count(self, height: int, width: int) -> int:
+        return self.steps + 1
 
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         alphas = tf.reshape(tf.linspace(0.0, 1.0, self.steps + 1), (1, -1, 1, 1, 1))
@@ -79,6 +88,9 @@ class Noise:
     level: float
     samples: int
     seed: int = 0
+
+    def count(self, height: int, width: int) -> int:
+        return self.samples
 
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         spread = tf.reduce_max(images, axis=(1, 2, 3)) - tf.reduce_min(images, axis=(1, 2, 3))

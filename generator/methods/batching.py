@@ -1,12 +1,16 @@
 """How the explainer (and the bench's floors) run passes inside one compiled call: the gradients
-of several class scores from one forward pass, passes over many inputs in memory-bounded chunks,
-and the reference photos methods compare against.
+of several class scores from one forward pass, passes over many inputs in memory-bounded chunks
+(`memory.MemoryPlan` says how many inputs a chunk holds), one pass after another, and the
+reference photos methods compare against.
 
 Gradients of K scores are K backward passes in a graph loop over one-hot seeds, not one
 vectorised pass (`batch_jacobian`, `vectorized_map`): the loop traces one backward graph instead
 of pfor's rewrite of it, which took 40-60 % longer to trace on every architecture, ran as fast
 or faster on CPU (ResNet50, 5 classes, guided: 704 ms against 816 ms), and takes grouped
-convolutions that pfor cannot vectorise.
+convolutions that pfor cannot vectorise. The loop runs one backward pass at a time: with
+TensorFlow's default of ten in flight, each class's backward temporaries were alive at once
+(EfficientNetB0, 4 inputs, 5 classes: 1.63 GiB peak against 1.25), so a pass's memory grew with
+the number of classes and could not be planned.
 """
 
 from __future__ import annotations
@@ -18,13 +22,6 @@ import numpy as np
 import tensorflow as tf
 
 from generator.methods.base import References
-
-# Memory bounds for passes over many inputs made from one image (integrated-gradient steps,
-# noisy samples, masked or occluded copies): at most this many 224x224 images per chunk, counting
-# each class of a backward pass. A chunk is still one batched compiled call.
-REFERENCE_PIXELS = 224 * 224
-BACKWARD_BUDGET = 16
-FORWARD_BUDGET = 64
 
 
 def score_gradients(
@@ -43,7 +40,10 @@ def score_gradients(
 
     one_hots = tf.eye(count or tf.shape(scores)[1], dtype=scores.dtype)
     per_score = tf.map_fn(
-        backward, one_hots, fn_output_signature=[tf.TensorSpec(None, scores.dtype)] * len(sources)
+        backward,
+        one_hots,
+        fn_output_signature=[tf.TensorSpec(None, scores.dtype)] * len(sources),
+        parallel_iterations=1,
     )  # each (K, B, ...)
     return [tf.transpose(g, [1, 0, *range(2, g.shape.rank)]) for g in per_score]
 
@@ -51,28 +51,48 @@ def score_gradients(
 def in_chunks(
     step: Callable[..., tuple[tf.Tensor, ...]],
     tensors: tuple[tf.Tensor, ...],
-    most: float,
+    most: int,
     outputs: int,
 ) -> tuple[tf.Tensor, ...]:
-    """`step` over the leading axis of `tensors` in equal chunks of at most `most` items (at
-    least one), run one after another in a graph loop so that only one chunk's activations are
-    alive; its `outputs` outputs are concatenated back, (count, ...).
+    """`step` over the leading axis of `tensors` in chunks of at most `most` rows (at least one),
+    run one after another in a graph loop so that only one chunk's activations are alive; its
+    `outputs` outputs are concatenated back, (count, ...).
 
-    Chunks are the largest divisor of the count within budget, so no padding is computed; a
-    count unknown when tracing runs as one batch.
+    The count is split into as few chunks as `most` allows, of equal size; the last is padded
+    with copies of the last row (fewer rows than there are chunks), whose results are dropped.
+    A count unknown when tracing runs as one batch.
     """
     count = tensors[0].shape[0]
+    most = max(1, int(most))
     if not count or count <= most:
         return step(*tensors)
-    size = max(d for d in range(1, int(max(1, most)) + 1) if count % d == 0)
-    parts = tuple(tf.reshape(t, [count // size, size, *t.shape[1:]]) for t in tensors)
+    chunks = -(-count // most)
+    size = -(-count // chunks)
+    padding = chunks * size - count
+    parts = tuple(
+        tf.reshape(
+            tf.concat([t, tf.repeat(t[-1:], padding, axis=0)], 0) if padding else t,
+            [chunks, size, *t.shape[1:]],
+        )
+        for t in tensors
+    )
     results = tf.map_fn(
         lambda chunk: step(*chunk),
         parts,
         fn_output_signature=(tf.float32,) * outputs,
         parallel_iterations=1,
     )
-    return tuple(tf.reshape(r, [count, *r.shape[2:]]) for r in results)
+    return tuple(tf.reshape(r, [chunks * size, *r.shape[2:]])[:count] for r in results)
+
+
+def after(done: Sequence[tf.Tensor], tensor: tf.Tensor) -> tf.Tensor:
+    """`tensor`, available only once every tensor of `done` is computed: a pass fed from it
+    starts after the passes that made `done`, so their memory peaks do not add up (the
+    executor otherwise runs independent passes side by side)."""
+    if not done:
+        return tensor
+    with tf.control_dependencies(list(done)):
+        return tf.identity(tensor)
 
 
 def flat(samples: tf.Tensor) -> tf.Tensor:
@@ -81,12 +101,6 @@ def flat(samples: tf.Tensor) -> tf.Tensor:
     if n is None or s is None:
         return tf.reshape(samples, tf.concat([[-1], tf.shape(samples)[2:]], axis=0))
     return tf.reshape(samples, [n * s, *rest])
-
-
-def pixels(images: tf.Tensor) -> int:
-    """Pixels per image, or the reference size where the size is unknown when tracing."""
-    height, width = images.shape[1:3]
-    return height * width if height and width else REFERENCE_PIXELS
 
 
 def references(

@@ -8,9 +8,11 @@ all K classes (or all P channels) come from one forward pass and a graph loop of
 passes (`batching.score_gradients`), because a gallery explains many images and classes per
 model and per-class eager passes would dominate. Input gradients under every rule and at every
 kind of input made from the image run as one chunked pass per class count and rule family
-(plain, or guided and DeConvNet rows mixed), so each traces one backward graph. Class scores are pre-softmax logits: a saturated
-softmax has near-zero gradients, logits do not. Zeiler & Fergus layer projections live here
-too: they share the rewired graph.
+(plain, or guided and DeConvNet rows mixed), so each traces one backward graph. The passes run
+one after another, each over as many inputs at once as the model's memory plan allows
+(`memory.MemoryPlan`), so the call's peak is that of its largest pass. Class scores are
+pre-softmax logits: a saturated softmax has near-zero gradients, logits do not. Zeiler & Fergus
+layer projections live here too: they share the rewired graph.
 """
 
 from __future__ import annotations
@@ -34,21 +36,14 @@ from generator.methods.base import (
     Passes,
     Sampled,
 )
-from generator.methods.batching import (
-    BACKWARD_BUDGET,
-    FORWARD_BUDGET,
-    REFERENCE_PIXELS,
-    flat,
-    in_chunks,
-    pixels,
-    references,
-    score_gradients,
-)
+from generator.methods.batching import after, flat, in_chunks, references, score_gradients
 from generator.methods.cam.grad_cam import GradCAM
 from generator.methods.catalog import METHODS
 from generator.methods.gradient.deconvnet import DeConvNet
 from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.layers import TensorGraph, gradcam_target
+from generator.methods.budget import DEFAULT_BUDGET_GIB, budget_bytes
+from generator.methods.memory import MemoryPlan, MemoryProfile
 
 _T = TypeVar("_T", bound=Hashable)
 
@@ -103,7 +98,9 @@ class Explainer:
     `project_layers` projects back to the input. Names are those of `layers.TensorGraph`: a
     layer's name for its output, or e.g. "add_17" for an operation that is not a layer.
     `preprocess` maps photos (0-255) to model inputs; methods that compare against a black or
-    grey photo use it (identity when absent). The model is only read, never changed.
+    grey photo use it (identity when absent). `memory_budget` (bytes; default
+    `memory.DEFAULT_BUDGET_GIB`) bounds how many inputs each pass holds at once
+    (`self.memory`). The model is only read, never changed.
     """
 
     def __init__(
@@ -113,6 +110,7 @@ class Explainer:
         stage_layers: Sequence[str] = (),
         methods: Sequence[Method] = METHODS,
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+        memory_budget: int | None = None,
     ):
         self.model = model
         self.target_layer = target_layer or gradcam_target(model).name
@@ -127,6 +125,10 @@ class Explainer:
         self._rewired = RewiredModel(model, tensors)
         self.references = references(model, preprocess)
         self.report: NonlinearityReport = self._rewired.report
+        self.memory = MemoryPlan(
+            MemoryProfile.of(model),
+            budget_bytes(DEFAULT_BUDGET_GIB) if memory_budget is None else memory_budget,
+        )
         # One trace per plan (methods and their contexts), reused for every later image.
         self._plans: dict[tuple[tuple[Method, Context], ...], int] = {}
         self._explain = tf.function(self._explain_step, reduce_retracing=True, autograph=False)
@@ -220,12 +222,18 @@ class Explainer:
         indices = tuple(
             tf.constant([int(c) for c in channels[layer]], tf.int32) for layer in requested
         )
-        per_layer = self._projections(self._images(images), positions, indices, _BOTH_RULES)
-        projections = {}
-        for layer, gradients in zip(requested, per_layer):
-            guided, deconv = gradients.numpy()
-            projections[layer] = (guided, deconv)
-        return projections
+        x = self._images(images)
+        # Both rules in one pass where two inputs fit the memory plan, else one rule at a time.
+        objectives = max(len(channels[layer]) for layer in requested)
+        if len(images) * len(_BOTH_RULES) <= self.memory.projection_chunk(objectives):
+            groups = [_BOTH_RULES]
+        else:
+            groups = [(rule,) for rule in _BOTH_RULES]
+        per_group = [self._projections(x, positions, indices, rules) for rules in groups]
+        return {
+            layer: tuple(np.concatenate([g[i].numpy() for g in per_group]))
+            for i, layer in enumerate(requested)
+        }
 
     # ------------------------------------------------------------------ compiled steps
 
@@ -252,12 +260,26 @@ class Explainer:
         if heads:
             results.update(self._head_gradients(tape, selected, {n: values[n] for n in heads}))
         del tape
+        # Each pass starts when the one before it is done: their memory peaks do not add up.
+        done = [logits, *results.values()]
+        chunks = self.memory.chunks(needs, top, int(images.shape[0] or 1))
+        gradients = self._input_gradients(
+            after(done, images),
+            classes,
+            results,
+            [n for n in needs if isinstance(n, InputGradients)],
+            chunks.gradients,
+        )
+        results.update(gradients)
+        done = [r.gradients for r in gradients.values()] or done
         results.update(
-            self._input_gradients(
-                images, classes, results, [n for n in needs if isinstance(n, InputGradients)]
+            self._logits(
+                after(done, images),
+                results,
+                [n for n in needs if isinstance(n, Logits)],
+                chunks.copies,
             )
         )
-        results.update(self._logits(images, results, [n for n in needs if isinstance(n, Logits)]))
         passes = Passes(images, logits, classes, self.references, results)
         attributions = [method.compute(passes, context) for method, context in plan]
         computed = [(a.maps, dict(a.notes)) for a in attributions]  # tf.function returns these
@@ -280,12 +302,16 @@ class Explainer:
         classes: tf.Tensor,
         results: dict[Any, Any],
         needs: list[InputGradients],
+        chunks: dict[int, int],
     ) -> dict[InputGradients, Sampled]:
         """Every input-gradient need: the inputs each needs made from the images, as rows of one
-        chunked pass per class count k and rule family (plain; guided and DeConvNet rows mixed,
-        each row following its own rule), so all of them trace one or two backward graphs."""
-        out = {}
+        pass per class count k and rule family (plain; guided and DeConvNet rows mixed, each
+        row following its own rule), so all of them trace one or two backward graphs; in
+        chunks of `chunks[k]` rows."""
+        out: dict[InputGradients, Sampled] = {}
         for k, plain in _unique((n.classes, n.rule == "plain") for n in needs):
+            if out:  # one rule family's pass after the other's
+                images = after([s.gradients for s in out.values()], images)
             group = [n for n in needs if (n.classes, n.rule == "plain") == (k, plain)]
             made = {
                 maker: maker.make(images, self.references, results)  # (N, S, H, W, 3)
@@ -306,9 +332,11 @@ class Explainer:
                         [tf.fill([size], n.rule == "guided") for n, size in zip(group, sizes)], 0
                     )
                 )
-            units = k * pixels(tensors[0]) / REFERENCE_PIXELS
             logits, gradients = in_chunks(
-                self._input_gradient_step, tuple(tensors), BACKWARD_BUDGET / units, outputs=2
+                self._input_gradient_step,
+                tuple(tensors),
+                chunks[k],
+                outputs=2,
             )
             for need, need_logits, need_gradients in zip(
                 group, tf.split(logits, sizes), tf.split(gradients, sizes)
@@ -335,10 +363,10 @@ class Explainer:
         return logits, gradients
 
     def _logits(
-        self, images: tf.Tensor, results: dict[Any, Any], needs: list[Logits]
+        self, images: tf.Tensor, results: dict[Any, Any], needs: list[Logits], chunk: int
     ) -> dict[Logits, Sampled]:
         """(N, S, C) plain logits of the inputs every `Logits` need makes, forward only: all of
-        them as rows of one chunked pass."""
+        them as rows of one pass, in chunks of `chunk` rows."""
         if not needs:
             return {}
         made = [need.inputs.make(images, self.references, results) for need in needs]
@@ -346,10 +374,7 @@ class Explainer:
         sizes = [tf.shape(r)[0] for r in rows]
         batch = tf.concat(rows, axis=0)
         (logits,) = in_chunks(
-            lambda x: (self._rewired(x, "plain")[1],),
-            (batch,),
-            FORWARD_BUDGET / (pixels(batch) / REFERENCE_PIXELS),
-            outputs=1,
+            lambda x: (self._rewired(x, "plain")[1],), (batch,), chunk, outputs=1
         )
         return {
             need: Sampled(inputs, tf.reshape(part, tf.concat([tf.shape(inputs)[:2], [-1]], axis=0)))

@@ -41,6 +41,9 @@ class ChannelMasks:
     tensor: str
     channels: int
 
+    def count(self, height: int, width: int) -> int:
+        return self.channels  # at most: fewer when the tensor has fewer channels
+
     def make(self, images: tf.Tensor, references: References, results: Mapping) -> tf.Tensor:
         activations = results[Activations(self.tensor)]  # (N, h, w, c)
         chosen = tf.gather(

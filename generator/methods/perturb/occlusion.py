@@ -60,6 +60,11 @@ class OccludedCopies:
     window: float
     stride: float
 
+    def count(self, height: int, width: int) -> int:
+        return len(window_bands(height, self.window, self.stride)) * len(
+            window_bands(width, self.window, self.stride)
+        )
+
     def make(self, images: tf.Tensor, references: References, results: Mapping) -> tf.Tensor:
         rows, columns = _bands_of(images, self.window, self.stride)
         masks = np.einsum("ph,qw->pqhw", rows, columns).reshape(-1, rows.shape[1], columns.shape[1])
