@@ -9,12 +9,15 @@ Zeiler & Fergus layer projections; rendering and writing the explanation grid; t
 Grad-CAM when installed (`pip install -e ".[bench]"`); set-up (building and tracing, paid once
 per model: the model and one trace of all selected methods, as a build does) and peak memory. Times are the fastest of several runs after one warm-up run (on a
 shared machine other processes only ever add time); a method and its floor are timed
-alternately, so that a change of load falls on both.
+alternately, so that a change of load falls on both. Beside each method's time: the process's
+peak resident memory while it and its floor ran (Linux; the peak is reset before each method),
+and the peak a build's model process is planned to reach for it (`memory.MemoryPlan`). The
+bench's process also holds the traces of every method and floor before it, so on small models
+its peaks come close to or above the plan's, whose fixed part counts one build's trace.
 """
 
 from __future__ import annotations
 
-import resource
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -31,8 +34,10 @@ from generator.floors import floor_call, plan_needs
 from generator.images import center_crop, load_image
 from generator.methods.base import Method
 from generator.methods.explain import Explainer
+from generator.methods.budget import GIB
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.layers import gradcam_target, stage_outputs
+from generator.model_process import peak_rss_gib, reset_peak_rss
 from generator.registry import ModelSpec, build_model
 
 DEFAULT_MODELS = ("MobileNetV2", "ResNet50", "VGG16", "EfficientNetB0", "InceptionV3")
@@ -41,10 +46,13 @@ TARGET_RATIO = 1.3  # a method may take at most this multiple of its floor
 
 @dataclass(frozen=True)
 class Timed:
-    """A measured time per image and the floor it is judged against (seconds)."""
+    """A measured time per image and the floor it is judged against (seconds), and the
+    process's measured and planned peak memory meanwhile (GiB; None where not measured)."""
 
     seconds: float
     floor: float
+    peak_gib: float | None = None
+    planned_gib: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -78,10 +86,6 @@ def _paired_fastest(
             run()
             spent.append(time.perf_counter() - start)
     return min(times[0]), min(times[1])
-
-
-def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def _tf_keras_vis_gradcam(
@@ -127,25 +131,20 @@ def bench_model(
     bench.figures["setup (build+trace)"] = time.perf_counter() - start
     for row in heading_rows(spec):
         show(row)
-    for method in methods:
-        plan = explainer.plan((method,), top)
-        bench.methods[method.slug] = Timed(
-            *_paired_fastest(
-                lambda method=method: explainer.explain(batch, top=top, methods=(method,)),
-                floor_call(explainer, batch, classes, plan_needs(plan)).run,
-                repeats,
-            )
+    for name, chosen in [(m.slug, (m,)) for m in methods] + (
+        [("all selected, one call", tuple(methods))] if len(methods) > 1 else []
+    ):
+        plan = explainer.plan(chosen, top)
+        measured = reset_peak_rss()
+        seconds, floor = _paired_fastest(
+            lambda chosen=chosen: explainer.explain(batch, top=top, methods=chosen),
+            floor_call(explainer, batch, classes, plan_needs(plan)).run,
+            repeats,
         )
-        show(method_row(method.slug, bench.methods[method.slug]))
-    if len(methods) > 1:
-        bench.methods["all selected, one call"] = Timed(
-            *_paired_fastest(
-                lambda: explainer.explain(batch, top=top),
-                floor_call(explainer, batch, classes, plan_needs(explainer.plan(methods, top))).run,
-                repeats,
-            )
-        )
-        show(method_row("all selected, one call", bench.methods["all selected, one call"]))
+        peak = peak_rss_gib() if measured else None
+        planned = explainer.memory.peak(plan, projections=False) / GIB
+        bench.methods[name] = Timed(seconds, floor, peak, planned)
+        show(method_row(name, bench.methods[name]))
 
     x = tf.constant(batch)
     forward = tf.function(lambda images: model(images, training=False))
@@ -186,23 +185,26 @@ def bench_model(
             bench.skipped["tf-keras-vis Grad-CAM"] = theirs
         else:
             bench.figures["tf-keras-vis Grad-CAM"] = _fastest_seconds(theirs, repeats)
-    bench.figures["peak RSS GiB"] = _peak_rss_gib()
+    bench.figures["peak RSS GiB"] = peak_rss_gib()
     return bench
 
 
 def heading_rows(spec: ModelSpec) -> list[str]:
     return [
         f"{spec.name} ({spec.input_size[0]}x{spec.input_size[1]}, random weights)",
-        f"  {'method':<28} {'time/image':>11} {'floor':>11} {'ratio':>7}",
+        f"  {'method':<28} {'time/image':>11} {'floor':>11} {'ratio':>7} "
+        f"{'peak':>9} {'planned':>9}",
     ]
 
 
 def method_row(name: str, timed: Timed) -> str:
     """A method's time per image, its floor and their ratio, flagged above the target."""
     flag = "  above target" if timed.ratio > TARGET_RATIO else ""
+    peak = "-" if timed.peak_gib is None else f"{timed.peak_gib:.2f} GiB"
+    planned = "-" if timed.planned_gib is None else f"{timed.planned_gib:.2f} GiB"
     return (
         f"  {name:<28} {timed.seconds * 1000:8.1f} ms {timed.floor * 1000:8.1f} ms "
-        f"{timed.ratio:6.2f}x{flag}"
+        f"{timed.ratio:6.2f}x {peak:>9} {planned:>9}{flag}"
     )
 
 

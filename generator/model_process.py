@@ -96,6 +96,16 @@ def peak_rss_gib() -> float:
     return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 2)
 
 
+def reset_peak_rss() -> bool:
+    """Start `peak_rss_gib` again from the current resident size (Linux: `clear_refs`), so that
+    the peak of one stretch of work can be read; False where the system cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
 def run_in_child(
     name: str,
     slug: str,
