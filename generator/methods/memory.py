@@ -8,15 +8,19 @@ another (`batching.after`), so the process's peak is the fixed part plus the lar
 
 One input's activations are read off the model's graph at its real input size: the bytes of
 every tensor of one forward pass (`MemoryProfile.activation_bytes`). The factors that turn them
-into resident bytes were measured on this project's passes (peak resident size of a compiled
-pass over 1 and 3 inputs, five classes; see the README's memory section for the table):
+into resident bytes were measured on this project's passes: the peak resident size of one
+compiled forward+backward pass (five classes) over 1 and 3 inputs, and of a forward pass over 1
+and 9, on ten architectures at 224 px (EfficientNetB0 and V2B0, ConvNeXtTiny, ResNet50,
+DenseNet121, VGG16, NASNetMobile, MobileNetV3Small, InceptionV3, Xception):
 
-- backward, per input: between 0.5 (ResNet50: a ReLU's gradient reads only its output) and
-  1.9 (ConvNeXtTiny: GELU and LayerNorm keep their inputs) times the activations; we plan 2.5;
-- forward only, per input: at most 0.2 times the activations; we plan 0.5;
-- fixed: 0.75 GiB for Python, TensorFlow and the build's modules, the weights twice (the
-  variables and the tensors a traced call reads), and the traced graph, which grows with the
-  model's operations (`GRAPH_BYTES_PER_TENSOR`).
+- backward, per input: from 0.4 (ResNet50, plain: a ReLU's gradient reads only its output) to
+  1.74 (ConvNeXtTiny, plain: GELU and LayerNorm keep their inputs) times the activations; the
+  guided and DeConvNet rules at most 1.36 (InceptionV3); we plan 2;
+- forward only, per input: at most 0.22 times the activations (ConvNeXtTiny); we plan 0.5;
+- fixed: 0.73-0.86 GiB for Python, TensorFlow and a small model, the weights up to 2.3 times
+  (VGG16: the variables and what a traced call reads of them), and the traced graph, which grows
+  with the model's operations: we plan 1.25 GiB, the weights 3 times and 1 MiB per tensor of
+  the model's graph.
 
 The plan is what a build relies on: pass chunk sizes follow from it, a method that cannot run
 even one input within the budget is left out before anything is computed, and the
@@ -37,7 +41,7 @@ from generator.methods.layers import TensorGraph
 BACKWARD_PER_ACTIVATION = 2.0
 FORWARD_PER_ACTIVATION = 0.5
 RUNTIME_BYTES = int(1.25 * GIB)
-WEIGHT_COPIES = 2
+WEIGHT_COPIES = 3
 GRAPH_BYTES_PER_TENSOR = 1 << 20
 # Zeiler & Fergus projections run the image under both rules, guided and DeConvNet.
 PROJECTION_ROWS = 2
