@@ -214,7 +214,17 @@ def _earlier_output(ledger: Ledger, slug: str) -> list[str]:
     if not ledger.owns(page):
         return []
     assets = f"assets/{slug}/"
-    return [page] + [p for p in list(ledger.records) if p.startswith(assets) and ledger.owns(p)]
+    try:  # the files outside its folder it links to, e.g. the legends shared by all pages
+        linked = set(_LINKED_ASSET.findall((ledger.out / page).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        linked = set()
+    return [page] + [
+        p for p in list(ledger.records) if (p.startswith(assets) or p in linked) and ledger.owns(p)
+    ]
+
+
+# A file of the site a page links to, relative to the site (`../assets/...` from models/).
+_LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
 
 
 def prepare_output(out: Path, force: bool) -> None:

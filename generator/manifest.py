@@ -233,6 +233,9 @@ class Ledger:
         so it is. A file no longer generated is deleted only if its bytes still match a record;
         one the user changed is left, with a note. The journals are folded into the manifest.
         """
+        # What every process of this build wrote (the model processes keep journals of their
+        # own): a file one of them replaced with new bytes is still the generator's.
+        self._read_journals()
         current, notes = {}, []
         for relative in sorted(set(files)):
             try:

@@ -8,12 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from sitekit import QUICK_METHODS, REPO, quick_build_options, site_files
+from sitekit import QUICK_METHODS, REPO, mkdocs_build, quick_build_options, site_files
 
 import generator.model_work as model_work_module
 from generator.build import BuildOptions, build
 from generator.methods import catalog
 from generator.methods.explain import Explainer
+from generator.manifest import file_sha256
 from generator.methods.perturb.occlusion import Occlusion
 from generator.plan import select_shard
 from generator.registry import get_spec
@@ -209,3 +210,28 @@ def test_an_added_method_computes_only_itself_and_a_removed_one_nothing(
     # The first build's grid entry names the grid's path, which now holds the three-method
     # grid: it is redrawn from the stored cells, and occlusion's files are deleted.
     assert site_files(out) == two
+
+
+def test_adding_then_removing_a_method_in_model_processes_leaves_a_valid_site(tmp_path):
+    """A method added, then removed again, with each model computed in its own process (as the
+    command line does): the grid its process rewrote stays the generator's, so the third build
+    replaces it instead of failing on "a file the generator did not write", and the site then
+    equals a fresh build of the same options."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    out = tmp_path / "site"
+    for methods in (("grad-cam",), ("grad-cam", "guided-backprop"), ("grad-cam",)):
+        options = quick_build_options(images, out, top=1, methods=methods, isolate=True)
+        report = build(options)
+        assert report.ok, report.summary()
+        manifest = json.loads((out / ".gallery-manifest.json").read_text(encoding="utf-8"))
+        for relative, sha256 in manifest["files"].items():
+            assert file_sha256(out / relative) == sha256, relative
+        assert "explanations.webp" in "".join(manifest["files"])  # the rewritten grid is ours
+    fresh = tmp_path / "fresh"
+    assert build(quick_build_options(images, fresh, top=1, methods=("grad-cam",))).ok
+    assert site_files(out) == site_files(fresh)
+    (tmp_path / "mkdocs").mkdir()
+    built = mkdocs_build(out, tmp_path / "mkdocs")  # (copies the site's static files into out)
+    assert built.returncode == 0, built.stderr
