@@ -33,8 +33,8 @@ from generator import render
 from generator.floors import floor_call, plan_needs
 from generator.images import center_crop, load_image
 from generator.methods.base import Method
-from generator.methods.explain import Explainer
 from generator.methods.budget import GIB
+from generator.methods.explain import Explainer
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.layers import gradcam_target, stage_outputs
 from generator.model_process import peak_rss_gib, reset_peak_rss
@@ -192,8 +192,10 @@ def bench_model(
 def heading_rows(spec: ModelSpec) -> list[str]:
     return [
         f"{spec.name} ({spec.input_size[0]}x{spec.input_size[1]}, random weights)",
-        f"  {'method':<28} {'time/image':>11} {'floor':>11} {'ratio':>7} "
-        f"{'peak':>9} {'planned':>9}",
+        (
+            f"  {'method':<28} {'time/image':>11} {'floor':>11} {'ratio':>7} "
+            f"{'peak':>9} {'planned':>9}"
+        ),
     ]
 
 

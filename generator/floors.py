@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from generator.methods import memory
 from generator.methods.base import (
     Activations,
     Context,
@@ -40,7 +41,6 @@ from generator.methods.base import (
     Method,
 )
 from generator.methods.batching import in_chunks, score_gradients
-from generator.methods import memory
 from generator.methods.explain import Explainer
 from generator.methods.layers import TensorGraph
 

@@ -12,9 +12,9 @@ from sitekit import QUICK_METHODS, REPO, mkdocs_build, quick_build_options, site
 
 import generator.model_work as model_work_module
 from generator.build import BuildOptions, build
+from generator.manifest import file_sha256
 from generator.methods import catalog
 from generator.methods.explain import Explainer
-from generator.manifest import file_sha256
 from generator.methods.perturb.occlusion import Occlusion
 from generator.plan import select_shard
 from generator.registry import get_spec

@@ -67,9 +67,13 @@ def test_a_tight_budget_chunks_every_pass_and_changes_no_map():
         passes = explainer.memory.passes(needs, classes, projections=False)[1:]
         assert [p.what for p in passes] == ["input gradients of 2", "forward of copies"]
         assert all((1 <= p.chunk < p.rows) if chunked else p.chunk == p.rows for p in passes)
-    assert narrow.memory.projection_chunk(3) == 2 > Explainer(
-        model, memory_budget=profile.fixed + profile.backward_row(3)
-    ).memory.projection_chunk(3)
+    assert (
+        narrow.memory.projection_chunk(3)
+        == 2
+        > Explainer(
+            model, memory_budget=profile.fixed + profile.backward_row(3)
+        ).memory.projection_chunk(3)
+    )
     expected = roomy.explain(images, top=2, many_passes_top=2)
     got = narrow.explain(images, top=2, many_passes_top=2)
     for slug, maps in expected.methods.items():
@@ -94,7 +98,9 @@ def test_methods_that_cannot_fit_one_input_are_left_out_with_the_reason():
     narrow = MemoryPlan(profile, budget)
     left_out = narrow.left_out(plan)
     assert set(left_out) == {"grad-cam", "integrated-gradients"}
-    assert all(f"over the memory budget of {budget / GIB:.1f} GiB" in why for why in left_out.values())
+    assert all(
+        f"over the memory budget of {budget / GIB:.1f} GiB" in why for why in left_out.values()
+    )
     assert not narrow.projections_fit()
     # What is left fits, and the same model leaves nothing out under the default budget.
     assert narrow.peak(forward_only, projections=False) <= budget

@@ -37,12 +37,12 @@ from generator.methods.base import (
     Sampled,
 )
 from generator.methods.batching import after, flat, in_chunks, references, score_gradients
+from generator.methods.budget import DEFAULT_BUDGET_GIB, budget_bytes
 from generator.methods.cam.grad_cam import GradCAM
 from generator.methods.catalog import METHODS
 from generator.methods.gradient.deconvnet import DeConvNet
 from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.layers import TensorGraph, gradcam_target
-from generator.methods.budget import DEFAULT_BUDGET_GIB, budget_bytes
 from generator.methods.memory import MemoryPlan, MemoryProfile
 
 _T = TypeVar("_T", bound=Hashable)
@@ -373,9 +373,7 @@ class Explainer:
         rows = [flat(inputs) for inputs in made]
         sizes = [tf.shape(r)[0] for r in rows]
         batch = tf.concat(rows, axis=0)
-        (logits,) = in_chunks(
-            lambda x: (self._rewired(x, "plain")[1],), (batch,), chunk, outputs=1
-        )
+        (logits,) = in_chunks(lambda x: (self._rewired(x, "plain")[1],), (batch,), chunk, outputs=1)
         return {
             need: Sampled(inputs, tf.reshape(part, tf.concat([tf.shape(inputs)[:2], [-1]], axis=0)))
             for need, inputs, part in zip(needs, made, tf.split(logits, sizes))
