@@ -25,6 +25,7 @@ architecture with its full output.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -35,6 +36,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 # Every per-architecture check, as "module:function" (modules in tests/). Order is run order.
 CHECKS = [
@@ -84,6 +86,16 @@ def architectures() -> list[str]:
     from generator.registry import discover
 
     return list(discover())
+
+
+@functools.cache
+def full_size_model(name: str) -> Any:
+    """Architecture `name` at its real input size with random weights, built once per child
+    process and shared by the checks that need it (building NASNetLarge takes tens of seconds).
+    The checks only read it."""
+    from generator.registry import build_model, discover
+
+    return build_model(discover()[name], "random")
 
 
 def run_checks(name: str, checks: list[str]) -> dict[str, str | None]:

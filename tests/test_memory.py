@@ -160,7 +160,7 @@ def check_planned_peak_within_default_budget(name: str) -> None:
     one photo at a time) leaves nothing out and its planned peak is within the default budget
     (run in the architecture's own process by archkit; nothing is traced or run)."""
     spec = discover()[name]
-    model = build_model(spec, "random")
+    model = archkit.full_size_model(name)
     assert tuple(model.inputs[0].shape[1:3]) == tuple(spec.input_size)
     stages = [stage.name for stage in stage_outputs(model)]
     explainer = Explainer(model, stage_layers=stages, preprocess=spec.preprocess)

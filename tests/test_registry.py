@@ -255,7 +255,7 @@ def check_parameter_count_and_logits(name: str) -> None:
     The table rounds to 0.1M, and not always to nearest (ConvNeXtBase: 88.59M shown 88.5M).
     """
     spec = registry.discover()[name]
-    model = registry.build_model(spec, "random")
+    model = archkit.full_size_model(name)
     assert model.layers[-1].activation is keras.activations.linear, spec.name
     if spec.params is not None:
         assert model.count_params() / 1e6 == pytest.approx(spec.params, abs=0.1), spec.name
