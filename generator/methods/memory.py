@@ -186,8 +186,8 @@ class MemoryPlan:
             least = self.least([(method, context)], projections=False)
             if least > self.budget:
                 out[method.slug] = (
-                    f"needs about {least / GIB:.1f} GiB at one input per pass, over the "
-                    f"memory budget of {self.budget / GIB:.1f} GiB"
+                    f"needs about {least / GIB:.2f} GiB at one input per pass, over the "
+                    f"memory budget of {self.budget / GIB:.2f} GiB"
                 )
         return out
 
