@@ -85,6 +85,24 @@ def test_a_tight_budget_chunks_every_pass_and_changes_no_map():
         np.testing.assert_allclose(narrow_deconv, deconv, rtol=1e-5, atol=1e-6)
 
 
+def test_images_beyond_the_budget_are_explained_a_few_at_a_time_with_the_same_maps():
+    model = _model()
+    images = np.random.default_rng(4).uniform(-1, 1, (3, 24, 24, 3)).astype("float32")
+    methods = catalog.select(("grad-cam", "saliency"))
+    roomy = Explainer(model, methods=methods)
+    plan = roomy.plan(methods, top=2)
+    assert roomy.memory.images_at_once(plan, 3) == 3
+    # Room for the passes of one image, not of two.
+    budget = roomy.memory.least(plan, projections=False)
+    narrow = Explainer(model, methods=methods, memory_budget=budget)
+    assert narrow.memory.images_at_once(plan, 3) == 1
+    expected, got = roomy.explain(images, top=2), narrow.explain(images, top=2)
+    np.testing.assert_array_equal(got.classes, expected.classes)
+    np.testing.assert_allclose(got.logits, expected.logits, rtol=1e-5, atol=1e-5)
+    for slug, maps in expected.methods.items():
+        np.testing.assert_allclose(got.methods[slug].maps, maps.maps, rtol=1e-4, atol=1e-5)
+
+
 def test_methods_that_cannot_fit_one_input_are_left_out_with_the_reason():
     model = _model()
     profile = MemoryProfile.of(model)

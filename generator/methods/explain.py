@@ -165,7 +165,8 @@ class Explainer:
     ) -> Explanations:
         """Every method (this explainer's, or `methods`) for the `top` classes by logit of each
         image, or for `classes` (N, K); methods that need many passes explain the first
-        `many_passes_top` of them."""
+        `many_passes_top` of them. Images are explained as many at a time as the memory plan
+        allows (all of them at once where they fit)."""
         x = self._images(images)
         chosen = None if classes is None else self._classes(classes, len(images))
         if chosen is None and not 1 <= top <= self._class_count():
@@ -177,7 +178,15 @@ class Explainer:
         # tf.function tells Python objects apart by identity, ints by value: the compiled step
         # gets the plan's number, so an equal plan reuses its trace.
         number = self._plans.setdefault(plan, len(self._plans))
-        logits, picked, stages, computed = self._explain(x, chosen, count, number)
+        step = self.memory.images_at_once(plan, len(images))
+        parts = [
+            self._explain(x[i : i + step], None if chosen is None else chosen[i : i + step],
+                          count, number)
+            for i in range(0, len(images), step)
+        ]  # fmt: skip
+        logits, picked, stages, computed = tf.nest.map_structure(
+            lambda *values: tf.concat(values, axis=0), *parts
+        )
         return Explanations(
             logits=logits.numpy(),
             probabilities=tf.nn.softmax(logits).numpy(),

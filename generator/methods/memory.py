@@ -175,6 +175,18 @@ class MemoryPlan:
         passes = self.passes(needs, classes, projections=projections)
         return self.profile.fixed + max(p.bytes for p in passes)
 
+    def images_at_once(self, plan: Iterable[tuple[Method, Context]], most: int) -> int:
+        """How many of `most` images one `explain` call of `plan` may take at once (at least
+        one): the main pass holds every image's activations."""
+        needs, classes = plan_needs(plan)
+        count = max(1, most)
+        while count > 1:
+            passes = self.passes(needs, classes, count, projections=False)
+            if self.profile.fixed + max(p.bytes for p in passes) <= self.budget:
+                break
+            count -= 1
+        return count
+
     def least(self, plan: Iterable[tuple[Method, Context]], projections: bool = True) -> int:
         """The peak with every pass at one input per chunk: the least `plan` can need."""
         return MemoryPlan(self.profile, 0).peak(plan, projections)
