@@ -41,6 +41,7 @@ from generator.model_work import (
 )
 from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
+from generator.printable import printable
 from generator.reference_times import (
     configuration,
     record_build_times,
@@ -77,12 +78,14 @@ class BuildReport:
     failed: dict[str, str] = field(default_factory=dict)  # model -> reason
     kept: list[str] = field(default_factory=list)  # failed models whose earlier page is kept
     skipped_images: list[tuple[Path, str]] = field(default_factory=list)
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)  # hidden, sub-folders
+    no_photo: str = ""  # the warning when the images folder holds no usable photo
     refused: list[str] = field(default_factory=list)  # pages not written over a user's file
     log_path: Path | None = None  # full tracebacks and library output
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped_images and not self.refused
+        return not (self.failed or self.skipped_images or self.refused or self.no_photo)
 
     def summary(self) -> str:
         lines = [f"Built {len(self.built)} model(s), {len(self.failed)} failed."]
@@ -99,7 +102,11 @@ class BuildReport:
         lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed.items()]
         lines += [f"  kept the page of {name} from an earlier build" for name in self.kept]
         lines += [f"  not written: {reason}" for reason in self.refused]
-        lines += [f"  skipped image {path.name}: {reason}" for path, reason in self.skipped_images]
+        lines += [
+            f"  skipped image {_shown(path)}: {reason}" for path, reason in self.skipped_images
+        ]
+        lines += [f"  passed over {_shown(path)}: {reason}" for path, reason in self.passed_over]
+        lines += [f"warning: {self.no_photo}"] if self.no_photo else []
         if self.peak_gib:
             largest = max(self.peak_gib, key=self.peak_gib.get)
             lines.append(
@@ -109,6 +116,11 @@ class BuildReport:
         if self.log_path is not None:
             lines.append(f"Full log (library output, tracebacks): {self.log_path}")
         return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """An input's file name as one printable line (see `printable`)."""
+    return printable(path.name)
 
 
 def _release_models() -> None:
@@ -271,6 +283,16 @@ def _unique_specs(specs: Iterable[ModelSpec], console: Console) -> tuple[ModelSp
     return tuple(unique.values())
 
 
+def _no_photo(folder: Path, images: list[SourceImage]) -> str:
+    """The warning for an images folder without one usable photo ("" when it has one)."""
+    if images:
+        return ""
+    return (
+        f"--images {printable(folder)} holds no usable photo, so the pages show each model's "
+        "filters but no photo; put JPEG or PNG photos into it (or pass another --images)"
+    )
+
+
 def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
     """Build every requested model's page, then the home and methods pages.
 
@@ -283,7 +305,7 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         with Console() as terminal:
             return build(options, terminal)
     try:
-        images, skipped = find_images(options.images)
+        images, skipped, passed_over = find_images(options.images)
     except ImageError as error:  # a missing folder, or two photos that would share one address
         raise BuildRefused(str(error)) from None
     methods = catalog_records(options.top, options.many_pass_top)
@@ -294,9 +316,18 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
     options = dataclasses.replace(options, specs=_unique_specs(options.specs, console))
     prepare_output(options.out, options.force)
     console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
-    report = BuildReport(skipped_images=skipped, log_path=console.log_path)
+    report = BuildReport(
+        skipped_images=skipped,
+        passed_over=passed_over,
+        no_photo=_no_photo(options.images, images),
+        log_path=console.log_path,
+    )
     for path, reason in report.skipped_images:
-        console.say(f"skipping image {path.name}: {reason}")
+        console.say(f"skipping image {_shown(path)}: {reason}")
+    for path, reason in report.passed_over:
+        console.say(f"passing over {_shown(path)}: {reason}")
+    if report.no_photo:
+        console.say(f"warning: {report.no_photo}")
     ledger = Ledger(options.out, options.force)
     for warning in ledger.warnings:
         console.say(f"warning: {warning}")

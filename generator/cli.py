@@ -21,6 +21,7 @@ from generator import __version__, console
 from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
+from generator.printable import printable
 
 DEFAULT_IMAGES = Path("sample_images")
 DEFAULT_OUT = Path("site_src")
@@ -124,12 +125,16 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
         )
     if not args.images.is_dir():
         what = "is a file, not a folder" if args.images.exists() else "does not exist"
-        raise UsageError(f"--images {args.images} {what}; pass a folder of photos")
+        raise UsageError(f"--images {printable(args.images)} {what}; pass a folder of photos")
     if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a file, not a folder; pass a folder for the site")
+        raise UsageError(
+            f"--out {printable(args.out)} is a file, not a folder; pass a folder for the site"
+        )
     for parent in args.out.parents:
         if parent.exists() and not parent.is_dir():
-            raise UsageError(f"--out {args.out}: {parent} is a file, not a folder")
+            raise UsageError(
+                f"--out {printable(args.out)}: {printable(parent)} is a file, not a folder"
+            )
     if not (REPO_ROOT / "templates").is_dir():
         raise UsageError(
             f"no templates/ folder beside the generator package ({REPO_ROOT}): the gallery "
@@ -164,8 +169,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         help="compute, render and write the gallery's pages",
         description="Compute, render and write the gallery's pages into --out.",
-        epilog="exit codes: 0 all built; 1 some model or image failed, or weights could not "
-        "be had; 2 usage error; 130 interrupted (run again to resume)",
+        epilog="exit codes: 0 all built; 1 some model or image failed, weights could not be "
+        "had, or no usable photo; 2 usage error, nothing built; 130 interrupted (run again to "
+        "resume)",
     )
     build.add_argument(
         "--models",

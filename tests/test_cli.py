@@ -204,6 +204,39 @@ def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
     assert not NOISE.search(again.stdout + again.stderr)
 
 
+def test_file_names_of_any_bytes_are_shown_escaped_and_the_build_goes_on(tmp_path):
+    images = _one_image(tmp_path)
+    (images / os.fsdecode(b"notes\xff.jpg")).write_bytes(b"not UTF-8, and not a photo")
+    shutil.copy(images / "cat.jpg", images / "two\nlines.jpg")
+    (images / "\x1b[2Jwipe.jpg").write_bytes(b"an escape sequence in the name")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LC_")}
+    out = tmp_path / "docs"
+    result = _run("build", *small_build_options(images, out, top=1), cwd=REPO, env=env)
+    terminal = result.stdout + result.stderr
+    assert result.returncode == 1, terminal  # two files skipped
+    assert not NOISE.search(terminal), terminal
+    assert "skipping image notes\\xff.jpg: is not an image" in result.stderr
+    assert "skipping image \\x1b[2Jwipe.jpg: is not an image" in result.stderr
+    assert "skipped image notes\\xff.jpg: is not an image" in result.stdout
+    assert "explaining two\\nlines" in result.stderr  # the bar's line stays one line
+    assert "\x1b" not in terminal and "lines.jpg" not in result.stdout
+    assert "MobileNetV3Small: built (2 image(s) computed" in result.stderr
+
+
+def test_an_images_folder_without_a_usable_photo_warns_and_exits_1(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / ".DS_Store").write_bytes(b"hidden")
+    (images / "holiday").mkdir()
+    result = _run("build", *small_build_options(images, tmp_path / "docs", top=1), cwd=REPO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    warning = f"warning: --images {images} holds no usable photo"
+    assert warning in result.stderr and warning in result.stdout  # at once, and in the summary
+    assert "passed over .DS_Store: is hidden" in result.stdout
+    assert "passed over holiday: is a folder, and sub-folders are not searched" in result.stdout
+    assert not NOISE.search(result.stdout + result.stderr)
+
+
 def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):
     out = tmp_path / "docs"
     result = _run(
