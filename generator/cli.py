@@ -67,6 +67,19 @@ def _top_argument(value: str) -> int:
     return top
 
 
+def _repeats_argument(value: str) -> int:
+    """Timed runs per figure: a whole number, at least 1 (the fastest run is kept)."""
+    try:
+        repeats = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if repeats < 1:
+        raise argparse.ArgumentTypeError(
+            f"{repeats} is not at least 1: the bench keeps the fastest of that many timed runs"
+        )
+    return repeats
+
+
 def _memory_budget_argument(value: str) -> float:
     """GiB a model process may use: a positive number."""
     try:
@@ -140,6 +153,17 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
             f"no templates/ folder beside the generator package ({REPO_ROOT}): the gallery "
             "builds from a checkout of its repository (git clone, then pip install -e .)"
         )
+
+
+def _check_bench_arguments(args: argparse.Namespace) -> None:
+    """Everything `bench` can check without TensorFlow; raises UsageError."""
+    if args.models:
+        args.models = [model_name(name) for name in args.models]
+    if args.methods:
+        args.methods = method_slugs(args.methods)
+    if not args.image.is_file():
+        what = "is not a file" if args.image.exists() else "does not exist"
+        raise UsageError(f"--image {printable(args.image)} {what}; pass a photo to time")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -280,9 +304,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--repeats",
-        type=int,
+        type=_repeats_argument,
         default=5,
-        help="timed runs per figure, fastest kept (default: %(default)s)",
+        help="timed runs per figure, at least 1, fastest kept (default: %(default)s)",
     )
     return parser
 
@@ -294,10 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             _check_build_arguments(args)
         elif args.command == "bench":
-            if args.models:
-                args.models = [model_name(name) for name in args.models]
-            if args.methods:
-                args.methods = method_slugs(args.methods)
+            _check_bench_arguments(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -311,14 +332,19 @@ def main(argv: list[str] | None = None) -> int:
             print(format_table(list(discover().values())))
             return 0
         from generator import bench
+        from generator.images import ImageError
         from generator.methods import catalog
 
-        bench.run(
-            [get_spec(name) for name in args.models or bench.DEFAULT_MODELS],
-            args.image,
-            args.repeats,
-            catalog.select(args.methods),
-        )
+        try:
+            bench.run(
+                [get_spec(name) for name in args.models or bench.DEFAULT_MODELS],
+                args.image,
+                args.repeats,
+                catalog.select(args.methods),
+            )
+        except ImageError as error:  # a file that is not a usable photo: known once it is read
+            print(f"error: --image {error}", file=sys.stderr)
+            return 2
     return 0
 
 

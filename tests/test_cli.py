@@ -118,6 +118,25 @@ def test_bench_unknown_method_exits_2_naming_the_valid_slugs_before_tensorflow_i
     assert all(slug in message for slug in METHOD_SLUGS), message
 
 
+@pytest.mark.parametrize(
+    "arguments, culprit",
+    [
+        (["--repeats", "0"], "--repeats"),
+        (["--repeats", "-3"], "--repeats"),
+        (["--image", "{tmp}/no-such-photo.jpg"], "no-such-photo.jpg"),
+        (["--image", "{tmp}"], "is not a file"),
+        (["--models", "ResNet5"], "ResNet5"),
+        (["--methods", "oclusion"], "oclusion"),
+    ],
+)
+def test_bad_bench_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments, culprit):
+    result = _probe(["bench", *(a.format(tmp=tmp_path) for a in arguments)])
+    assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines, if any
+    assert "error:" in last and culprit in last, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_method_slugs_checked_without_tensorflow_are_the_catalog_methods_slugs():
     from generator.methods import catalog
 
