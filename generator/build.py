@@ -65,6 +65,11 @@ class OutputFolderRefused(BuildRefused):
     """`--out` is a non-empty folder the generator did not create."""
 
 
+class OutputFailed(RuntimeError):
+    """The site could not be written in full (a full disk) after models were built; every file
+    written until then is complete and is reused by the next build."""
+
+
 @dataclass
 class BuildReport:
     """What happened, for the closing summary and the exit code."""
@@ -298,8 +303,9 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
 
     `console` is where people are told what happens (the CLI's quiet one; by default the
     terminal, with nothing redirected). Raises `BuildRefused` before anything is computed when
-    the inputs cannot be built as asked, and `weights.NoNetwork` before any model process
-    starts when weights must be downloaded and cannot be.
+    the inputs cannot be built as asked, `weights.NoNetwork` before any model process starts
+    when weights must be downloaded and cannot be, and `OutputFailed` when the pages cannot be
+    written in full (a full disk).
     """
     if console is None:
         with Console() as terminal:
@@ -441,9 +447,13 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         pages_written = {ledger.relative(path) for path in written_pages} - refused
         for note in ledger.finish([*writer.written, *pages_written]):
             console.say(f"note: {note}")
+        times = options.out / CACHE_DIR / "build-times.json"
+        try:
+            record_build_times(times, report.built, timed)
+        except OSError as error:
+            raise unwritable(error, options.out, ledger.relative(times)) from error
     except OutputError as error:  # disk full, read-only: the files written so far are complete
-        raise BuildRefused(str(error)) from None
-    record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, timed)
+        raise OutputFailed(str(error)) from None
     report.main_peak_gib = peak_rss_gib()
     return report
 

@@ -4,8 +4,8 @@ Every argument is checked before TensorFlow is imported (it takes seconds to loa
 answered at once: model names against `model_facts` (a plain table; tests keep it equal to what
 the registry discovers by introspection), method slugs against `methods.catalog.SLUGS` (the
 catalog imports its methods, and TensorFlow, only when they are used), folders and numbers by
-hand. Exit codes: 0 all built, 1 some model or image failed (or weights could not be had),
-2 usage error, 130 interrupted.
+hand. Exit codes: 0 all built, 1 some model or image failed (or weights could not be had, or
+the pages could not be written in full), 2 usage error or nothing built, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -194,8 +194,8 @@ def _parser() -> argparse.ArgumentParser:
         help="compute, render and write the gallery's pages",
         description="Compute, render and write the gallery's pages into --out.",
         epilog="exit codes: 0 all built; 1 some model or image failed, weights could not be "
-        "had, or no usable photo; 2 usage error, nothing built; 130 interrupted (run again to "
-        "resume)",
+        "had, no usable photo, or the pages could not be written in full; 2 usage error, "
+        "nothing built; 130 interrupted (run again to resume)",
     )
     build.add_argument(
         "--models",
@@ -354,7 +354,7 @@ def _build(args: argparse.Namespace) -> int:
         console.quiet_environment()
     with console.Console(quiet=not args.verbose) as terminal:
         # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
-        from generator.build import BuildOptions, BuildRefused, build
+        from generator.build import BuildOptions, BuildRefused, OutputFailed, build
         from generator.plan import select_shard
         from generator.registry import discover, get_spec
         from generator.weights import NoNetwork
@@ -381,7 +381,7 @@ def _build(args: argparse.Namespace) -> int:
         except BuildRefused as error:
             terminal.error(f"error: {error}")
             return 2
-        except NoNetwork as error:
+        except (NoNetwork, OutputFailed) as error:
             terminal.error(f"error: {error}")
             return 1
         except KeyboardInterrupt:
