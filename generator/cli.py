@@ -5,7 +5,8 @@ answered at once: model names against `model_facts` (a plain table; tests keep i
 the registry discovers by introspection), method slugs against `methods.catalog.SLUGS` (the
 catalog imports its methods, and TensorFlow, only when they are used), folders and numbers by
 hand. Exit codes: 0 all built, 1 some model or image failed (or weights could not be had, or
-the pages could not be written in full), 2 usage error or nothing built, 130 interrupted.
+the pages could not be written in full), 2 usage error or nothing built, 130 interrupted (Ctrl-C
+or SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -195,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Compute, render and write the gallery's pages into --out.",
         epilog="exit codes: 0 all built; 1 some model or image failed, weights could not be "
         "had, no usable photo, or the pages could not be written in full; 2 usage error, "
-        "nothing built; 130 interrupted (run again to resume)",
+        "nothing built; 130 interrupted (Ctrl-C or SIGTERM; run again to resume)",
     )
     build.add_argument(
         "--models",
@@ -348,47 +350,67 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, `kill`) stops the build as Ctrl-C does: complete files only,
+    model processes asked to finish the files they started, exit code 130."""
+    raise KeyboardInterrupt
+
+
 def _build(args: argparse.Namespace) -> int:
-    """`build`: TensorFlow's output goes to the log file unless --verbose."""
+    """`build` with SIGTERM handled as Ctrl-C (see `_interrupt`)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_build(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    """`build`: TensorFlow's output goes to the log file unless --verbose. An interruption at
+    any point, TensorFlow's seconds of loading included, ends with one line and exit code 130."""
     if not args.verbose:
         console.quiet_environment()
     with console.Console(quiet=not args.verbose) as terminal:
-        # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
-        from generator.build import BuildOptions, BuildRefused, OutputFailed, build
-        from generator.plan import select_shard
-        from generator.registry import discover, get_spec
-        from generator.weights import NoNetwork
-
-        specs = (
-            [get_spec(name) for name in args.models] if args.models else list(discover().values())
-        )
-        if args.shard:
-            specs = list(select_shard(specs, *args.shard))
-        options = BuildOptions(
-            specs=tuple(specs),
-            images=args.images,
-            out=args.out,
-            weights=args.weights,
-            top=args.top,
-            methods=tuple(args.methods or METHOD_SLUGS),
-            many_pass_top=args.many_pass_top,
-            memory_budget=args.memory_budget,
-            force=args.force,
-            isolate=not args.in_process,
-        )
         try:
-            report = build(options, terminal)
-        except BuildRefused as error:
-            terminal.error(f"error: {error}")
-            return 2
-        except (NoNetwork, OutputFailed) as error:
-            terminal.error(f"error: {error}")
-            return 1
+            return _build_with(args, terminal)
         except KeyboardInterrupt:
             terminal.error(
                 "\ninterrupted: every file written so far is complete; run the same command "
                 "again to resume where it stopped"
             )
             return 130
+
+
+def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
+    """The build the arguments ask for; a refusal is one line on `terminal`."""
+    # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
+    from generator.build import BuildOptions, BuildRefused, OutputFailed, build
+    from generator.plan import select_shard
+    from generator.registry import discover, get_spec
+    from generator.weights import NoNetwork
+
+    specs = [get_spec(name) for name in args.models] if args.models else list(discover().values())
+    if args.shard:
+        specs = list(select_shard(specs, *args.shard))
+    options = BuildOptions(
+        specs=tuple(specs),
+        images=args.images,
+        out=args.out,
+        weights=args.weights,
+        top=args.top,
+        methods=tuple(args.methods or METHOD_SLUGS),
+        many_pass_top=args.many_pass_top,
+        memory_budget=args.memory_budget,
+        force=args.force,
+        isolate=not args.in_process,
+    )
+    try:
+        report = build(options, terminal)
+    except BuildRefused as error:
+        terminal.error(f"error: {error}")
+        return 2
+    except (NoNetwork, OutputFailed) as error:
+        terminal.error(f"error: {error}")
+        return 1
     print(report.summary())
     return 0 if report.ok else 1

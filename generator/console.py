@@ -26,6 +26,8 @@ from typing import Any, TextIO
 # TensorFlow's INFO lines are dropped; its warnings and errors still reach the log file.
 QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "1"}
 _ESCAPE = "backslashreplace"  # how the terminal and the log write what they cannot encode
+# Exit code of a model process stopped by Ctrl-C (SIGINT), as a shell reports one.
+INTERRUPTED = 130
 
 
 def quiet_environment() -> None:
@@ -187,4 +189,7 @@ def run_quietly(log_path: str | None, function: str, payload: bytes, *plain: obj
         os.dup2(log, 2)
         os.close(log)
     module, name = function.split(":")
-    getattr(importlib.import_module(module), name)(*plain, *pickle.loads(payload))
+    try:
+        getattr(importlib.import_module(module), name)(*plain, *pickle.loads(payload))
+    except KeyboardInterrupt:  # also while TensorFlow loads: the parent names the reason
+        sys.exit(INTERRUPTED)

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,34 @@ def test_an_images_folder_without_a_usable_photo_warns_and_exits_1(tmp_path):
     assert "passed over .DS_Store: is hidden" in result.stdout
     assert "passed over holiday: is a folder, and sub-folders are not searched" in result.stdout
     assert not NOISE.search(result.stdout + result.stderr)
+
+
+def test_sigterm_while_tensorflow_loads_ends_with_one_line_and_exit_130(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    images = _one_image(tmp_path)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "build",
+            *small_build_options(images, tmp_path / "docs", 1),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    )
+    deadline = time.monotonic() + 60
+    while not list(temporary.glob("cnn-gallery-*.log")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the console's log appears just before TensorFlow is imported
+    process.terminate()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().startswith("interrupted: every file written so far is complete")
+    assert not NOISE.search(stderr), stderr
 
 
 def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):

@@ -208,6 +208,45 @@ def test_an_interrupted_build_resumes_to_the_same_site(tmp_path, stop):
     }
 
 
+def test_sigterm_stops_a_build_as_ctrl_c_does(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for copy in range(4):  # work left after the first image for the signal to land in
+        shutil.copy(REPO / "sample_images" / "astronaut.jpg", images / f"astronaut-{copy}.jpg")
+    out = tmp_path / "docs"
+    process = _start_build(images, out)
+    _wait_for_first_image(out, process)
+    assert process.poll() is None, "the build finished before it could be stopped"
+    process.terminate()  # SIGTERM, as a cancelled CI job or `kill` sends
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: every file written so far is complete; run the same command" in stderr
+    assert "Traceback" not in stderr
+    _assert_every_visible_file_is_complete(out)
+
+
+def _interrupted_alone(**kwargs):
+    """A model constructor whose process alone gets Ctrl-C's signal (`kill -INT` of the child)."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)  # the signal is handled before this ends
+
+
+def test_a_model_process_interrupted_alone_fails_its_model_saying_so(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    stopped = dataclasses.replace(
+        get_spec("MobileNetV3Small"), name="Stopped", slug="stopped", constructor=_interrupted_alone
+    )
+    options = quick_build_options(images, tmp_path / "docs", top=1, specs=(stopped,), isolate=True)
+
+    report = build(options)
+
+    reason = report.failed["Stopped"]
+    assert reason.startswith("the process building Stopped was interrupted"), reason
+    assert "run the same command again" in reason and "exit code" not in reason
+
+
 def _good_but_unusual(folder: Path) -> list[str]:
     """Images that must be converted, not skipped: each mode the loader handles."""
     rng = np.random.default_rng(0)
