@@ -28,7 +28,12 @@ from generator.console import Console
 from generator.figures import FigureWriter, explanation_legend, family_legends, thumbnail
 from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
-from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
+from generator.method_records import (
+    MethodRecord,
+    MissingParagraph,
+    catalog_records,
+    check_paragraphs,
+)
 from generator.methods import catalog
 from generator.methods.budget import OverBudget
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
@@ -39,6 +44,7 @@ from generator.model_work import (
     model_page,
     model_summary,
 )
+from generator.output_lock import LOCK_NAME, OutputLock, OutputLocked
 from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
 from generator.printable import printable
@@ -245,11 +251,10 @@ _LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
 
 
 def prepare_output(out: Path, force: bool) -> None:
-    """Refuse a foreign non-empty folder; claim ours and clear temp files a killed build left.
+    """Refuse a foreign non-empty folder; create and mark ours (which checks it is writable).
 
     A folder is ours when it holds the manifest or the site marker (the repository's
-    `site_src/` ships the marker beside its hand-written files). Only the generator's own
-    temporary files (`render.TEMP_PREFIX`) are cleared.
+    `site_src/` ships the marker beside its hand-written files).
     """
     if out.exists() and not out.is_dir():
         raise OutputFolderRefused(
@@ -272,10 +277,28 @@ def prepare_output(out: Path, force: bool) -> None:
         ) from None
     try:
         (out / SITE_MARKER).touch()
+    except OSError as error:
+        raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
+
+
+def _lock_output(out: Path) -> tuple[OutputLock, str | None]:
+    """`out`'s lock, held, and the note when a killed build's lock was taken over; then the
+    temporary files a killed build left are cleared (only the generator's own, `TEMP_PREFIX`):
+    while another build runs they are its files being written, so the lock comes first."""
+    lock = OutputLock(out)
+    try:
+        note = lock.acquire()
+    except OutputLocked as error:
+        raise OutputFolderRefused(str(error)) from None
+    except OSError as error:
+        raise OutputFolderRefused(str(unwritable(error, out, LOCK_NAME))) from None
+    try:
         for leftover in out.rglob(f"{render.TEMP_PREFIX}*"):  # writes cut short by SIGKILL
             leftover.unlink(missing_ok=True)
     except OSError as error:
-        raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
+        lock.release()
+        raise OutputFolderRefused(str(unwritable(error, out, "its temporary files"))) from None
+    return lock, note
 
 
 def _unique_specs(specs: Iterable[ModelSpec], console: Console) -> tuple[ModelSpec, ...]:
@@ -303,9 +326,9 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
 
     `console` is where people are told what happens (the CLI's quiet one; by default the
     terminal, with nothing redirected). Raises `BuildRefused` before anything is computed when
-    the inputs cannot be built as asked, `weights.NoNetwork` before any model process starts
-    when weights must be downloaded and cannot be, and `OutputFailed` when the pages cannot be
-    written in full (a full disk).
+    the inputs cannot be built as asked (or another build holds `--out`), `weights.NoNetwork`
+    before any model process starts when weights must be downloaded and cannot be, and
+    `OutputFailed` when the pages cannot be written in full (a full disk).
     """
     if console is None:
         with Console() as terminal:
@@ -321,19 +344,36 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         raise BuildRefused(str(error)) from None
     options = dataclasses.replace(options, specs=_unique_specs(options.specs, console))
     prepare_output(options.out, options.force)
-    console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
-    report = BuildReport(
-        skipped_images=skipped,
-        passed_over=passed_over,
-        no_photo=_no_photo(options.images, images),
-        log_path=console.log_path,
-    )
-    for path, reason in report.skipped_images:
-        console.say(f"skipping image {_shown(path)}: {reason}")
-    for path, reason in report.passed_over:
-        console.say(f"passing over {_shown(path)}: {reason}")
-    if report.no_photo:
-        console.say(f"warning: {report.no_photo}")
+    lock, lock_note = _lock_output(options.out)
+    try:
+        console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
+        if lock_note:
+            console.say(f"note: {lock_note}")
+        report = BuildReport(
+            skipped_images=skipped,
+            passed_over=passed_over,
+            no_photo=_no_photo(options.images, images),
+            log_path=console.log_path,
+        )
+        for path, reason in report.skipped_images:
+            console.say(f"skipping image {_shown(path)}: {reason}")
+        for path, reason in report.passed_over:
+            console.say(f"passing over {_shown(path)}: {reason}")
+        if report.no_photo:
+            console.say(f"warning: {report.no_photo}")
+        return _build_locked(options, console, images, methods, report)
+    finally:
+        lock.release()
+
+
+def _build_locked(
+    options: BuildOptions,
+    console: Console,
+    images: list[SourceImage],
+    methods: tuple[MethodRecord, ...],
+    report: BuildReport,
+) -> BuildReport:
+    """The build itself, once the output folder is ready and locked."""
     ledger = Ledger(options.out, options.force)
     for warning in ledger.warnings:
         console.say(f"warning: {warning}")

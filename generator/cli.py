@@ -196,8 +196,9 @@ def _parser() -> argparse.ArgumentParser:
         help="compute, render and write the gallery's pages",
         description="Compute, render and write the gallery's pages into --out.",
         epilog="exit codes: 0 all built; 1 some model or image failed, weights could not be "
-        "had, no usable photo, or the pages could not be written in full; 2 usage error, "
-        "nothing built; 130 interrupted (Ctrl-C or SIGTERM; run again to resume)",
+        "had, no usable photo, or the pages could not be written in full; 2 usage error or "
+        "another build holds --out, nothing built; 130 interrupted (Ctrl-C or SIGTERM; run "
+        "again to resume)",
     )
     build.add_argument(
         "--models",
