@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "build":
         return _build(args)
     console.quiet_environment()
-    with console.Console(quiet=True):  # TensorFlow's start-up lines to a discarded log
+    with console.Console(quiet=True) as terminal:  # TensorFlow's lines to a discarded log
         from generator.registry import discover, format_table, get_spec
 
         if args.command == "list-models":
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                 catalog.select(args.methods),
             )
         except ImageError as error:  # a file that is not a usable photo: known once it is read
-            print(f"error: --image {error}", file=sys.stderr)
+            terminal.error(f"error: --image {error}")
             return 2
     return 0
 

@@ -138,6 +138,20 @@ def test_bad_bench_arguments_exit_2_before_tensorflow_is_imported(tmp_path, argu
     assert "Traceback" not in result.stderr
 
 
+def test_bench_of_a_file_that_is_not_a_photo_is_one_line_before_any_model_is_built(tmp_path):
+    fake = tmp_path / "photo.jpg"
+    fake.write_bytes(b"not a photo")
+    result = _run(
+        "bench", "--models", "MobileNetV3Small", "--methods", "grad-cam", "--image", str(fake)
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: --image {fake}: is not an image (Pillow cannot identify its format); remove "
+        "it from the images folder or convert it to JPEG or PNG"
+    )
+    assert result.stdout == ""  # no model's table was begun
+
+
 def test_method_slugs_checked_without_tensorflow_are_the_catalog_methods_slugs():
     from generator.methods import catalog
 
