@@ -238,7 +238,11 @@ def format_rows(bench: ModelBench, methods: bool = True) -> list[str]:
 
 
 def run(specs: list[ModelSpec], image_path: Path, repeats: int, methods: Sequence[Method]) -> None:
-    """Benchmark each model in turn (one in memory at a time) and print its table."""
+    """Benchmark each model in turn (one in memory at a time) and print its table.
+
+    Raises `ImageError` before any model is built when `image_path` is not a usable photo.
+    """
+    load_image(image_path)
     for spec in specs:
         bench = bench_model(spec, image_path, methods, repeats, show=partial(print, flush=True))
         print("\n".join(format_rows(bench, methods=False)), flush=True)

@@ -28,7 +28,12 @@ from generator.console import Console
 from generator.figures import FigureWriter, explanation_legend, family_legends, thumbnail
 from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
-from generator.method_records import MissingParagraph, catalog_records, check_paragraphs
+from generator.method_records import (
+    MethodRecord,
+    MissingParagraph,
+    catalog_records,
+    check_paragraphs,
+)
 from generator.methods import catalog
 from generator.methods.budget import OverBudget
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
@@ -39,8 +44,10 @@ from generator.model_work import (
     model_page,
     model_summary,
 )
+from generator.output_lock import LOCK_NAME, OutputLock, OutputLocked
 from generator.pages import TEMPLATES_DIR, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
+from generator.printable import printable
 from generator.reference_times import (
     configuration,
     record_build_times,
@@ -64,6 +71,11 @@ class OutputFolderRefused(BuildRefused):
     """`--out` is a non-empty folder the generator did not create."""
 
 
+class OutputFailed(RuntimeError):
+    """The site could not be written in full (a full disk) after models were built; every file
+    written until then is complete and is reused by the next build."""
+
+
 @dataclass
 class BuildReport:
     """What happened, for the closing summary and the exit code."""
@@ -77,12 +89,14 @@ class BuildReport:
     failed: dict[str, str] = field(default_factory=dict)  # model -> reason
     kept: list[str] = field(default_factory=list)  # failed models whose earlier page is kept
     skipped_images: list[tuple[Path, str]] = field(default_factory=list)
+    passed_over: list[tuple[Path, str]] = field(default_factory=list)  # hidden, sub-folders
+    no_photo: str = ""  # the warning when the images folder holds no usable photo
     refused: list[str] = field(default_factory=list)  # pages not written over a user's file
     log_path: Path | None = None  # full tracebacks and library output
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped_images and not self.refused
+        return not (self.failed or self.skipped_images or self.refused or self.no_photo)
 
     def summary(self) -> str:
         lines = [f"Built {len(self.built)} model(s), {len(self.failed)} failed."]
@@ -99,7 +113,11 @@ class BuildReport:
         lines += [f"  FAILED {name}: {reason}" for name, reason in self.failed.items()]
         lines += [f"  kept the page of {name} from an earlier build" for name in self.kept]
         lines += [f"  not written: {reason}" for reason in self.refused]
-        lines += [f"  skipped image {path.name}: {reason}" for path, reason in self.skipped_images]
+        lines += [
+            f"  skipped image {_shown(path)}: {reason}" for path, reason in self.skipped_images
+        ]
+        lines += [f"  passed over {_shown(path)}: {reason}" for path, reason in self.passed_over]
+        lines += [f"warning: {self.no_photo}"] if self.no_photo else []
         if self.peak_gib:
             largest = max(self.peak_gib, key=self.peak_gib.get)
             lines.append(
@@ -109,6 +127,11 @@ class BuildReport:
         if self.log_path is not None:
             lines.append(f"Full log (library output, tracebacks): {self.log_path}")
         return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    """An input's file name as one printable line (see `printable`)."""
+    return printable(path.name)
 
 
 def _release_models() -> None:
@@ -228,11 +251,10 @@ _LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
 
 
 def prepare_output(out: Path, force: bool) -> None:
-    """Refuse a foreign non-empty folder; claim ours and clear temp files a killed build left.
+    """Refuse a foreign non-empty folder; create and mark ours (which checks it is writable).
 
     A folder is ours when it holds the manifest or the site marker (the repository's
-    `site_src/` ships the marker beside its hand-written files). Only the generator's own
-    temporary files (`render.TEMP_PREFIX`) are cleared.
+    `site_src/` ships the marker beside its hand-written files).
     """
     if out.exists() and not out.is_dir():
         raise OutputFolderRefused(
@@ -255,10 +277,28 @@ def prepare_output(out: Path, force: bool) -> None:
         ) from None
     try:
         (out / SITE_MARKER).touch()
+    except OSError as error:
+        raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
+
+
+def _lock_output(out: Path) -> tuple[OutputLock, str | None]:
+    """`out`'s lock, held, and the note when a killed build's lock was taken over; then the
+    temporary files a killed build left are cleared (only the generator's own, `TEMP_PREFIX`):
+    while another build runs they are its files being written, so the lock comes first."""
+    lock = OutputLock(out)
+    try:
+        note = lock.acquire()
+    except OutputLocked as error:
+        raise OutputFolderRefused(str(error)) from None
+    except OSError as error:
+        raise OutputFolderRefused(str(unwritable(error, out, LOCK_NAME))) from None
+    try:
         for leftover in out.rglob(f"{render.TEMP_PREFIX}*"):  # writes cut short by SIGKILL
             leftover.unlink(missing_ok=True)
     except OSError as error:
-        raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
+        lock.release()
+        raise OutputFolderRefused(str(unwritable(error, out, "its temporary files"))) from None
+    return lock, note
 
 
 def _unique_specs(specs: Iterable[ModelSpec], console: Console) -> tuple[ModelSpec, ...]:
@@ -271,19 +311,30 @@ def _unique_specs(specs: Iterable[ModelSpec], console: Console) -> tuple[ModelSp
     return tuple(unique.values())
 
 
+def _no_photo(folder: Path, images: list[SourceImage]) -> str:
+    """The warning for an images folder without one usable photo ("" when it has one)."""
+    if images:
+        return ""
+    return (
+        f"--images {printable(folder)} holds no usable photo, so the pages show each model's "
+        "filters but no photo; put JPEG or PNG photos into it (or pass another --images)"
+    )
+
+
 def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
     """Build every requested model's page, then the home and methods pages.
 
     `console` is where people are told what happens (the CLI's quiet one; by default the
     terminal, with nothing redirected). Raises `BuildRefused` before anything is computed when
-    the inputs cannot be built as asked, and `weights.NoNetwork` before any model process
-    starts when weights must be downloaded and cannot be.
+    the inputs cannot be built as asked (or another build holds `--out`), `weights.NoNetwork`
+    before any model process starts when weights must be downloaded and cannot be, and
+    `OutputFailed` when the pages cannot be written in full (a full disk).
     """
     if console is None:
         with Console() as terminal:
             return build(options, terminal)
     try:
-        images, skipped = find_images(options.images)
+        images, skipped, passed_over = find_images(options.images)
     except ImageError as error:  # a missing folder, or two photos that would share one address
         raise BuildRefused(str(error)) from None
     methods = catalog_records(options.top, options.many_pass_top)
@@ -293,10 +344,36 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         raise BuildRefused(str(error)) from None
     options = dataclasses.replace(options, specs=_unique_specs(options.specs, console))
     prepare_output(options.out, options.force)
-    console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
-    report = BuildReport(skipped_images=skipped, log_path=console.log_path)
-    for path, reason in report.skipped_images:
-        console.say(f"skipping image {path.name}: {reason}")
+    lock, lock_note = _lock_output(options.out)
+    try:
+        console.keep_log_in(options.out / CACHE_DIR / LOG_NAME)
+        if lock_note:
+            console.say(f"note: {lock_note}")
+        report = BuildReport(
+            skipped_images=skipped,
+            passed_over=passed_over,
+            no_photo=_no_photo(options.images, images),
+            log_path=console.log_path,
+        )
+        for path, reason in report.skipped_images:
+            console.say(f"skipping image {_shown(path)}: {reason}")
+        for path, reason in report.passed_over:
+            console.say(f"passing over {_shown(path)}: {reason}")
+        if report.no_photo:
+            console.say(f"warning: {report.no_photo}")
+        return _build_locked(options, console, images, methods, report)
+    finally:
+        lock.release()
+
+
+def _build_locked(
+    options: BuildOptions,
+    console: Console,
+    images: list[SourceImage],
+    methods: tuple[MethodRecord, ...],
+    report: BuildReport,
+) -> BuildReport:
+    """The build itself, once the output folder is ready and locked."""
     ledger = Ledger(options.out, options.force)
     for warning in ledger.warnings:
         console.say(f"warning: {warning}")
@@ -410,9 +487,13 @@ def build(options: BuildOptions, console: Console | None = None) -> BuildReport:
         pages_written = {ledger.relative(path) for path in written_pages} - refused
         for note in ledger.finish([*writer.written, *pages_written]):
             console.say(f"note: {note}")
+        times = options.out / CACHE_DIR / "build-times.json"
+        try:
+            record_build_times(times, report.built, timed)
+        except OSError as error:
+            raise unwritable(error, options.out, ledger.relative(times)) from error
     except OutputError as error:  # disk full, read-only: the files written so far are complete
-        raise BuildRefused(str(error)) from None
-    record_build_times(options.out / CACHE_DIR / "build-times.json", report.built, timed)
+        raise OutputFailed(str(error)) from None
     report.main_peak_gib = peak_rss_gib()
     return report
 

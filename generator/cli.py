@@ -4,8 +4,9 @@ Every argument is checked before TensorFlow is imported (it takes seconds to loa
 answered at once: model names against `model_facts` (a plain table; tests keep it equal to what
 the registry discovers by introspection), method slugs against `methods.catalog.SLUGS` (the
 catalog imports its methods, and TensorFlow, only when they are used), folders and numbers by
-hand. Exit codes: 0 all built, 1 some model or image failed (or weights could not be had),
-2 usage error, 130 interrupted.
+hand. Exit codes: 0 all built, 1 some model or image failed (or weights could not be had, or
+the pages could not be written in full), 2 usage error or nothing built, 130 interrupted (Ctrl-C
+or SIGTERM).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -21,6 +23,7 @@ from generator import __version__, console
 from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
+from generator.printable import printable
 
 DEFAULT_IMAGES = Path("sample_images")
 DEFAULT_OUT = Path("site_src")
@@ -64,6 +67,19 @@ def _top_argument(value: str) -> int:
     if not 1 <= top <= NUMBER_OF_CLASSES:
         raise argparse.ArgumentTypeError(f"{top} is not between 1 and {NUMBER_OF_CLASSES}")
     return top
+
+
+def _repeats_argument(value: str) -> int:
+    """Timed runs per figure: a whole number, at least 1 (the fastest run is kept)."""
+    try:
+        repeats = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if repeats < 1:
+        raise argparse.ArgumentTypeError(
+            f"{repeats} is not at least 1: the bench keeps the fastest of that many timed runs"
+        )
+    return repeats
 
 
 def _memory_budget_argument(value: str) -> float:
@@ -124,17 +140,32 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
         )
     if not args.images.is_dir():
         what = "is a file, not a folder" if args.images.exists() else "does not exist"
-        raise UsageError(f"--images {args.images} {what}; pass a folder of photos")
+        raise UsageError(f"--images {printable(args.images)} {what}; pass a folder of photos")
     if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out} is a file, not a folder; pass a folder for the site")
+        raise UsageError(
+            f"--out {printable(args.out)} is a file, not a folder; pass a folder for the site"
+        )
     for parent in args.out.parents:
         if parent.exists() and not parent.is_dir():
-            raise UsageError(f"--out {args.out}: {parent} is a file, not a folder")
+            raise UsageError(
+                f"--out {printable(args.out)}: {printable(parent)} is a file, not a folder"
+            )
     if not (REPO_ROOT / "templates").is_dir():
         raise UsageError(
             f"no templates/ folder beside the generator package ({REPO_ROOT}): the gallery "
             "builds from a checkout of its repository (git clone, then pip install -e .)"
         )
+
+
+def _check_bench_arguments(args: argparse.Namespace) -> None:
+    """Everything `bench` can check without TensorFlow; raises UsageError."""
+    if args.models:
+        args.models = [model_name(name) for name in args.models]
+    if args.methods:
+        args.methods = method_slugs(args.methods)
+    if not args.image.is_file():
+        what = "is not a file" if args.image.exists() else "does not exist"
+        raise UsageError(f"--image {printable(args.image)} {what}; pass a photo to time")
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -164,8 +195,10 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
         help="compute, render and write the gallery's pages",
         description="Compute, render and write the gallery's pages into --out.",
-        epilog="exit codes: 0 all built; 1 some model or image failed, or weights could not "
-        "be had; 2 usage error; 130 interrupted (run again to resume)",
+        epilog="exit codes: 0 all built; 1 some model or image failed, weights could not be "
+        "had, no usable photo, or the pages could not be written in full; 2 usage error or "
+        "another build holds --out, nothing built; 130 interrupted (Ctrl-C or SIGTERM; run "
+        "again to resume)",
     )
     build.add_argument(
         "--models",
@@ -274,9 +307,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--repeats",
-        type=int,
+        type=_repeats_argument,
         default=5,
-        help="timed runs per figure, fastest kept (default: %(default)s)",
+        help="timed runs per figure, at least 1, fastest kept (default: %(default)s)",
     )
     return parser
 
@@ -288,75 +321,97 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             _check_build_arguments(args)
         elif args.command == "bench":
-            if args.models:
-                args.models = [model_name(name) for name in args.models]
-            if args.methods:
-                args.methods = method_slugs(args.methods)
+            _check_bench_arguments(args)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "build":
         return _build(args)
     console.quiet_environment()
-    with console.Console(quiet=True):  # TensorFlow's start-up lines to a discarded log
+    with console.Console(quiet=True) as terminal:  # TensorFlow's lines to a discarded log
         from generator.registry import discover, format_table, get_spec
 
         if args.command == "list-models":
             print(format_table(list(discover().values())))
             return 0
         from generator import bench
+        from generator.images import ImageError
         from generator.methods import catalog
 
-        bench.run(
-            [get_spec(name) for name in args.models or bench.DEFAULT_MODELS],
-            args.image,
-            args.repeats,
-            catalog.select(args.methods),
-        )
+        try:
+            bench.run(
+                [get_spec(name) for name in args.models or bench.DEFAULT_MODELS],
+                args.image,
+                args.repeats,
+                catalog.select(args.methods),
+            )
+        except ImageError as error:  # a file that is not a usable photo: known once it is read
+            terminal.error(f"error: --image {error}")
+            return 2
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a CI job cancelled, `kill`) stops the build as Ctrl-C does: complete files only,
+    model processes asked to finish the files they started, exit code 130."""
+    raise KeyboardInterrupt
+
+
 def _build(args: argparse.Namespace) -> int:
-    """`build`: TensorFlow's output goes to the log file unless --verbose."""
+    """`build` with SIGTERM handled as Ctrl-C (see `_interrupt`)."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_build(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_build(args: argparse.Namespace) -> int:
+    """`build`: TensorFlow's output goes to the log file unless --verbose. An interruption at
+    any point, TensorFlow's seconds of loading included, ends with one line and exit code 130."""
     if not args.verbose:
         console.quiet_environment()
     with console.Console(quiet=not args.verbose) as terminal:
-        # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
-        from generator.build import BuildOptions, BuildRefused, build
-        from generator.plan import select_shard
-        from generator.registry import discover, get_spec
-        from generator.weights import NoNetwork
-
-        specs = (
-            [get_spec(name) for name in args.models] if args.models else list(discover().values())
-        )
-        if args.shard:
-            specs = list(select_shard(specs, *args.shard))
-        options = BuildOptions(
-            specs=tuple(specs),
-            images=args.images,
-            out=args.out,
-            weights=args.weights,
-            top=args.top,
-            methods=tuple(args.methods or METHOD_SLUGS),
-            many_pass_top=args.many_pass_top,
-            memory_budget=args.memory_budget,
-            force=args.force,
-            isolate=not args.in_process,
-        )
         try:
-            report = build(options, terminal)
-        except BuildRefused as error:
-            terminal.error(f"error: {error}")
-            return 2
-        except NoNetwork as error:
-            terminal.error(f"error: {error}")
-            return 1
+            return _build_with(args, terminal)
         except KeyboardInterrupt:
             terminal.error(
                 "\ninterrupted: every file written so far is complete; run the same command "
                 "again to resume where it stopped"
             )
             return 130
+
+
+def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
+    """The build the arguments ask for; a refusal is one line on `terminal`."""
+    # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
+    from generator.build import BuildOptions, BuildRefused, OutputFailed, build
+    from generator.plan import select_shard
+    from generator.registry import discover, get_spec
+    from generator.weights import NoNetwork
+
+    specs = [get_spec(name) for name in args.models] if args.models else list(discover().values())
+    if args.shard:
+        specs = list(select_shard(specs, *args.shard))
+    options = BuildOptions(
+        specs=tuple(specs),
+        images=args.images,
+        out=args.out,
+        weights=args.weights,
+        top=args.top,
+        methods=tuple(args.methods or METHOD_SLUGS),
+        many_pass_top=args.many_pass_top,
+        memory_budget=args.memory_budget,
+        force=args.force,
+        isolate=not args.in_process,
+    )
+    try:
+        report = build(options, terminal)
+    except BuildRefused as error:
+        terminal.error(f"error: {error}")
+        return 2
+    except (NoNetwork, OutputFailed) as error:
+        terminal.error(f"error: {error}")
+        return 1
     print(report.summary())
     return 0 if report.ok else 1

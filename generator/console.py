@@ -25,6 +25,9 @@ from typing import Any, TextIO
 # Environment of the build and its model processes, set before TensorFlow is first imported.
 # TensorFlow's INFO lines are dropped; its warnings and errors still reach the log file.
 QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "1"}
+_ESCAPE = "backslashreplace"  # how the terminal and the log write what they cannot encode
+# Exit code of a model process stopped by Ctrl-C (SIGINT), as a shell reports one.
+INTERRUPTED = 130
 
 
 def quiet_environment() -> None:
@@ -54,7 +57,9 @@ class Console:
         self.log_path: Path | None = None
         self._saved_stderr: int | None = None
         handle, name = tempfile.mkstemp(prefix="cnn-gallery-", suffix=".log")
-        self._log = os.fdopen(handle, "a", encoding="utf-8", buffering=1)
+        # Text of any origin (a traceback naming a file whose name is not UTF-8) is written
+        # with what cannot be encoded escaped, never refused: the writer must not crash.
+        self._log = os.fdopen(handle, "a", encoding="utf-8", errors=_ESCAPE, buffering=1)
         self._temporary_log: Path | None = Path(name)
         if quiet:
             sys.stderr.flush()
@@ -63,7 +68,7 @@ class Console:
             # sys.stderr replaced by a caller (a test capturing output) is where it wants lines.
             self._own_terminal = _is_descriptor_2(sys.stderr)
             self.terminal = (
-                os.fdopen(os.dup(self._saved_stderr), "w", buffering=1)
+                os.fdopen(os.dup(self._saved_stderr), "w", errors=_ESCAPE, buffering=1)
                 if self._own_terminal
                 else sys.stderr
             )
@@ -131,7 +136,7 @@ class Console:
             path.write_bytes(b"")
             # Append mode (O_APPEND), shared with the model processes: no writer overwrites
             # another.
-            new_log = path.open("a", encoding="utf-8", buffering=1)
+            new_log = path.open("a", encoding="utf-8", errors=_ESCAPE, buffering=1)
         except OSError:
             self.log_path, self._temporary_log = self._temporary_log, None
             return
@@ -184,4 +189,7 @@ def run_quietly(log_path: str | None, function: str, payload: bytes, *plain: obj
         os.dup2(log, 2)
         os.close(log)
     module, name = function.split(":")
-    getattr(importlib.import_module(module), name)(*plain, *pickle.loads(payload))
+    try:
+        getattr(importlib.import_module(module), name)(*plain, *pickle.loads(payload))
+    except KeyboardInterrupt:  # also while TensorFlow loads: the parent names the reason
+        sys.exit(INTERRUPTED)

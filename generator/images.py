@@ -12,8 +12,11 @@ most `WORKING_SIDE` pixels on its short side (enough for the largest model input
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
+import os
 import re
+import stat
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -21,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from generator.printable import printable
 
 # Checked from the header, before any pixel is decoded: a few-kilobyte PNG can claim gigapixels.
 MAX_PIXELS = 50_000_000
@@ -77,7 +82,7 @@ class ImageError(ValueError):
     def __init__(self, path: Path, problem: str, fix: str) -> None:
         self.path = path
         self.reason = f"{_one_line(problem)}; {fix}"
-        super().__init__(f"{path}: {self.reason}")
+        super().__init__(f"{printable(path)}: {self.reason}")
 
 
 class SlugClash(ImageError):
@@ -88,12 +93,12 @@ class SlugClash(ImageError):
     """
 
     def __init__(self, first: Path, second: Path, slug: str) -> None:
-        renamed = f"{second.stem}-2{second.suffix}"
+        renamed = printable(f"{second.stem}-2{second.suffix}")
         super().__init__(
             second,
-            f"gets the address slug '{slug}', which {first.name} already has (slugs ignore "
-            "case, accents and punctuation)",
-            f"rename one of the two files, e.g. {second.name} to {renamed}",
+            f"gets the address slug '{slug}', which {printable(first.name)} already has (slugs "
+            "ignore case, accents and punctuation)",
+            f"rename one of the two files, e.g. {printable(second.name)} to {renamed}",
         )
 
 
@@ -157,17 +162,33 @@ def load_image(path: Path) -> SourceImage:
 
 # Notes beside the photos (licences, read-me files) are documentation, not failed images.
 DOC_SUFFIXES = frozenset({".md", ".txt", ".rst"})
+# What a folder entry is when it is neither a regular file nor a folder.
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+_NOT_A_FILE_FIX = "remove it from the images folder (only files are read as photos)"
+_HIDDEN = "is hidden (its name starts with a dot); rename it without the dot to include it"
+_FOLDER = (
+    "is a folder, and sub-folders are not searched; move its photos into the images folder "
+    "to include them"
+)
 
 
-def find_images(folder: Path) -> tuple[list[SourceImage], list[tuple[Path, str]]]:
+def find_images(
+    folder: Path,
+) -> tuple[list[SourceImage], list[tuple[Path, str]], list[tuple[Path, str]]]:
     """Load every regular, non-hidden file of `folder` (not recursive), sorted by name.
 
-    Documentation files (`DOC_SUFFIXES`) are passed over silently; anything else that is not a
-    usable image is reported as skipped.
-
-    Returns the loaded images and, for each file that could not be used, its path and reason.
-    A slug depends on its own file name only; two usable photos with one slug (`cat.png`,
-    `Cat.jpg`) raise `SlugClash`, naming both (the build then stops before any model work).
+    Returns the loaded images; the entries that look like photos but cannot be used (unreadable
+    or broken files, dangling or looping links, pipes, sockets, devices), each with its path
+    and one-line reason; and the entries passed over on purpose (hidden files and sub-folders),
+    each with its reason, so that no entry disappears without a word. Documentation files
+    (`DOC_SUFFIXES`) alone are passed over silently. A slug depends on its own file name only;
+    two usable photos with one slug (`cat.png`, `Cat.jpg`) raise `SlugClash`, naming both (the
+    build then stops before any model work).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -176,26 +197,58 @@ def find_images(folder: Path) -> tuple[list[SourceImage], list[tuple[Path, str]]
             "is not a folder of images",
             "create it and put photos in it, or point the build at another folder",
         )
-    paths = [
-        path
-        for path in sorted(folder.iterdir(), key=lambda p: p.name)
-        if not path.name.startswith(".")
-        and path.is_file()
-        and path.suffix.lower() not in DOC_SUFFIXES
-    ]
+    try:
+        entries = sorted(folder.iterdir(), key=lambda p: p.name)
+    except OSError as err:
+        raise ImageError(
+            folder, f"cannot be listed ({err.strerror or err})", "make the folder readable"
+        ) from err
     images: list[SourceImage] = []
     skipped: list[tuple[Path, str]] = []
-    for path in paths:
+    passed_over: list[tuple[Path, str]] = []
+    for path in entries:
+        if path.name.startswith("."):
+            passed_over.append((path, _HIDDEN))
+            continue
         try:
-            images.append(load_image(path))
-        except ImageError as err:
-            skipped.append((path, err.reason))
+            mode = path.stat().st_mode  # follows a link, which is what a photo's reader does
+        except OSError as err:
+            skipped.append((path, _unreachable(path, err)))
+            continue
+        if stat.S_ISDIR(mode):
+            passed_over.append((path, _FOLDER))
+        elif not stat.S_ISREG(mode):
+            kind = next(name for test, name in _SPECIAL_KINDS if test(mode))
+            skipped.append((path, f"is {kind}, not a regular file; {_NOT_A_FILE_FIX}"))
+        elif path.suffix.lower() not in DOC_SUFFIXES:
+            try:
+                images.append(load_image(path))
+            except ImageError as err:
+                skipped.append((path, err.reason))
     owner: dict[str, Path] = {}
     for image in images:
         if image.slug in owner:
             raise SlugClash(owner[image.slug], image.path, image.slug)
         owner[image.slug] = image.path
-    return images, skipped
+    return images, skipped, passed_over
+
+
+def _unreachable(path: Path, err: OSError) -> str:
+    """The reason for an entry whose file cannot be reached: a broken link says where it points."""
+    if not path.is_symlink():
+        return _unreadable(path, err).reason
+    target = printable(os.readlink(path))
+    if err.errno == errno.ELOOP:
+        return (
+            f"is a symbolic link to {target} that loops (it leads back to itself); point it "
+            "at a photo or remove it"
+        )
+    if err.errno == errno.ENOENT:
+        return (
+            f"is a symbolic link to {target}, which does not exist; point it at a photo or "
+            "remove it"
+        )
+    return f"is a symbolic link to {target}, which {_unreadable(path, err).reason}"
 
 
 def image_slug(stem: str) -> str:

@@ -69,8 +69,6 @@ def child_main(sender: Connection, function: str, explain_failure: str, work: An
     try:
         result = _resolve(function)(work, PipeProgress(sender))
         sender.send(("done", result))
-    except KeyboardInterrupt:
-        pass  # the parent was interrupted too and says so
     except (Exception, MemoryError) as error:
         sender.send(("failed", (_resolve(explain_failure)(error), traceback.format_exc())))
 
@@ -155,6 +153,11 @@ def run_in_child(
 
 
 def _death_reason(name: str, exitcode: int | None) -> str:
+    if exitcode in (console.INTERRUPTED, -signal.SIGINT, -signal.SIGTERM):
+        return (
+            f"the process building {name} was interrupted (SIGINT or SIGTERM) before it "
+            "finished; every file it wrote is complete: run the same command again to build it"
+        )
     if exitcode is not None and exitcode < 0:
         signal_name = signal.Signals(-exitcode).name
         likely = " (most likely out of memory)" if signal_name == "SIGKILL" else ""

@@ -50,6 +50,7 @@ from generator.plan import (
     put_entry,
     weights_label,
 )
+from generator.printable import printable
 from generator.reference_times import reference_times
 from generator.registry import ModelSpec, build_model
 from generator.sections import Cells, ImageOutcome, draw_grid, join_section
@@ -303,7 +304,7 @@ def compute_model_page(
     outcomes = []
     for source in work.images:
         step = "explaining" if work.plan.images[source.slug].needs_model else "cached"
-        progress.set_postfix_str(f"{spec.name}: {step} {source.title}"[:60])
+        progress.set_postfix_str(f"{spec.name}: {step} {printable(source.path.stem)}"[:60])
         outcomes.append(
             explain_image(writer, cache, work, explainer, source, card, fields, methods)
         )

@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,39 @@ def test_bench_unknown_method_exits_2_naming_the_valid_slugs_before_tensorflow_i
     assert all(slug in message for slug in METHOD_SLUGS), message
 
 
+@pytest.mark.parametrize(
+    "arguments, culprit",
+    [
+        (["--repeats", "0"], "--repeats"),
+        (["--repeats", "-3"], "--repeats"),
+        (["--image", "{tmp}/no-such-photo.jpg"], "no-such-photo.jpg"),
+        (["--image", "{tmp}"], "is not a file"),
+        (["--models", "ResNet5"], "ResNet5"),
+        (["--methods", "oclusion"], "oclusion"),
+    ],
+)
+def test_bad_bench_arguments_exit_2_before_tensorflow_is_imported(tmp_path, arguments, culprit):
+    result = _probe(["bench", *(a.format(tmp=tmp_path) for a in arguments)])
+    assert result.stdout.strip().endswith("EXIT 2 LOADED none"), result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines, if any
+    assert "error:" in last and culprit in last, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bench_of_a_file_that_is_not_a_photo_is_one_line_before_any_model_is_built(tmp_path):
+    fake = tmp_path / "photo.jpg"
+    fake.write_bytes(b"not a photo")
+    result = _run(
+        "bench", "--models", "MobileNetV3Small", "--methods", "grad-cam", "--image", str(fake)
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: --image {fake}: is not an image (Pillow cannot identify its format); remove "
+        "it from the images folder or convert it to JPEG or PNG"
+    )
+    assert result.stdout == ""  # no model's table was begun
+
+
 def test_method_slugs_checked_without_tensorflow_are_the_catalog_methods_slugs():
     from generator.methods import catalog
 
@@ -202,6 +236,67 @@ def test_a_small_build_is_quiet_and_a_rebuild_says_cached(tmp_path):
     assert "1 of them came whole from the cache" in again.stdout
     assert "starting its model process" not in log.read_text()
     assert not NOISE.search(again.stdout + again.stderr)
+
+
+def test_file_names_of_any_bytes_are_shown_escaped_and_the_build_goes_on(tmp_path):
+    images = _one_image(tmp_path)
+    (images / os.fsdecode(b"notes\xff.jpg")).write_bytes(b"not UTF-8, and not a photo")
+    shutil.copy(images / "cat.jpg", images / "two\nlines.jpg")
+    (images / "\x1b[2Jwipe.jpg").write_bytes(b"an escape sequence in the name")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LC_")}
+    out = tmp_path / "docs"
+    result = _run("build", *small_build_options(images, out, top=1), cwd=REPO, env=env)
+    terminal = result.stdout + result.stderr
+    assert result.returncode == 1, terminal  # two files skipped
+    assert not NOISE.search(terminal), terminal
+    assert "skipping image notes\\xff.jpg: is not an image" in result.stderr
+    assert "skipping image \\x1b[2Jwipe.jpg: is not an image" in result.stderr
+    assert "skipped image notes\\xff.jpg: is not an image" in result.stdout
+    assert "explaining two\\nlines" in result.stderr  # the bar's line stays one line
+    assert "\x1b" not in terminal and "lines.jpg" not in result.stdout
+    assert "MobileNetV3Small: built (2 image(s) computed" in result.stderr
+
+
+def test_an_images_folder_without_a_usable_photo_warns_and_exits_1(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / ".DS_Store").write_bytes(b"hidden")
+    (images / "holiday").mkdir()
+    result = _run("build", *small_build_options(images, tmp_path / "docs", top=1), cwd=REPO)
+    assert result.returncode == 1, result.stdout + result.stderr
+    warning = f"warning: --images {images} holds no usable photo"
+    assert warning in result.stderr and warning in result.stdout  # at once, and in the summary
+    assert "passed over .DS_Store: is hidden" in result.stdout
+    assert "passed over holiday: is a folder, and sub-folders are not searched" in result.stdout
+    assert not NOISE.search(result.stdout + result.stderr)
+
+
+def test_sigterm_while_tensorflow_loads_ends_with_one_line_and_exit_130(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    images = _one_image(tmp_path)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "generator",
+            "build",
+            *small_build_options(images, tmp_path / "docs", 1),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
+    )
+    deadline = time.monotonic() + 60
+    while not list(temporary.glob("cnn-gallery-*.log")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the console's log appears just before TensorFlow is imported
+    process.terminate()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert stderr.strip().startswith("interrupted: every file written so far is complete")
+    assert not NOISE.search(stderr), stderr
 
 
 def test_verbose_shows_what_the_quiet_build_keeps_in_the_log(tmp_path):

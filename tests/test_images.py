@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import socket
 import struct
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from generator.images import (
     load_image,
     slugify,
 )
+from generator.printable import printable
 
 SAMPLE_IMAGES = Path(__file__).resolve().parents[1] / "sample_images"
 SAFE_SLUG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -342,11 +345,11 @@ def test_find_images_loads_good_files_and_reports_the_rest(tmp_path):
     (tmp_path / "data.csv").write_text("not a picture")
     (tmp_path / "README.md").write_text("notes beside the photos are passed over silently")
     (tmp_path / "cut.png").write_bytes(_png_bytes()[:500])
-    write(Image.new("RGB", (64, 64)), tmp_path / ".hidden.png")  # ignored: hidden
+    write(Image.new("RGB", (64, 64)), tmp_path / ".hidden.png")  # passed over: hidden
     (tmp_path / "sub").mkdir()
-    write(Image.new("RGB", (64, 64)), tmp_path / "sub" / "nested.png")  # ignored: not recursive
+    write(Image.new("RGB", (64, 64)), tmp_path / "sub" / "nested.png")  # not recursive
 
-    images, skipped = find_images(tmp_path)
+    images, skipped, passed_over = find_images(tmp_path)
 
     assert [image.path.name for image in images] == ["a-good.jpg", "b-good.png"]
     assert [image.slug for image in images] == ["a-good", "b-good"]
@@ -355,6 +358,54 @@ def test_find_images_loads_good_files_and_reports_the_rest(tmp_path):
     assert "empty" in reasons["empty.jpg"]
     assert "not an image" in reasons["data.csv"]
     assert "cannot be decoded" in reasons["cut.png"]
+    assert [path.name for path, _ in passed_over] == [".hidden.png", "sub"]
+
+
+def test_every_entry_that_is_not_loaded_is_listed_with_its_reason(tmp_path):
+    photo = write(Image.fromarray(noise(40, 40)), tmp_path / "cat.png")
+    (tmp_path / "dangling.jpg").symlink_to(tmp_path / "gone.jpg")
+    (tmp_path / "loop.jpg").symlink_to(tmp_path / "loop.jpg")
+    (tmp_path / "alias.png").symlink_to(photo)  # a link to a photo is a photo
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "socket.jpg"))
+        (tmp_path / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (tmp_path / "holiday").mkdir()
+        (tmp_path / "notes.txt").write_text("documentation: passed over silently")
+
+        images, skipped, passed_over = find_images(tmp_path)
+
+    assert [image.path.name for image in images] == ["alias.png", "cat.png"]
+    reasons = {path.name: reason for path, reason in skipped}
+    assert list(reasons) == ["dangling.jpg", "loop.jpg", "pipe.jpg", "socket.jpg"]
+    assert (
+        f"symbolic link to {tmp_path / 'gone.jpg'}, which does not exist" in reasons["dangling.jpg"]
+    )
+    assert "loops" in reasons["loop.jpg"]
+    assert "named pipe (FIFO), not a regular file" in reasons["pipe.jpg"]
+    assert "socket, not a regular file" in reasons["socket.jpg"]
+    noted = {path.name: reason for path, reason in passed_over}
+    assert list(noted) == [".DS_Store", "holiday"]
+    assert "hidden" in noted[".DS_Store"] and "sub-folders are not searched" in noted["holiday"]
+    for reason in [*reasons.values(), *noted.values()]:
+        assert "\n" not in reason and ";" in reason  # one line: what is wrong; the fix
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        (os.fsdecode(b"notes\xff.jpg"), "notes\\xff.jpg"),  # not UTF-8: the byte, escaped
+        ("two\nlines.jpg", "two\\nlines.jpg"),
+        ("\x1b[31mred.jpg", "\\x1b[31mred.jpg"),  # a terminal escape sequence
+        ("right\u202eleft.jpg", "right\\u202eleft.jpg"),  # reverses the text after it
+        ("café 猫 'x'.jpg", "café 猫 'x'.jpg"),  # letters of any script stay readable
+    ],
+)
+def test_file_names_in_messages_are_one_printable_line(tmp_path, name, shown):
+    assert printable(name) == shown
+    error = ImageError(tmp_path / name, "is not an image", "remove it")
+    assert str(error) == f"{tmp_path}/{shown}: is not an image; remove it"
+    str(error).encode("utf-8")  # a terminal can write it: no lone surrogate left
 
 
 def test_find_images_refuses_a_missing_folder(tmp_path):
@@ -421,7 +472,7 @@ def test_hostile_file_names_get_safe_unique_slugs_and_keep_their_titles(tmp_path
     for name in HOSTILE_NAMES:
         write(Image.fromarray(noise(40, 40)), tmp_path / name)
 
-    images, skipped = find_images(tmp_path)
+    images, skipped, _ = find_images(tmp_path)
 
     assert skipped == []
     assert len(images) == len(HOSTILE_NAMES)
@@ -520,9 +571,9 @@ def test_a_big_photo_is_kept_at_working_size_upright(tmp_path, fmt):
 
 
 def test_every_sample_image_loads():
-    images, skipped = find_images(SAMPLE_IMAGES)
+    images, skipped, passed_over = find_images(SAMPLE_IMAGES)
 
-    assert skipped == []  # LICENSES.md is documentation, not a failed image
+    assert skipped == passed_over == []  # LICENSES.md is documentation, not a failed image
     assert len(images) >= 4
     licences = (SAMPLE_IMAGES / "LICENSES.md").read_text(encoding="utf-8")
     for image in images:
@@ -548,7 +599,7 @@ def test_ten_24_megapixel_photos_stay_within_the_documented_memory(tmp_path):
         "    lines = open('/proc/self/status').read().splitlines()\n"
         "    return next(int(l.split()[1]) for l in lines if l.startswith('VmHWM')) / 1024\n"
         "before = peak()\n"
-        "images, skipped = find_images(Path(sys.argv[1]))\n"
+        "images, skipped, _ = find_images(Path(sys.argv[1]))\n"
         "assert len(images) == 10 and not skipped\n"
         "print(peak() - before)\n"
     )

@@ -33,6 +33,7 @@ import generator.manifest as manifest_module
 import generator.model_work as model_work_module
 from generator import cli
 from generator.build import BuildOptions, BuildRefused, build
+from generator.output_lock import LOCK_NAME, OutputLock
 from generator.registry import get_spec
 
 HOSTILE = "<img src=x onerror=alert(1)> [x](y) #h ..%2F"
@@ -206,6 +207,46 @@ def test_an_interrupted_build_resumes_to_the_same_site(tmp_path, stop):
         ".gallery-manifest.json",
         ".gallery-site",
     }
+
+
+def test_sigterm_stops_a_build_as_ctrl_c_does(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for copy in range(4):  # work left after the first image for the signal to land in
+        shutil.copy(REPO / "sample_images" / "astronaut.jpg", images / f"astronaut-{copy}.jpg")
+    out = tmp_path / "docs"
+    process = _start_build(images, out)
+    _wait_for_first_image(out, process)
+    assert process.poll() is None, "the build finished before it could be stopped"
+    process.terminate()  # SIGTERM, as a cancelled CI job or `kill` sends
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: every file written so far is complete; run the same command" in stderr
+    assert "Traceback" not in stderr
+    assert not (out / LOCK_NAME).exists()  # released on the way out
+    _assert_every_visible_file_is_complete(out)
+
+
+def _interrupted_alone(**kwargs):
+    """A model constructor whose process alone gets Ctrl-C's signal (`kill -INT` of the child)."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(10)  # the signal is handled before this ends
+
+
+def test_a_model_process_interrupted_alone_fails_its_model_saying_so(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    stopped = dataclasses.replace(
+        get_spec("MobileNetV3Small"), name="Stopped", slug="stopped", constructor=_interrupted_alone
+    )
+    options = quick_build_options(images, tmp_path / "docs", top=1, specs=(stopped,), isolate=True)
+
+    report = build(options)
+
+    reason = report.failed["Stopped"]
+    assert reason.startswith("the process building Stopped was interrupted"), reason
+    assert "run the same command again" in reason and "exit code" not in reason
 
 
 def _good_but_unusual(folder: Path) -> list[str]:
@@ -550,12 +591,46 @@ def test_a_full_disk_while_pages_are_written_is_one_line_and_loses_nothing(
 
     monkeypatch.setattr(manifest_module, "atomic_write_bytes", disk_full_for_pages)
 
-    assert cli.main(_cli_build(images, out)) == 2
+    assert cli.main(_cli_build(images, out)) == 1  # models were built: not a usage error (2)
 
     message = _one_line_error(capsys)
     assert f"no space left on the device of {out} while writing index.md" in message
     assert re.search(r"\d+\.\d KiB needed for this file, \d+\.\d [KMG]iB free", message)
     assert site_files(out) == before  # every earlier file still there and complete
+
+
+def test_a_second_build_into_a_folder_in_use_is_refused_naming_the_first(
+    small_site, tmp_path, capsys
+):
+    images, out = _copy_of(small_site, tmp_path)
+    before = site_files(out)
+    running = OutputLock(out)
+    assert running.acquire() is None
+    try:
+        started = json.loads((out / LOCK_NAME).read_text())["started"]
+        assert cli.main(_cli_build(images, out)) == 2
+    finally:
+        running.release()
+
+    message = _one_line_error(capsys)
+    assert f"--out {out} is being built by another build (pid {os.getpid()}, " in message
+    assert f"started {started})" in message and "wait for it to end" in message
+    assert site_files(out) == before  # nothing touched, not even the running build's log
+
+
+def test_the_lock_of_a_killed_build_is_taken_over_with_a_note(small_site, tmp_path, capsys):
+    images, out = _copy_of(small_site, tmp_path)
+    stale = {"pid": 4_194_305, "started": "2026-01-02 03:04:05 UTC"}  # above Linux's pid limit
+    (out / LOCK_NAME).write_text(json.dumps(stale))
+
+    assert cli.main(_cli_build(images, out)) == 0
+
+    printed = capsys.readouterr()
+    assert (
+        f"note: took over the lock of an earlier build into {out} (pid 4194305, started "
+        "2026-01-02 03:04:05 UTC), which is no longer running" in printed.out + printed.err
+    )
+    assert not (out / LOCK_NAME).exists()
 
 
 def test_a_method_without_its_paragraph_stops_the_build_before_any_model(tmp_path, monkeypatch):
