@@ -127,6 +127,27 @@ def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted)
         assert (merged / page).exists()
 
 
+def test_a_fresh_folder_with_only_a_restored_cache_recomputes_nothing(tmp_path, counted):
+    """The Pages workflow's shard jobs: a fresh checkout, `.gallery-cache` and `assets`
+    restored from the last run (no manifest, no pages, no site marker)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+
+    def options(out: Path) -> BuildOptions:
+        return quick_build_options(images, out, top=1, methods=("grad-cam",))
+
+    assert build(options(tmp_path / "last-run")).ok
+    restored = tmp_path / "restored"
+    for cached in (".gallery-cache", "assets"):
+        shutil.copytree(tmp_path / "last-run" / cached, restored / cached)
+    models = counted["models"]
+    report = build(options(restored))  # the journals make the folder the generator's
+    assert report.ok and report.cached == ["MobileNetV3Small"]
+    assert counted["models"] == models
+    assert site_files(restored) == site_files(tmp_path / "last-run")
+
+
 # --- one cache entry per method: a changed method recomputes only itself -------------------------
 
 ASSETS = "assets/mobilenetv3small/cat"
