@@ -11,12 +11,13 @@ import pytest
 from sitekit import QUICK_METHODS, REPO, mkdocs_build, quick_build_options, site_files
 
 import generator.model_work as model_work_module
+import generator.plan as plan_module
 from generator.build import BuildOptions, build
 from generator.manifest import file_sha256
 from generator.methods import catalog
 from generator.methods.explain import Explainer
 from generator.methods.perturb.occlusion import Occlusion
-from generator.plan import select_shard
+from generator.plan import method_code, select_shard
 from generator.registry import get_spec
 
 
@@ -204,6 +205,26 @@ def test_a_changed_method_option_recomputes_only_that_method(
     fresh = tmp_path / "fresh"  # the same options from scratch give the same site
     assert build(_cat_options(cat_images, fresh, THREE_METHODS)).ok
     assert site_files(fresh) == after
+
+
+def test_an_edited_method_module_changes_the_keys_of_the_methods_that_run_its_code(monkeypatch):
+    """The Pages workflow keeps its cache across edits of the method packages: the method keys
+    must tell which methods an edited module changes (a wrapped or imported method's too)."""
+    before = {method.slug: method_code(method) for method in catalog.METHODS}
+    real_source = plan_module._module_source
+
+    def edited(module: str) -> bytes:
+        extra = b"# edited" if module == "generator.methods.gradient.guided_backprop" else b""
+        return real_source(module) + extra
+
+    monkeypatch.setattr(plan_module, "_module_source", edited)
+    plan_module._source_digest.cache_clear()
+    try:
+        after = {method.slug: method_code(method) for method in catalog.METHODS}
+    finally:
+        plan_module._source_digest.cache_clear()
+    changed = {slug for slug in before if after[slug] != before[slug]}
+    assert changed == {"guided-backprop", "guided-grad-cam", "smoothgrad-guided"}
 
 
 def test_an_added_method_computes_only_itself_and_a_removed_one_nothing(
