@@ -27,7 +27,14 @@ from generator.cache import Cache
 from generator.console import Console
 from generator.figures import FigureWriter, explanation_legend, family_legends, thumbnail
 from generator.images import ImageError, SourceImage, find_images
-from generator.manifest import MANIFEST_NAME, ForeignFile, Ledger, OutputError, unwritable
+from generator.manifest import (
+    JOURNAL_DIR,
+    MANIFEST_NAME,
+    ForeignFile,
+    Ledger,
+    OutputError,
+    unwritable,
+)
 from generator.method_records import (
     MethodRecord,
     MissingParagraph,
@@ -253,15 +260,16 @@ _LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
 def prepare_output(out: Path, force: bool) -> None:
     """Refuse a foreign non-empty folder; create and mark ours (which checks it is writable).
 
-    A folder is ours when it holds the manifest or the site marker (the repository's
-    `site_src/` ships the marker beside its hand-written files).
+    A folder is ours when it holds the manifest, the site marker (the repository's
+    `site_src/` ships the marker beside its hand-written files) or the write journals: a build
+    cache restored into a fresh folder (CI) brings its journals, not the manifest.
     """
     if out.exists() and not out.is_dir():
         raise OutputFolderRefused(
             f"--out {out} is a file, not a folder; choose a folder (new or one the generator "
             "wrote) for the site"
         )
-    ours = (out / MANIFEST_NAME).exists() or (out / SITE_MARKER).exists()
+    ours = any((out / name).exists() for name in (MANIFEST_NAME, SITE_MARKER, JOURNAL_DIR))
     if out.is_dir() and any(out.iterdir()) and not ours and not force:
         raise OutputFolderRefused(
             f"--out {out} is a non-empty folder that the generator did not create; choose an "

@@ -10,9 +10,12 @@ back is a miss, never a failure.
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import importlib.util
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, fields
+from functools import cache, partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -25,8 +28,8 @@ from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNEL
 from generator.images import SourceImage
 from generator.manifest import file_sha256
 from generator.methods import SELECTION_VERSION, catalog
-from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.base import Method
+from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.registry import ModelSpec
 from generator.site_records import (
     ChosenTensor,
@@ -133,13 +136,72 @@ def image_key(model_key: str, source: SourceImage) -> str:
     return content_key(model=model_key, image=source.sha256, slug=source.slug, title=source.title)
 
 
+# The packages of the methods' own code (`generator/methods/<package>/`). A method's key holds
+# its own code's digest, so a change to one method recomputes that method only, even where the
+# cache outlives a code change: the Pages workflow keeps its cache across changes to these
+# packages, and starts clean when any other code of the generator changes.
+METHOD_PACKAGES = ("cam", "gradient", "perturb", "wrap")
+
+
+def _method_module(name: str) -> bool:
+    parts = name.split(".")
+    return len(parts) > 2 and parts[:2] == ["generator", "methods"] and parts[2] in METHOD_PACKAGES
+
+
+@cache
+def _imported_method_modules(module: str) -> frozenset[str]:
+    """`module` and the method modules it imports, directly or not (read from the source)."""
+    found, pending = {module}, [module]
+    while pending:
+        for node in ast.walk(ast.parse(_module_source(pending.pop()))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                if _method_module(name) and name not in found:
+                    found.add(name)
+                    pending.append(name)
+    return frozenset(found)
+
+
+def _method_modules(method: Method) -> set[str]:
+    """The modules of a method's code: its classes', a wrapped method's, and what they import."""
+    modules = {cls.__module__ for cls in type(method).__mro__ if _method_module(cls.__module__)}
+    for option in fields(method):
+        value = getattr(method, option.name)
+        if isinstance(value, Method):
+            modules |= _method_modules(value)
+    return set().union(*(_imported_method_modules(module) for module in modules))
+
+
+def _module_source(module: str) -> bytes:
+    return Path(importlib.util.find_spec(module).origin).read_bytes()
+
+
+@cache
+def _source_digest(modules: frozenset[str]) -> str:
+    digest = hashlib.sha256()
+    for module in sorted(modules):
+        digest.update(module.encode() + b"\0" + _module_source(module))
+    return digest.hexdigest()[:16]
+
+
+def method_code(method: Method) -> str:
+    """A digest of the method's own code, for its cache key (see `METHOD_PACKAGES`)."""
+    return _source_digest(frozenset(_method_modules(method)))
+
+
 def method_key(image_key: str, method: Method, options: BuildOptions) -> str:
-    """The key of one method's pictures of one image: its options, and for a method that
-    needs many passes, how many classes it explains (`--many-pass-top`)."""
+    """The key of one method's pictures of one image: its options and its own code, and for a
+    method that needs many passes, how many classes it explains (`--many-pass-top`)."""
     return content_key(
         image=image_key,
         method=method.slug,
         options=method.options(),
+        code=method_code(method),
         classes=options.many_pass_top if method.many_passes else None,
     )
 

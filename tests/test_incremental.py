@@ -11,12 +11,13 @@ import pytest
 from sitekit import QUICK_METHODS, REPO, mkdocs_build, quick_build_options, site_files
 
 import generator.model_work as model_work_module
+import generator.plan as plan_module
 from generator.build import BuildOptions, build
 from generator.manifest import file_sha256
 from generator.methods import catalog
 from generator.methods.explain import Explainer
 from generator.methods.perturb.occlusion import Occlusion
-from generator.plan import select_shard
+from generator.plan import method_code, select_shard
 from generator.registry import get_spec
 
 
@@ -127,6 +128,27 @@ def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted)
         assert (merged / page).exists()
 
 
+def test_a_fresh_folder_with_only_a_restored_cache_recomputes_nothing(tmp_path, counted):
+    """The Pages workflow's shard jobs: a fresh checkout, `.gallery-cache` and `assets`
+    restored from the last run (no manifest, no pages, no site marker)."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+
+    def options(out: Path) -> BuildOptions:
+        return quick_build_options(images, out, top=1, methods=("grad-cam",))
+
+    assert build(options(tmp_path / "last-run")).ok
+    restored = tmp_path / "restored"
+    for cached in (".gallery-cache", "assets"):
+        shutil.copytree(tmp_path / "last-run" / cached, restored / cached)
+    models = counted["models"]
+    report = build(options(restored))  # the journals make the folder the generator's
+    assert report.ok and report.cached == ["MobileNetV3Small"]
+    assert counted["models"] == models
+    assert site_files(restored) == site_files(tmp_path / "last-run")
+
+
 # --- one cache entry per method: a changed method recomputes only itself -------------------------
 
 ASSETS = "assets/mobilenetv3small/cat"
@@ -183,6 +205,26 @@ def test_a_changed_method_option_recomputes_only_that_method(
     fresh = tmp_path / "fresh"  # the same options from scratch give the same site
     assert build(_cat_options(cat_images, fresh, THREE_METHODS)).ok
     assert site_files(fresh) == after
+
+
+def test_an_edited_method_module_changes_the_keys_of_the_methods_that_run_its_code(monkeypatch):
+    """The Pages workflow keeps its cache across edits of the method packages: the method keys
+    must tell which methods an edited module changes (a wrapped or imported method's too)."""
+    before = {method.slug: method_code(method) for method in catalog.METHODS}
+    real_source = plan_module._module_source
+
+    def edited(module: str) -> bytes:
+        extra = b"# edited" if module == "generator.methods.gradient.guided_backprop" else b""
+        return real_source(module) + extra
+
+    monkeypatch.setattr(plan_module, "_module_source", edited)
+    plan_module._source_digest.cache_clear()
+    try:
+        after = {method.slug: method_code(method) for method in catalog.METHODS}
+    finally:
+        plan_module._source_digest.cache_clear()
+    changed = {slug for slug in before if after[slug] != before[slug]}
+    assert changed == {"guided-backprop", "guided-grad-cam", "smoothgrad-guided"}
 
 
 def test_an_added_method_computes_only_itself_and_a_removed_one_nothing(
