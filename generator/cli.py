@@ -58,12 +58,16 @@ def _shard_argument(value: str) -> tuple[int, int]:
     return index, count
 
 
-def _top_argument(value: str) -> int:
-    """Classes explained per image: 1 to 1000."""
+def _whole_number(value: str) -> int:
     try:
-        top = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+
+
+def _top_argument(value: str) -> int:
+    """Classes explained per image: 1 to 1000."""
+    top = _whole_number(value)
     if not 1 <= top <= NUMBER_OF_CLASSES:
         raise argparse.ArgumentTypeError(f"{top} is not between 1 and {NUMBER_OF_CLASSES}")
     return top
@@ -71,10 +75,7 @@ def _top_argument(value: str) -> int:
 
 def _repeats_argument(value: str) -> int:
     """Timed runs per figure: a whole number, at least 1 (the fastest run is kept)."""
-    try:
-        repeats = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    repeats = _whole_number(value)
     if repeats < 1:
         raise argparse.ArgumentTypeError(
             f"{repeats} is not at least 1: the bench keeps the fastest of that many timed runs"
