@@ -15,6 +15,7 @@ import importlib
 import os
 import pickle
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -183,6 +184,9 @@ def run_quietly(log_path: str | None, function: str, payload: bytes, *plain: obj
     and TensorFlow prints as it loads. `plain` are arguments multiprocessing itself must pass
     (a pipe's end).
     """
+    # The parent stops a model process with SIGINT; a build started in the background by a
+    # non-interactive shell (nohup, `&`, some CI runners) passes SIGINT on as ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if log_path is not None:
         log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.dup2(log, 1)
