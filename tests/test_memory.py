@@ -65,7 +65,10 @@ def test_a_tight_budget_chunks_every_pass_and_changes_no_map():
     needs, classes = plan_needs(roomy.plan(roomy.methods, top=2, many_passes_top=2))
     for explainer, chunked in ((roomy, False), (narrow, True)):
         passes = explainer.memory.passes(needs, classes, projections=False)[1:]
-        assert [p.what for p in passes] == ["input gradients of 2", "forward of copies"]
+        assert [(p.what, p.classes) for p in passes] == [
+            ("input gradients", 2),
+            ("forward of copies", 0),
+        ]
         assert all((1 <= p.chunk < p.rows) if chunked else p.chunk == p.rows for p in passes)
     assert (
         narrow.memory.projection_chunk(3)

@@ -93,10 +93,11 @@ class PassPeak:
     """One pass of a plan: what it is, how many inputs it runs and at most how many at once,
     and the bytes it adds to the fixed part at its peak (with the results held from before)."""
 
-    what: str
+    what: str  # "forward", "forward and class gradients", "input gradients", ...
     rows: int
     chunk: int
     bytes: int
+    classes: int = 0  # for "input gradients": the class gradients each input gives
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class MemoryPlan:
         for k, rows in gradient_rows.items():
             row = profile.backward_row(k)
             chunk = min(rows, self._chunk(row, held))
-            peaks.append(PassPeak(f"input gradients of {k}", rows, chunk, chunk * row + held))
+            peaks.append(PassPeak("input gradients", rows, chunk, chunk * row + held, k))
         copies = [n for n in needs if isinstance(n, Logits)]
         rows = sum(images * n.inputs.count(*profile.input_size) for n in copies)
         if rows:
@@ -156,11 +157,7 @@ class MemoryPlan:
     def chunks(self, needs: Sequence[Any], classes: int, images: int) -> Chunks:
         """The chunk sizes the explainer (and the bench's floors) use for these passes."""
         passes = self.passes(needs, classes, images, projections=False)
-        gradients = {
-            int(p.what.rsplit(" ", 1)[1]): p.chunk
-            for p in passes
-            if p.what.startswith("input gradients")
-        }
+        gradients = {p.classes: p.chunk for p in passes if p.what == "input gradients"}
         copies = next((p.chunk for p in passes if p.what == "forward of copies"), 1)
         return Chunks(gradients, copies)
 
