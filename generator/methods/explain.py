@@ -99,7 +99,7 @@ class Explainer:
     layer's name for its output, or e.g. "add_17" for an operation that is not a layer.
     `preprocess` maps photos (0-255) to model inputs; methods that compare against a black or
     grey photo use it (identity when absent). `memory_budget` (bytes; default
-    `memory.DEFAULT_BUDGET_GIB`) bounds how many inputs each pass holds at once
+    `budget.DEFAULT_BUDGET_GIB`) bounds how many inputs each pass holds at once
     (`self.memory`). The model is only read, never changed.
     """
 
