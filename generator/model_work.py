@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -332,7 +333,7 @@ def model_page(
     options: BuildOptions,
     card: ModelCard,
     outcomes: list[ImageOutcome],
-    left_out: list[str] = (),
+    left_out: Sequence[str] = (),
 ) -> ComputedPage:
     """The page context, the model's compute seconds as recorded when they were spent, and
     what of it was computed in this build; `left_out` says which methods the memory budget
