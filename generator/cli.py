@@ -372,6 +372,11 @@ def _run_build(args: argparse.Namespace) -> int:
     any point, TensorFlow's seconds of loading included, ends with one line and exit code 130."""
     if not args.verbose:
         console.quiet_environment()
+    # Ctrl-C or SIGTERM while the console sets up (its log made, the terminal's stream being
+    # moved) or while TensorFlow loads waits until they are done (`_build_with` lets it in),
+    # then lands in the `try` below like any later one. Raised inside the import of a C
+    # extension, the interruption would come out as an ImportError with a traceback.
+    _hold_interrupts(signal.SIG_BLOCK)
     with console.Console(quiet=not args.verbose) as terminal:
         try:
             return _build_with(args, terminal)
@@ -383,13 +388,22 @@ def _run_build(args: argparse.Namespace) -> int:
             return 130
 
 
+def _hold_interrupts(how: int) -> None:
+    """Block or unblock SIGINT and SIGTERM (where the system can)."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(how, {signal.SIGINT, signal.SIGTERM})
+
+
 def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
     """The build the arguments ask for; a refusal is one line on `terminal`."""
     # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
-    from generator.build import BuildOptions, BuildRefused, OutputFailed, build
-    from generator.plan import select_shard
-    from generator.registry import discover, get_spec
-    from generator.weights import NoNetwork
+    try:
+        from generator.build import BuildOptions, BuildRefused, OutputFailed, build
+        from generator.plan import select_shard
+        from generator.registry import discover, get_spec
+        from generator.weights import NoNetwork
+    finally:
+        _hold_interrupts(signal.SIG_UNBLOCK)  # an interruption held until now lands here
 
     specs = [get_spec(name) for name in args.models] if args.models else list(discover().values())
     if args.shard:
