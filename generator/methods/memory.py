@@ -165,22 +165,21 @@ class MemoryPlan:
         """Rules (of guided and DeConvNet) the layer projections run at once."""
         return min(PROJECTION_ROWS, self._chunk(self.profile.backward_row(objectives)))
 
-    def peak(self, plan: Iterable[tuple[Method, Context]], projections: bool = True) -> int:
-        """The planned peak of the process for `plan`, one image at a time as a build explains
-        them, in bytes: the fixed part and the largest pass."""
+    def peak(
+        self, plan: Iterable[tuple[Method, Context]], projections: bool = True, images: int = 1
+    ) -> int:
+        """The planned peak of the process for `plan` on `images` images at once (a build
+        explains one at a time), in bytes: the fixed part and the largest pass."""
         needs, classes = plan_needs(plan)
-        passes = self.passes(needs, classes, projections=projections)
+        passes = self.passes(needs, classes, images, projections)
         return self.profile.fixed + max(p.bytes for p in passes)
 
     def images_at_once(self, plan: Iterable[tuple[Method, Context]], most: int) -> int:
         """How many of `most` images one `explain` call of `plan` may take at once (at least
         one): the main pass holds every image's activations."""
-        needs, classes = plan_needs(plan)
+        plan = list(plan)
         count = max(1, most)
-        while count > 1:
-            passes = self.passes(needs, classes, count, projections=False)
-            if self.profile.fixed + max(p.bytes for p in passes) <= self.budget:
-                break
+        while count > 1 and self.peak(plan, projections=False, images=count) > self.budget:
             count -= 1
         return count
 
