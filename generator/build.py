@@ -22,10 +22,12 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from generator import __version__, render
+from generator import __version__
 from generator.cache import Cache
 from generator.console import Console
+from generator.earlier import earlier_output, earlier_page, remember
 from generator.figures import FigureWriter, explanation_legend, family_legends, thumbnail
+from generator.files import TEMP_PREFIX
 from generator.images import ImageError, SourceImage, find_images
 from generator.manifest import (
     JOURNAL_DIR,
@@ -52,7 +54,7 @@ from generator.model_work import (
     model_summary,
 )
 from generator.output_lock import LOCK_NAME, OutputLock, OutputLocked
-from generator.pages import TEMPLATES_DIR, write_site
+from generator.pages import TEMPLATES_DIR, page_path, write_site
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
 from generator.printable import printable
 from generator.reference_times import (
@@ -235,28 +237,6 @@ def _public_reason(reason: str, out: Path) -> str:
 _ABSOLUTE_PATH = re.compile(r"(?:(?<=^)|(?<=[\s'\"(\[=]))(?:/|[A-Za-z]:\\)[^\s'\"()\[\],;]+")
 
 
-def _earlier_output(ledger: Ledger, slug: str) -> list[str]:
-    """The files of a model's page from an earlier build, if its page is still the generator's.
-
-    A model that fails keeps them: its last good page stays published rather than vanishing.
-    """
-    page = f"models/{slug}.md"
-    if not ledger.owns(page):
-        return []
-    assets = f"assets/{slug}/"
-    try:  # the files outside its folder it links to, e.g. the legends shared by all pages
-        linked = set(_LINKED_ASSET.findall((ledger.out / page).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        linked = set()
-    return [page] + [
-        p for p in list(ledger.records) if (p.startswith(assets) or p in linked) and ledger.owns(p)
-    ]
-
-
-# A file of the site a page links to, relative to the site (`../assets/...` from models/).
-_LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
-
-
 def prepare_output(out: Path, force: bool) -> None:
     """Refuse a foreign non-empty folder; create and mark ours (which checks it is writable).
 
@@ -284,7 +264,8 @@ def prepare_output(out: Path, force: bool) -> None:
             "choose another folder"
         ) from None
     try:
-        (out / SITE_MARKER).touch()
+        if not (out / SITE_MARKER).exists():  # left alone when there: a rebuild writes nothing new
+            (out / SITE_MARKER).touch()
     except OSError as error:
         raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
 
@@ -301,7 +282,7 @@ def _lock_output(out: Path) -> tuple[OutputLock, str | None]:
     except OSError as error:
         raise OutputFolderRefused(str(unwritable(error, out, LOCK_NAME))) from None
     try:
-        for leftover in out.rglob(f"{render.TEMP_PREFIX}*"):  # writes cut short by SIGKILL
+        for leftover in out.rglob(f"{TEMP_PREFIX}*"):  # writes cut short by SIGKILL
             leftover.unlink(missing_ok=True)
     except OSError as error:
         lock.release()
@@ -414,6 +395,7 @@ def _build_locked(
 
     summaries: list[ModelSummary] = []
     pages: list[ModelPage] = []
+    earlier_pages: list[ModelPage] = []  # failed models' kept pages, for the comparisons
     total = len(options.specs) * len(images)
     with writer, console.progress(total, "models x images") as progress:
         for spec in options.specs:
@@ -446,14 +428,16 @@ def _build_locked(
                 report.failed[spec.name] = reason
                 console.detail(f"{spec.name} failed:\n{_failure_details(error)}")
                 console.say(f"{spec.name}: FAILED: {reason}")
-                earlier = _earlier_output(ledger, spec.slug)
-                writer.written += earlier
-                if earlier:
+                kept = earlier_output(ledger, spec.slug)
+                writer.written += kept
+                if kept:
                     report.kept.append(spec.name)
                     console.say("  kept its page and pictures from an earlier build")
-                status = "earlier" if earlier else "failed"
                 public = _public_reason(reason, options.out)
-                summaries.append(model_summary(spec, None, status, public))
+                summary = model_summary(spec, None, "earlier" if kept else "failed", public)
+                summaries.append(summary)
+                kept_page = earlier_page(options.out, kept, summary) if kept else None
+                earlier_pages += [kept_page] if kept_page else []
                 progress.update(done_before + len(images) - progress.n)
                 continue
             finally:
@@ -491,6 +475,7 @@ def _build_locked(
             write_text=write_page,
             methods=methods,
             legends=legends,
+            earlier=earlier_pages,
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused
         for note in ledger.finish([*writer.written, *pages_written]):
@@ -498,8 +483,9 @@ def _build_locked(
         times = options.out / CACHE_DIR / "build-times.json"
         try:
             record_build_times(times, report.built, timed)
+            remember(options.out, [p for p in pages if page_path(p) in pages_written])
         except OSError as error:
-            raise unwritable(error, options.out, ledger.relative(times)) from error
+            raise unwritable(error, options.out, CACHE_DIR) from error
     except OutputError as error:  # disk full, read-only: the files written so far are complete
         raise OutputFailed(str(error)) from None
     report.main_peak_gib = peak_rss_gib()

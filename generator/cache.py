@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from generator.render import atomic_write_bytes, atomic_write_text
+from generator.files import atomic_write_bytes, atomic_write_text
 
 
 def content_key(**parts: Any) -> str:

@@ -8,6 +8,7 @@ templates only lay out.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks, method_anchor
@@ -27,6 +28,7 @@ class ModelResult:
     image_anchor: str  # the image's tab on the model page
     predictions: list[Prediction]
     shown: MethodFigure | None  # the page's method for the top-1 class, if it was computed
+    earlier: bool = False  # the model failed in this build: its page is from an earlier one
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Top1Row:
     name: str
     slug: str
     cells: list[Top1Cell | None]  # one per image; None: no result
+    earlier: bool = False  # the model failed in this build: its page is from an earlier one
 
 
 @dataclass(frozen=True)
@@ -147,8 +150,14 @@ def _model_result(page: ModelPage, block: ImageBlock, method: str) -> ModelResul
     """A model's card for one image: its predictions and `method`'s picture of its top-1 class."""
     top = next((c for c in block.classes if c.prediction.rank == 1), None)
     shown = next((f for f in top.figures if f.method == method), None) if top else None
+    summary = page.summary
     return ModelResult(
-        page.summary.name, page.summary.slug, block.anchor, block.section.predictions, shown
+        summary.name,
+        summary.slug,
+        block.anchor,
+        block.section.predictions,
+        shown,
+        summary.status == "earlier",
     )
 
 
@@ -166,11 +175,21 @@ def shown_methods(pages: list[ModelPage]) -> list[str]:
 
 
 def comparisons(
-    models: list[ModelSummary], pages: list[ModelPage], images: list[Thumbnail]
+    models: list[ModelSummary],
+    pages: list[ModelPage],
+    images: list[Thumbnail],
+    earlier: Sequence[ModelPage] = (),
 ) -> Comparisons:
-    """Every built model's answer for every image, grouped by family and counted."""
+    """Every built model's answer for every image, grouped by family and counted.
+
+    `earlier` are failed models' pages kept from an earlier build (their summaries say
+    "earlier"): their answers are shown and counted, marked, in the table's order of models;
+    the comparison pages are those of the methods this build's pages show.
+    """
+    methods = shown_methods(pages or list(earlier))
+    order = {model.slug: index for index, model in enumerate(models)}
+    pages = sorted([*pages, *earlier], key=lambda page: order.get(page.summary.slug, len(order)))
     blocks = {page.summary.slug: {b.section.slug: b for b in image_blocks(page)} for page in pages}
-    methods = shown_methods(pages)
     families = {model.slug: model.family for model in models}
     samples, compare_pages = [], []
     for image in images:
@@ -207,7 +226,8 @@ def comparisons(
             block = blocks[page.summary.slug].get(image.slug)
             predictions = block.section.predictions if block else []
             cells.append(Top1Cell(predictions[0].label, block.anchor) if predictions else None)
-        top1.append(Top1Row(page.summary.name, page.summary.slug, cells))
+        summary = page.summary
+        top1.append(Top1Row(summary.name, summary.slug, cells, summary.status == "earlier"))
     return Comparisons(samples, methods, compare_pages, top1)
 
 

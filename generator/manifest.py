@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from generator import __version__
-from generator.render import atomic_write_bytes
+from generator.files import atomic_write_bytes, file_sha256, holds, write_if_changed
 
 MANIFEST_NAME = ".gallery-manifest.json"
 JOURNAL_DIR = ".gallery-cache/journal"
@@ -39,11 +39,6 @@ class OutputError(RuntimeError):
 
 class ForeignFile(OutputError):
     """A path the generator needs is held by a file it did not write."""
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _inside(relative: str) -> bool:
@@ -185,6 +180,8 @@ class Ledger:
                 f"{relative} in {self.out} already exists and was not written by the generator "
                 "(or was changed since); move it elsewhere, or pass --force to overwrite it"
             )
+        if sha256 in self.records.get(relative, ()) and holds(path, data):
+            return  # already there, recorded: a rebuild that changes nothing writes nothing
         try:
             self._append_journal(relative, sha256)
             atomic_write_bytes(path, data)
@@ -250,33 +247,56 @@ class Ledger:
                     f"{relative} was changed since the generator wrote it; it is no longer "
                     "counted as the generator's (delete it to have it generated again)"
                 )
+        emptied: set[Path] = set()
         for relative in sorted(set(self.records) - set(current)):
             path = self.out / relative
             if not path.is_file() or path.is_symlink() or not self._resolves_inside(path):
                 continue
             if _UNRECORDED not in self.records[relative] and self.owns(relative):
                 path.unlink()
+                emptied.add(path.parent)
             else:
                 notes.append(
                     f"kept {relative}: no longer generated, but its bytes are not what the "
                     "generator recorded writing, so it may be yours; delete it by hand if not"
                 )
-        old_journals = self._journals()
+        self._remove_emptied(emptied)
         manifest = {"generator": __version__, "files": current}
         text = json.dumps(manifest, indent=1, sort_keys=True) + "\n"
         try:
-            atomic_write_bytes(self.out / MANIFEST_NAME, text.encode("utf-8"))
+            write_if_changed(self.out / MANIFEST_NAME, text.encode("utf-8"))
         except OSError as error:
             raise unwritable(error, self.out, MANIFEST_NAME, len(text)) from error
-        # One journal holding the site replaces the others: a copy of this folder merged with
-        # other shards' folders brings its record along (the manifest would be overwritten).
-        folded = "".join(
-            json.dumps({"path": relative, "sha256": sha256}) + "\n"
-            for relative, sha256 in current.items()
-        )
-        atomic_write_bytes(self.out / JOURNAL_DIR / f"{uuid.uuid4().hex}.jsonl", folded.encode())
-        for journal in old_journals:
-            journal.unlink(missing_ok=True)
+        self._fold_journals(current)
         self._journal = None
         self.records = {relative: {sha256} for relative, sha256 in current.items()}
         return notes
+
+    def _remove_emptied(self, folders: set[Path]) -> None:
+        """Remove the folders that deleting the generator's files left empty, and their parents
+        that this empties in turn, up to (never including) `out`; a folder with anything else
+        in it stays."""
+        for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
+            while folder != self.out and folder.is_relative_to(self.out):
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (or already gone): it and its parents stay
+                    break
+                folder = folder.parent
+
+    def _fold_journals(self, current: dict[str, str]) -> None:
+        """Replace the journals by one that holds the site (unless that one is all there is).
+
+        A copy of this folder merged with other shards' folders brings its record along (the
+        manifest would be overwritten by theirs).
+        """
+        folded = "".join(
+            json.dumps({"path": relative, "sha256": sha256}) + "\n"
+            for relative, sha256 in current.items()
+        ).encode("utf-8")
+        journals = self._journals()
+        if len(journals) == 1 and holds(journals[0], folded):
+            return
+        atomic_write_bytes(self.out / JOURNAL_DIR / f"{uuid.uuid4().hex}.jsonl", folded)
+        for journal in journals:
+            journal.unlink(missing_ok=True)

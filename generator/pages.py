@@ -31,9 +31,9 @@ from PIL import Image
 
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
+from generator.files import atomic_write_text
 from generator.method_records import MethodRecord, catalog_records, check_paragraphs
 from generator.page_ids import anchor, image_blocks, method_anchor
-from generator.render import atomic_write_text
 from generator.site_config import read_site_url
 from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo, Thumbnail
 
@@ -268,6 +268,11 @@ def _one_trailing_newline(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
+def page_path(page: ModelPage) -> str:
+    """Where a model's page is written, relative to the site."""
+    return f"models/{page.summary.slug}.md"
+
+
 def write_site(
     out_dir: Path,
     site: SiteInfo,
@@ -277,6 +282,7 @@ def write_site(
     write_text: Callable[[Path, str], None] = atomic_write_text,
     methods: Sequence[MethodRecord] | None = None,
     legends: Mapping[str, Figure] | None = None,
+    earlier: Sequence[ModelPage] = (),
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
@@ -289,7 +295,8 @@ def write_site(
     (None: with the default top-5 classes); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
-    grids on the model pages, by family slug (`figures.family_legends`).
+    grids on the model pages, by family slug (`figures.family_legends`). `earlier` are the
+    records of failed models' pages kept from an earlier build: compared, marked, not rewritten.
     """
     methods = catalog_records() if methods is None else methods
     check_paragraphs(methods, TEMPLATES_DIR)
@@ -304,7 +311,7 @@ def write_site(
 
     env = make_environment()
     site_url = read_site_url()
-    compared = comparisons(models, pages, images)
+    compared = comparisons(models, pages, images, earlier)
     written: list[Path] = []
 
     def write(relative: str, template: str, title: str, **context: Any) -> None:
@@ -333,7 +340,7 @@ def write_site(
     )
     for page in pages:
         write(
-            f"models/{page.summary.slug}.md",
+            page_path(page),
             "model.md.j2",
             f"{site.title}: {page.summary.name}",
             page=page,

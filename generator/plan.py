@@ -25,8 +25,8 @@ import numpy as np
 from generator import __version__, render
 from generator.cache import Cache, content_key, folder_fingerprint
 from generator.figures import DISPLAY_SIDE, FEATURE_CHANNELS, PROJECTION_CHANNELS
+from generator.files import file_sha256
 from generator.images import SourceImage
-from generator.manifest import file_sha256
 from generator.methods import SELECTION_VERSION, catalog
 from generator.methods.base import Method
 from generator.methods.budget import DEFAULT_BUDGET_GIB

@@ -24,8 +24,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from generator import __version__
+from generator.files import write_if_changed
 from generator.methods import catalog
-from generator.render import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -126,4 +126,4 @@ def record_build_times(path: Path, seconds: dict[str, float], build: Configurati
         many_pass_top=build.many_pass_top,
         seconds=dict(sorted(seconds.items())),
     )
-    atomic_write_text(path, json.dumps(asdict(times), indent=1) + "\n")
+    write_if_changed(path, (json.dumps(asdict(times), indent=1) + "\n").encode("utf-8"))

@@ -1,14 +1,12 @@
 """Arrays to web images: grids, heat-map overlays and colour legends.
 
-Every file goes through `atomic_write_bytes`, so an interrupted build never leaves a half-written
-image or page behind. Nothing here knows about models: callers pass plain arrays and labels.
+Every file goes through `files.atomic_write_bytes`, so an interrupted build never leaves a
+half-written image behind. Nothing here knows about models: callers pass plain arrays and labels.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
+from generator.files import atomic_write_bytes
 from generator.methods.display import DISPLAYS, Display
 from generator.methods.families import not_computed
 
@@ -29,48 +28,6 @@ WEBP_QUALITY = 85
 FIGURE_STYLE = 4
 # Gradients of random deep networks can be ~1e-13: only an exact zero range counts as constant.
 _TINY = float(np.finfo(np.float32).tiny)
-
-
-# Temporary files are named so that they cannot be mistaken for a user's: a build cleans up
-# only files with this prefix, which an interrupted write may leave.
-TEMP_PREFIX = ".gallery-tmp-"
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where the system allows."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text(encoding="ascii").splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    mask = os.umask(0o022)  # elsewhere: read by setting it, then restore it at once
-    os.umask(mask)
-    return mask
-
-
-# Files get the permissions a plain open() would give (normally 0644), not mkstemp's 0600, so a
-# web server or another user can read the site.
-FILE_MODE = 0o666 & ~_umask()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
-    try:
-        os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text atomically (see `atomic_write_bytes`)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def encode_webp(image: Image.Image) -> bytes:

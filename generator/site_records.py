@@ -80,6 +80,11 @@ class ModelSummary:
     failure: str | None
     reference_seconds: float | None  # build time on the reference machine (reference_times)
 
+    @classmethod
+    def from_json(cls, data: dict) -> ModelSummary:
+        size = data["input_size"]
+        return cls(**{**data, "input_size": tuple(size) if size is not None else None})
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -89,6 +94,10 @@ class Prediction:
     class_index: int
     label: str
     probability: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> Prediction:
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,11 @@ class ClassExplanation:
 
     prediction: Prediction
     figures: list[MethodTile]
+
+    @classmethod
+    def from_json(cls, data: dict) -> ClassExplanation:
+        tiles = [MethodTile.from_json(tile) for tile in data["figures"]]
+        return cls(Prediction.from_json(data["prediction"]), tiles)
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,23 @@ class ImageSection:
         figures += [tile.figure for explained in self.classes for tile in explained.figures]
         return [figure for figure in figures if figure is not None]
 
+    @classmethod
+    def from_json(cls, data: dict) -> ImageSection:
+        def figure(value: dict | None) -> Figure | None:
+            return Figure(**value) if value is not None else None
+
+        return cls(
+            slug=data["slug"],
+            title=data["title"],
+            crop=Figure(**data["crop"]),
+            predictions=[Prediction.from_json(p) for p in data["predictions"]],
+            explanations=figure(data["explanations"]),
+            gradcam_legend=figure(data["gradcam_legend"]),
+            feature_maps=[FeatureMapFigure.from_json(f) for f in data["feature_maps"]],
+            projections=[ProjectionFigure.from_json(p) for p in data["projections"]],
+            classes=[ClassExplanation.from_json(c) for c in data["classes"]],
+        )
+
 
 @dataclass(frozen=True)
 class ChosenTensor:
@@ -209,3 +240,19 @@ class ModelPage:
     images: list[ImageSection]
     # One line per method this build left out for memory ("Score-CAM: needs about ...").
     left_out: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ModelPage:
+        def chosen(value: dict | None) -> ChosenTensor | None:
+            return ChosenTensor.from_json(value) if value is not None else None
+
+        return cls(
+            **{
+                **data,
+                "summary": ModelSummary.from_json(data["summary"]),
+                "target": chosen(data["target"]),
+                "stages": [ChosenTensor.from_json(s) for s in data["stages"]],
+                "filters": [FilterFigure.from_json(f) for f in data["filters"]],
+                "images": [ImageSection.from_json(i) for i in data["images"]],
+            }
+        )

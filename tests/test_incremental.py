@@ -13,7 +13,7 @@ from sitekit import QUICK_METHODS, REPO, mkdocs_build, quick_build_options, site
 import generator.model_work as model_work_module
 import generator.plan as plan_module
 from generator.build import BuildOptions, build
-from generator.manifest import file_sha256
+from generator.files import file_sha256
 from generator.methods import catalog
 from generator.methods.explain import Explainer
 from generator.methods.perturb.occlusion import Occlusion
@@ -43,6 +43,17 @@ def counted(monkeypatch):
     return calls
 
 
+def _stamps(out: Path) -> dict[str, tuple[int, int]]:
+    """(inode, modification time) of every file and folder of `out`, the build's log and lock
+    (which every build writes) left out."""
+    skipped = {".gallery-cache", ".gallery-cache/build.log", ".gallery-cache/build.lock"}
+    return {
+        relative: (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in out.rglob("*")
+        if (relative := path.relative_to(out).as_posix()) not in skipped
+    }
+
+
 def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_path, counted):
     images = tmp_path / "images"
     images.mkdir()
@@ -54,9 +65,11 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     assert (counted["models"], counted["images"]) == (1, 1)
     first = site_files(out)
 
+    stamps = _stamps(out)
     assert build(options).ok
     assert (counted["models"], counted["images"]) == (1, 1)  # nothing recomputed
     assert site_files(out) == first  # byte-identical, build times included
+    assert _stamps(out) == stamps  # and nothing written: no file or folder touched
 
     shutil.copy(REPO / "sample_images" / "rocket.jpg", images / "rocket.jpg")
     assert build(options).ok
@@ -73,6 +86,7 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     assert counted["images"] == 2
     stale = out / "assets/mobilenetv3small/rocket/explanations.webp"
     assert not stale.exists()  # the removed image's files are deleted
+    assert not stale.parent.exists() and not (out / "compare" / "rocket").exists()  # emptied
     assert site_files(out) == first
 
 

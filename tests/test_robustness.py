@@ -497,13 +497,13 @@ def test_unreadable_grid_cells_are_a_miss_that_recomputes_their_method(small_sit
 def test_a_killed_model_keeps_its_earlier_page_and_pictures(small_site, tmp_path):
     images, out = _copy_of(small_site, tmp_path)
     page = (out / "models" / "mobilenetv3small.md").read_bytes()
-    (out / "assets" / "mobilenetv3small" / "cat" / "crop.webp").unlink()  # one picture to redo
     pictures = sorted(p.name for p in (out / "assets" / "mobilenetv3small" / "cat").iterdir())
     doomed = dataclasses.replace(
         get_spec("MobileNetV3Small"), constructor=_killed_like_out_of_memory
     )
 
-    report = build(quick_build_options(images, out, top=1, specs=(doomed,), isolate=True))
+    # A second class to explain: the model must be built again.
+    report = build(quick_build_options(images, out, top=2, specs=(doomed,), isolate=True))
 
     assert "killed by SIGKILL" in report.failed["MobileNetV3Small"]
     assert report.kept == ["MobileNetV3Small"]
@@ -514,6 +514,13 @@ def test_a_killed_model_keeps_its_earlier_page_and_pictures(small_site, tmp_path
     assert "failed in this build" in index and "earlier build" in index
     assert "models/mobilenetv3small.md" in index  # still linked
     assert "models/mobilenetv3small.md" in _manifest(out)["files"]
+    # Its answers stay compared, marked as from an earlier build.
+    overview = (out / "compare" / "cat" / "index.md").read_text("utf-8")
+    assert "models/mobilenetv3small.md#" in overview and "From an earlier build" in overview
+    assert "No result for this photo" not in overview
+    top1 = (out / "compare" / "index.md").read_text("utf-8")
+    assert "(earlier build; failed in this one)" in top1
+    assert mkdocs_build(out, tmp_path).returncode == 0
 
 
 def test_failure_reasons_on_pages_name_no_local_path(small_site, tmp_path, monkeypatch):

@@ -1,0 +1,63 @@
+"""A failed model's last good page: its files stay published, and its results stay compared.
+
+When a model fails, the build keeps the page and pictures of the last build that made them
+(rather than let the page vanish), as long as they are still the generator's. The record of that
+page is kept too (`<out>/.gallery-cache/pages/<slug>.json`, written whenever a model's page is),
+so the comparison pages go on showing the model's answers, marked as from an earlier build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from generator.files import write_if_changed
+from generator.manifest import Ledger
+from generator.site_records import ImageSection, ModelPage, ModelSummary
+
+PAGES_DIR = ".gallery-cache/pages"
+
+# A file of the site a page links to, relative to the site (`../assets/...` from models/).
+_LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
+
+
+def earlier_output(ledger: Ledger, slug: str) -> list[str]:
+    """The files of a model's page from an earlier build, if its page is still the generator's."""
+    page = f"models/{slug}.md"
+    if not ledger.owns(page):
+        return []
+    assets = f"assets/{slug}/"
+    try:  # the files outside its folder it links to, e.g. the legends shared by all pages
+        linked = set(_LINKED_ASSET.findall((ledger.out / page).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        linked = set()
+    return [page] + [
+        p for p in list(ledger.records) if (p.startswith(assets) or p in linked) and ledger.owns(p)
+    ]
+
+
+def remember(out: Path, pages: Iterable[ModelPage]) -> None:
+    """Keep the record of each page written, for when its model fails in a later build."""
+    for page in pages:
+        text = json.dumps(dataclasses.asdict(page), sort_keys=True, indent=1) + "\n"
+        write_if_changed(out / PAGES_DIR / f"{page.summary.slug}.json", text.encode("utf-8"))
+
+
+def earlier_page(out: Path, kept: Iterable[str], summary: ModelSummary) -> ModelPage | None:
+    """The kept page's record with this build's `summary` (its failure), for the comparisons;
+    only the photos whose every picture is among the `kept` files. None when there is none."""
+    try:
+        data = json.loads((out / PAGES_DIR / f"{summary.slug}.json").read_text(encoding="utf-8"))
+        page = ModelPage.from_json(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # never written, or by another version of the generator
+    kept = set(kept)
+
+    def whole(section: ImageSection) -> bool:
+        return all(figure.path in kept for figure in section.figures())
+
+    images = [section for section in page.images if whole(section)]
+    return dataclasses.replace(page, summary=summary, images=images)
