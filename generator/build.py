@@ -37,12 +37,7 @@ from generator.manifest import (
     OutputError,
     unwritable,
 )
-from generator.method_records import (
-    MethodRecord,
-    MissingParagraph,
-    catalog_records,
-    check_paragraphs,
-)
+from generator.method_records import catalog_records
 from generator.methods import catalog
 from generator.methods.budget import OverBudget
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
@@ -54,7 +49,13 @@ from generator.model_work import (
     model_summary,
 )
 from generator.output_lock import LOCK_NAME, OutputLock, OutputLocked
-from generator.pages import TEMPLATES_DIR, page_path, write_site
+from generator.pages import (
+    TEMPLATES_DIR,
+    MissingParagraph,
+    check_paragraphs,
+    page_path,
+    write_site,
+)
 from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
 from generator.printable import printable
 from generator.reference_times import (
@@ -65,7 +66,7 @@ from generator.reference_times import (
 )
 from generator.registry import ModelSpec
 from generator.sections import cached_section
-from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo
+from generator.site_records import Figure, MethodRecord, ModelPage, ModelSummary, SiteInfo
 from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights
 
 SITE_MARKER = ".gallery-site"  # "this folder is a gallery docs folder": safe to write into

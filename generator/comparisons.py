@@ -11,11 +11,18 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks, method_anchor
-from generator.site_records import Figure, ModelPage, ModelSummary, Prediction, Thumbnail
+from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks
+from generator.site_records import (
+    Figure,
+    ModelPage,
+    ModelSummary,
+    Prediction,
+    ShownMethod,
+    Thumbnail,
+)
 
 # The method shown on an image's comparison overview, beside each model's top-1 class.
-OVERVIEW_METHOD = "Grad-CAM"
+OVERVIEW_METHOD = ShownMethod("grad-cam", "Grad-CAM", "class-maps")
 OTHER_FAMILY = "Other"
 
 
@@ -74,7 +81,7 @@ class ComparisonPage:
     """`compare/<image>/index.md` (method: the overview's) or `compare/<image>/<method>.md`."""
 
     image: SampleImage
-    method: str
+    method: ShownMethod
     overview: bool
     families: list[FamilyGroup]
     missing: list[str]  # models asked for but without a result for this image
@@ -104,7 +111,7 @@ class Comparisons:
     """Everything the comparison pages and the home page's image cards need."""
 
     images: list[SampleImage]
-    methods: list[str]  # the explanation methods the model pages show, in their order
+    methods: list[ShownMethod]  # the explanation methods the model pages show, in their order
     pages: list[ComparisonPage]  # per image: the overview, then one page per method
     top1: list[Top1Row]
 
@@ -146,10 +153,10 @@ def _family_groups(results: list[tuple[str | None, ModelResult]]) -> list[Family
     return [FamilyGroup(name, f"family-{anchor(name)}", groups[name]) for name in names]
 
 
-def _model_result(page: ModelPage, block: ImageBlock, method: str) -> ModelResult:
+def _model_result(page: ModelPage, block: ImageBlock, method: ShownMethod) -> ModelResult:
     """A model's card for one image: its predictions and `method`'s picture of its top-1 class."""
     top = next((c for c in block.classes if c.prediction.rank == 1), None)
-    shown = next((f for f in top.figures if f.method == method), None) if top else None
+    shown = next((f for f in top.figures if f.method.slug == method.slug), None) if top else None
     summary = page.summary
     return ModelResult(
         summary.name,
@@ -161,7 +168,7 @@ def _model_result(page: ModelPage, block: ImageBlock, method: str) -> ModelResul
     )
 
 
-def shown_methods(pages: list[ModelPage]) -> list[str]:
+def shown_methods(pages: list[ModelPage]) -> list[ShownMethod]:
     """The explanation methods the model pages show, in the order they show them."""
     return list(
         dict.fromkeys(
@@ -237,5 +244,5 @@ def comparison_path(page: ComparisonPage) -> str:
     One folder per image keeps every image slug and method slug apart (an image called
     `cat-grad-cam` cannot collide with the Grad-CAM page of `cat`).
     """
-    name = "index" if page.overview else method_anchor(page.method)
+    name = "index" if page.overview else page.method.slug
     return f"compare/{page.image.slug}/{name}.md"

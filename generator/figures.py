@@ -28,6 +28,7 @@ from generator.site_records import (
     FilterFigure,
     MethodTile,
     ProjectionFigure,
+    ShownMethod,
     Thumbnail,
 )
 
@@ -38,6 +39,11 @@ DISPLAY_SIDE = 320  # per-class pictures: shown at about 200 px, zoomed to this 
 THUMBNAIL_SIZE = 192
 
 T = TypeVar("T")
+
+
+def shown_method(method: Method) -> ShownMethod:
+    """A method as the pages know it (slug, title, family), without its code."""
+    return ShownMethod(method.slug, method.title, method.family.slug, method.class_specific)
 
 
 def _display_tile(draw: Callable[[], np.ndarray]) -> Image.Image:
@@ -283,7 +289,7 @@ class ImageFigures:
                 caption,
                 render.display_scale(method.display),
             )
-            tiles.append(MethodTile(method.title, figure))
+            tiles.append(MethodTile(shown_method(method), figure))
         return tiles
 
     def feature_maps(

@@ -4,7 +4,8 @@ and the family grids the class explanations are laid out in.
 Ids are made of slugs only (image, class label, method), so a cited link such as
 `models/resnet50/#cat--tabby-cat--grad-cam` keeps working after any rebuild. The model pages and
 the comparison pages that link into them both take their ids from here. The grids group the
-methods by the family each declares (`methods/families.py`), so no page names a method.
+methods by the family each picture's record names (`methods/families.py`), so no page names a
+method, and nothing here loads the methods themselves (or TensorFlow).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from generator.methods.catalog import METHODS
 from generator.methods.families import FAMILIES, Family, not_computed
-from generator.site_records import Figure, ImageSection, ModelPage, Prediction
+from generator.site_records import Figure, ImageSection, ModelPage, Prediction, ShownMethod
 
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
@@ -30,16 +30,9 @@ def anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
-_SLUG_OF_TITLE = {method.title: method.slug for method in METHODS}
-_FAMILY_OF_TITLE = {method.title: method.family for method in METHODS}
-# Where a picture of a method the catalog no longer lists (a page kept from an older build) goes.
+# Where a picture of a family this version does not know (a page kept from an older build) goes.
 OTHER = Family("other", "Other methods", "Methods this version of the gallery no longer lists.")
-
-
-def method_anchor(title: str) -> str:
-    """A method's id in addresses: its catalog slug (titles can slug alike: Grad-CAM and
-    Grad-CAM++ would both give "grad-cam")."""
-    return _SLUG_OF_TITLE.get(title) or anchor(title)
+_FAMILIES = {family.slug: family for family in FAMILIES}
 
 
 def image_anchor(slug: str) -> str:
@@ -51,7 +44,7 @@ def image_anchor(slug: str) -> str:
 class MethodFigure:
     """One method's picture of one class, and its id on the model page."""
 
-    method: str
+    method: ShownMethod
     anchor: str
     figure: Figure
 
@@ -77,15 +70,14 @@ class PredictionRow:
 class GridColumn:
     """A method heading a column of a family's grid."""
 
-    method: str  # the method's title
-    docs: str  # its id on the methods page
+    method: ShownMethod  # its slug is its id on the methods page
 
 
 @dataclass(frozen=True)
 class GridCell:
     """One method's picture of one class in a family's grid, or why there is none."""
 
-    method: str
+    method: ShownMethod
     picture: MethodFigure | None
     missing: str  # "not computed: explains the top-1 class only" when `picture` is None
 
@@ -126,9 +118,9 @@ class ImageBlock:
     families: list[FamilyGrid]
 
 
-def family_of(method: str) -> Family:
-    """The family of a method, by its title."""
-    return _FAMILY_OF_TITLE.get(method, OTHER)
+def family_of(method: ShownMethod) -> Family:
+    """The family a method's pictures are shown in."""
+    return _FAMILIES.get(method.family, OTHER)
 
 
 def family_grids(
@@ -140,7 +132,7 @@ def family_grids(
     gets a cell saying so in the rows of the classes it did not explain. `legends` maps a
     family's slug to its colour scale.
     """
-    methods: dict[str, int] = {}  # title -> classes it explains, in the order of first use
+    methods: dict[ShownMethod, int] = {}  # method -> classes it explains, in order of first use
     for block in classes:
         for shown in block.figures:
             methods[shown.method] = methods.get(shown.method, 0) + 1
@@ -148,20 +140,22 @@ def family_grids(
     families = sorted({family_of(method) for method in methods}, key=lambda f: order[f.slug])
     grids = []
     for family in families:
-        titles = [method for method in methods if family_of(method) == family]
+        members = [method for method in methods if family_of(method) == family]
         rows = []
         for block in classes:
             pictures = {shown.method: shown for shown in block.figures}
             cells = [
                 GridCell(
-                    title,
-                    pictures.get(title),
-                    "" if title in pictures else not_computed(methods[title]),
+                    method,
+                    pictures.get(method),
+                    ""
+                    if method in pictures
+                    else not_computed(methods[method], method.class_specific),
                 )
-                for title in titles
+                for method in members
             ]
             rows.append(GridRow(block.prediction, block.anchor if not grids else None, cells))
-        columns = [GridColumn(title, method_anchor(title)) for title in titles]
+        columns = [GridColumn(method) for method in members]
         grids.append(
             FamilyGrid(family, f"{tab}--{family.slug}", columns, rows, legends.get(family.slug))
         )
@@ -182,7 +176,7 @@ def image_blocks(page: ModelPage, legends: Mapping[str, Figure] | None = None) -
                 label = f"{label}-{explained.prediction.class_index}"
             row = f"{tab}--{label}"
             figures = [
-                MethodFigure(tile.method, f"{row}--{method_anchor(tile.method)}", tile.figure)
+                MethodFigure(tile.method, f"{row}--{tile.method.slug}", tile.figure)
                 for tile in explained.figures
             ]
             classes.append(ClassBlock(explained.prediction, row, figures))

@@ -32,10 +32,16 @@ from PIL import Image
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
 from generator.files import atomic_write_text
-from generator.method_records import MethodRecord, catalog_records, check_paragraphs
-from generator.page_ids import anchor, image_blocks, method_anchor
+from generator.page_ids import anchor, image_blocks
 from generator.site_config import read_site_url
-from generator.site_records import Figure, ModelPage, ModelSummary, SiteInfo, Thumbnail
+from generator.site_records import (
+    Figure,
+    MethodRecord,
+    ModelPage,
+    ModelSummary,
+    SiteInfo,
+    Thumbnail,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
@@ -241,7 +247,6 @@ def make_environment() -> jinja2.Environment:
         seconds=seconds,
         dims=dims,
         anchor=anchor,
-        method_anchor=method_anchor,
         or_unknown=or_unknown,
         link_url=link_url,
     )
@@ -268,6 +273,21 @@ def _one_trailing_newline(text: str) -> str:
     return text.rstrip("\n") + "\n"
 
 
+class MissingParagraph(ValueError):
+    """A catalog method without its paragraph for the methods page."""
+
+
+def check_paragraphs(records: Sequence[MethodRecord], templates: Path) -> None:
+    """Stop the build with a clear message when a method has no paragraph to show."""
+    for record in records:
+        if not (templates / record.paragraph).is_file():
+            raise MissingParagraph(
+                f"the method {record.slug!r} has no paragraph for the methods page: write "
+                f"templates/{record.paragraph} (heading '## {record.title} {{ #{record.slug} }}', "
+                "formula, paper, what it shows, where it misleads, options, cost)"
+            )
+
+
 def page_path(page: ModelPage) -> str:
     """Where a model's page is written, relative to the site."""
     return f"models/{page.summary.slug}.md"
@@ -279,8 +299,8 @@ def write_site(
     models: list[ModelSummary],
     pages: list[ModelPage],
     images: list[Thumbnail],
+    methods: Sequence[MethodRecord],
     write_text: Callable[[Path, str], None] = atomic_write_text,
-    methods: Sequence[MethodRecord] | None = None,
     legends: Mapping[str, Figure] | None = None,
     earlier: Sequence[ModelPage] = (),
 ) -> list[Path]:
@@ -292,16 +312,13 @@ def write_site(
     and one `compare/<image>/<method>.md` per explanation method.
     Every page goes through `write_text` (the build's passes it through its ledger of what the
     generator wrote). `methods` are the catalog's methods as the methods page describes them
-    (None: with the default top-5 classes); each must have its paragraph
+    (`method_records.catalog_records`); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
     grids on the model pages, by family slug (`figures.family_legends`). `earlier` are the
     records of failed models' pages kept from an earlier build: compared, marked, not rewritten.
     """
-    methods = catalog_records() if methods is None else methods
     check_paragraphs(methods, TEMPLATES_DIR)
-    # Where the methods page explains each method (its anchor is the method's slug).
-    method_docs = {method.title: method.slug for method in methods}
     page_slugs = [page.summary.slug for page in pages]
     if len(set(page_slugs)) != len(page_slugs):
         raise ValueError(f"two model pages share a slug: {sorted(page_slugs)}")
@@ -355,13 +372,12 @@ def write_site(
         methods=compared.methods,
     )
     for comparison in compared.pages:
-        what = "all models" if comparison.overview else f"{comparison.method} of all models"
+        what = "all models" if comparison.overview else f"{comparison.method.title} of all models"
         write(
             comparison_path(comparison),
             "compare.md.j2",
             f"{site.title}: {what} on the image '{comparison.image.title}'",
             page=comparison,
             methods=compared.methods,
-            method_docs=method_docs[comparison.method],
         )
     return written

@@ -369,13 +369,13 @@ class _Cached:
             return None
         return shared if valid else None
 
-    def method(self, key: str, title: str) -> MethodPart | None:
+    def method(self, key: str, slug: str) -> MethodPart | None:
         try:
             data = self.cache.get(key)
             part = MethodPart.from_json(data)
             valid = (
                 isinstance(part.seconds, int | float)
-                and all(tile.method == title for tile in part.tiles)
+                and all(tile.method.slug == slug for tile in part.tiles)
                 and self._complete((tile.figure for tile in part.tiles), data["files"])
             )
         except _UNREADABLE:
@@ -455,7 +455,7 @@ def plan_model(
         key = image_key(cached.key, source)
         keys = {method.slug: method_key(key, method, options) for method in methods}
         shared = read(partial(cached.shared, key))
-        parts = {m.slug: read(partial(cached.method, keys[m.slug], m.title)) for m in methods}
+        parts = {m.slug: read(partial(cached.method, keys[m.slug], m.slug)) for m in methods}
         grid = read(partial(cached.grid, grid_key(key, keys.values())))
         if grid is None and shared is not None and all(parts.values()):
             parts = {

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from generator.methods.paper import Paper
+
 
 @dataclass(frozen=True)
 class SiteInfo:
@@ -101,15 +103,30 @@ class Prediction:
 
 
 @dataclass(frozen=True)
+class ShownMethod:
+    """An explanation method as pages know it: by its slug (its identity: ids, file names,
+    cache records), shown by its title, grouped by its family's slug."""
+
+    slug: str
+    title: str
+    family: str
+    class_specific: bool = True  # False: one map, the same for every class
+
+    @classmethod
+    def from_json(cls, data: dict) -> ShownMethod:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
 class MethodTile:
     """One explanation method's picture of one class."""
 
-    method: str  # the method's title
+    method: ShownMethod
     figure: Figure
 
     @classmethod
     def from_json(cls, data: dict) -> MethodTile:
-        return cls(data["method"], Figure(**data["figure"]))
+        return cls(ShownMethod.from_json(data["method"]), Figure(**data["figure"]))
 
 
 @dataclass(frozen=True)
@@ -256,3 +273,27 @@ class ModelPage:
                 "images": [ImageSection.from_json(i) for i in data["images"]],
             }
         )
+
+
+@dataclass(frozen=True)
+class OptionRecord:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class MethodRecord:
+    """One method as the methods page shows it."""
+
+    slug: str  # its anchor on the methods page and in file names
+    title: str
+    paper: Paper
+    citation: str  # short: "Selvaraju et al. (2017), ICCV"
+    kind: str  # "class map" | "input attribution"
+    display: str  # a `methods.display.Display`
+    options: tuple[OptionRecord, ...]
+    many_passes: bool
+    class_specific: bool  # False: its map does not depend on the class, one map serves all
+    classes: int  # how many of the top classes it explains by default
+    passes: str  # what it runs per image, besides the shared forward pass
+    paragraph: str  # its template, e.g. "methods/grad-cam.md.j2"

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
+import numpy as np
+import tensorflow as tf
+
 from generator.method_records import describe_needs, method_record, short_citation
 from generator.methods import catalog
 from generator.methods.base import (
     Activations,
+    Attribution,
+    Context,
     HeadGradients,
     InputGradients,
     Logits,
+    Method,
+    Need,
     Noise,
+    Paper,
+    Passes,
     Same,
     StraightPath,
 )
+from generator.methods.explain import Explainer
+from generator.methods.families import CLASS_MAPS
+from generator.page_ids import ClassBlock, MethodFigure, family_grids
+from generator.site_records import Figure, Prediction, ShownMethod
 
 
 def test_short_citations_name_one_two_or_the_first_of_many_authors():
@@ -50,3 +64,73 @@ def test_many_pass_methods_explain_the_top_1_and_options_follow_the_method():
     record = method_record(dataclasses.replace(steps, steps=8), top=5)
     assert ("steps", "8") in [(option.name, option.value) for option in record.options]
     assert "9 points" in record.passes
+
+
+@dataclasses.dataclass(frozen=True)
+class Brightness:
+    """A toy input maker of the test: `levels` darker copies of the image."""
+
+    levels: int
+
+    def count(self, height: int, width: int) -> int:
+        return self.levels
+
+    def make(self, images, references, activations):
+        return images[:, None] * tf.reshape(tf.linspace(0.0, 1.0, self.levels), (1, -1, 1, 1, 1))
+
+    def describe(self) -> str:
+        return f"{self.levels} darker copies"
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanChannel(Method):
+    """A toy class-independent map (as Eigen-CAM's): the target tensor's mean over channels."""
+
+    slug = "mean-channel"
+    title = "Mean channel"
+    paper = Paper("A. Tester", 2026, "Toy", "Tests", "https://example.org")
+    kind = "class map"
+    display = "heatmap"
+    family = CLASS_MAPS
+    class_specific = False
+
+    def needs(self, context: Context) -> tuple[Need, ...]:
+        return (Activations(context.target), Logits(Brightness(3)))
+
+    def compute(self, passes: Passes, context: Context) -> Attribution:
+        mean = tf.reduce_mean(passes[Activations(context.target)], axis=-1)  # (N, h, w)
+        return Attribution(tf.repeat(mean[:, None], context.classes, axis=1))
+
+
+def test_a_new_input_maker_describes_itself_and_a_class_independent_method_explains_one_class():
+    record = method_record(MeanChannel(), top=5, many_pass_top=3)
+    assert record.passes == "forward of 3 darker copies, once for every class"
+    assert (record.classes, record.class_specific) == (1, False)
+    assert MeanChannel().classes_explained(top=5, many_pass_top=3) == 1
+
+
+def test_the_explainer_computes_a_class_independent_map_for_one_class_only(tmp_path):
+    inputs = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="features")(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(features)
+    model = keras.Model(inputs, keras.layers.Dense(7)(pooled))
+    explainer = Explainer(model, methods=[MeanChannel(), catalog.by_slug("grad-cam")])
+    images = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+
+    result = explainer.explain(images, top=3)
+
+    assert result.methods["mean-channel"].maps.shape[:2] == (1, 1)  # one map, for class 1 only
+    assert result.methods["grad-cam"].maps.shape[:2] == (1, 3)
+
+
+def test_grid_cells_of_a_class_independent_method_say_its_one_map_serves_every_class():
+    figure = Figure("assets/x.webp", "caption", "alt")
+    shown = ShownMethod("mean-channel", "Mean channel", "class-maps", class_specific=False)
+    classes = [
+        ClassBlock(Prediction(rank, rank, f"class {rank}", 0.1), f"x--c{rank}", figures)
+        for rank, figures in [(1, [MethodFigure(shown, "x--c1--mean-channel", figure)]), (2, [])]
+    ]
+    (grid,) = family_grids("x", classes, {})
+    first, second = (row.cells[0] for row in grid.rows)
+    assert first.picture is not None and second.picture is None
+    assert second.missing == "the same map for every class: see the first class"

@@ -17,32 +17,34 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import tensorflow as tf
 
 from generator.methods.backward_rules import Rule
 from generator.methods.display import Display  # how a map is drawn (TF-free, for render)
 from generator.methods.families import Family  # the grid a page shows it in (TF-free)
+from generator.methods.paper import Paper
 
 Kind = Literal["class map", "input attribution"]
 
 
-@dataclass(frozen=True)
-class Paper:
-    """The publication a method comes from, as the methods page cites it."""
-
-    authors: str
-    year: int
-    title: str
-    venue: str
-    url: str
-
-
 # ---------------------------------------------------------------------- inputs made from the image
-# An input maker makes S inputs from each image, (N, H, W, 3) -> (N, S, H, W, 3), with `make`,
-# and says how many with `count(height, width)` (at most, where it depends on the model), so that
-# a pass's memory is planned before it runs (`memory.MemoryPlan`).
+
+
+class InputMaker(Protocol):
+    """Makes S inputs from each image, (N, H, W, 3) -> (N, S, H, W, 3), with `make`; says how
+    many with `count(height, width)` (at most, where it depends on the model), so that a pass's
+    memory is planned before it runs (`memory.MemoryPlan`); and says what they are in words for
+    the methods page with `describe`. A frozen dataclass, so equal makers are one pass."""
+
+    def count(self, height: int, width: int) -> int: ...
+
+    def make(
+        self, images: tf.Tensor, references: References, activations: Mapping
+    ) -> tf.Tensor: ...
+
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class Same:
     def count(self, height: int, width: int) -> int:
         return 1
 
+    def describe(self) -> str:
+        return "the image"
+
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         return images[:, None]
 
@@ -72,6 +77,9 @@ class StraightPath:
 
     def count(self, height: int, width: int) -> int:
         return self.steps + 1
+
+    def describe(self) -> str:
+        return f"{self.steps + 1} points on the straight path from the black photo"
 
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         alphas = tf.reshape(tf.linspace(0.0, 1.0, self.steps + 1), (1, -1, 1, 1, 1))
@@ -92,6 +100,9 @@ class Noise:
     def count(self, height: int, width: int) -> int:
         return self.samples
 
+    def describe(self) -> str:
+        return counted(self.samples, "noisy copy", "noisy copies")
+
     def make(self, images: tf.Tensor, references: References, activations: Mapping) -> tf.Tensor:
         spread = tf.reduce_max(images, axis=(1, 2, 3)) - tf.reduce_min(images, axis=(1, 2, 3))
         shape = tf.concat([[self.samples], tf.shape(images)[1:]], axis=0)
@@ -99,7 +110,14 @@ class Noise:
         return images[:, None] + noise * (self.level * spread)[:, None, None, None, None]
 
 
+def counted(number: int, singular: str, plural: str) -> str:
+    """ "1 class", "2 classes": a count in words for the methods page."""
+    return f"{number} {singular if number == 1 else plural}"
+
+
 # ---------------------------------------------------------------------- passes a method can need
+# Each pass describes itself for the methods page (`describe`: what it runs per image, besides
+# the forward pass every method shares; "" for nothing more), so no code switches over them.
 
 
 @dataclass(frozen=True)
@@ -108,12 +126,18 @@ class Activations:
 
     tensor: str
 
+    def describe(self) -> str:
+        return ""  # read during the shared forward pass
+
 
 @dataclass(frozen=True)
 class HeadGradients:
     """Gradients of the explained classes' logits w.r.t. one named tensor: (N, K, h, w, c)."""
 
     tensor: str
+
+    def describe(self) -> str:
+        return f"backward from the class logits to {self.tensor}"
 
 
 @dataclass(frozen=True)
@@ -123,7 +147,14 @@ class InputGradients:
 
     rule: Rule
     classes: int
-    inputs: Any = Same()  # an input maker: Same, StraightPath, Noise, ...
+    inputs: InputMaker = Same()
+
+    def describe(self) -> str:
+        rule = "" if self.rule == "plain" else f", {self.rule} rule"
+        classes = counted(self.classes, "class", "classes")
+        if isinstance(self.inputs, Same):
+            return f"backward to the pixels for {classes}{rule}"
+        return f"forward and backward of {self.inputs.describe()}, for {classes}{rule}"
 
 
 @dataclass(frozen=True)
@@ -131,7 +162,14 @@ class Logits:
     """All-class logits of inputs made from the image, forward only: a `Sampled` record
     without gradients. One set of passes serves every class."""
 
-    inputs: Any  # an input maker
+    inputs: InputMaker
+
+    def describe(self) -> str:
+        return f"forward of {self.inputs.describe()}, once for every class"
+
+
+# What a method may need: the explainer runs each distinct one once per batch.
+Need = Activations | HeadGradients | InputGradients | Logits
 
 
 @dataclass(frozen=True)
@@ -160,15 +198,22 @@ class Passes:
     logits: tf.Tensor  # (N, C)
     classes: tf.Tensor  # (N, K) explained classes, by logit order when chosen as top-K
     references: References
-    results: Mapping[Any, Any] = field(default_factory=dict)
+    # Activations, HeadGradients: a tensor; InputGradients, Logits: a `Sampled` record.
+    results: Mapping[Need, Any] = field(default_factory=dict)
 
-    def __getitem__(self, need: Any) -> Any:
+    def __getitem__(self, need: Need) -> Any:
         return self.results[need]
 
 
 @dataclass(frozen=True)
 class Attribution:
-    """A method's maps for N images and K classes, and per-map notes (each (N, K))."""
+    """A method's maps for N images and K classes, and per-map notes.
+
+    Notes are numbers a method reports about each map, each an (N, K) tensor named by the
+    method, e.g. Integrated Gradients' "completeness_error" and "logit_change". The build keeps
+    the first image's values and hands them to the method's `note_text`, which turns them into
+    words for the map's caption; a note that `note_text` does not mention is not shown.
+    """
 
     maps: tf.Tensor
     notes: Mapping[str, tf.Tensor] = field(default_factory=dict)
@@ -187,10 +232,20 @@ class Method:
     family: ClassVar[Family]  # the methods model pages show it beside, in one grid
     # Methods that need many passes per image explain the top-1 class unless asked for more.
     many_passes: ClassVar[bool] = False
+    # False for a method whose map does not depend on the class by construction (Eigen-CAM):
+    # it computes one map, for the top-1 class, and pages say that it serves every class.
+    class_specific: ClassVar[bool] = True
     # True where the map is read at Grad-CAM's target tensor (captions name that layer).
     at_target: ClassVar[bool] = False
 
-    def needs(self, context: Context) -> tuple[Any, ...]:
+    def classes_explained(self, top: int, many_pass_top: int) -> int:
+        """How many of the `top` classes it explains (`many_pass_top` if it needs many
+        passes; one if its map is the same for every class)."""
+        if not self.class_specific:
+            return 1
+        return min(top, many_pass_top) if self.many_passes else top
+
+    def needs(self, context: Context) -> tuple[Need, ...]:
         raise NotImplementedError
 
     def compute(self, passes: Passes, context: Context) -> Attribution:

@@ -1,8 +1,8 @@
-"""The explanation methods the gallery knows, in the order pages show them.
+"""The explanation methods the gallery knows, in the order pages show them: one line each.
 
 Adding a method: write its module (a `base.Method`, with the family whose grid shows it on model
-pages, `families.py`), add its slug to `SLUGS` and the method to `_methods` below, add its test
-and its paragraph in `templates/methods/<slug>.md.j2`. Nothing else names a method.
+pages, `families.py`), add its line to `CATALOG` below, and write its test and its paragraph in
+`templates/methods/<slug>.md.j2`. Nothing else names a method.
 
 Importing this module does not import TensorFlow: the command line checks `--methods` against
 `SLUGS` before loading it (it takes seconds). `METHODS`, the method objects, imports the method
@@ -12,68 +12,71 @@ modules, and so TensorFlow, when first used.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from generator.methods.base import Method
 
-SLUGS: tuple[str, ...] = (
-    "grad-cam",
-    "guided-grad-cam",
-    "grad-cam-plus-plus",
-    "layer-cam",
-    "score-cam",
-    "guided-backprop",
-    "deconvnet",
-    "saliency",
-    "gradient-x-input",
-    "integrated-gradients",
-    "smoothgrad",
-    "smoothgrad-guided",
-    "occlusion",
+
+@dataclass(frozen=True)
+class Entry:
+    """A method of the catalog: its slug, its class ("module:Class"), and for a wrapper (such
+    as SmoothGrad) the slug of the catalog method it wraps."""
+
+    slug: str
+    method: str
+    wraps: str | None = None
+
+
+# fmt: off
+CATALOG: tuple[Entry, ...] = (
+    Entry("grad-cam", "generator.methods.cam.grad_cam:GradCAM"),
+    Entry("guided-grad-cam", "generator.methods.cam.guided_grad_cam:GuidedGradCAM"),
+    Entry("grad-cam-plus-plus", "generator.methods.cam.grad_cam_plus_plus:GradCAMPlusPlus"),
+    Entry("layer-cam", "generator.methods.cam.layer_cam:LayerCAM"),
+    Entry("score-cam", "generator.methods.cam.score_cam:ScoreCAM"),
+    Entry("guided-backprop", "generator.methods.gradient.guided_backprop:GuidedBackprop"),
+    Entry("deconvnet", "generator.methods.gradient.deconvnet:DeConvNet"),
+    Entry("saliency", "generator.methods.gradient.saliency:Saliency"),
+    Entry("gradient-x-input", "generator.methods.gradient.gradient_x_input:GradientXInput"),
+    Entry("integrated-gradients", "generator.methods.gradient.integrated_gradients:IntegratedGradients"),
+    Entry("smoothgrad", "generator.methods.wrap.smooth_grad:SmoothGrad", wraps="saliency"),
+    Entry("smoothgrad-guided", "generator.methods.wrap.smooth_grad:SmoothGrad", wraps="guided-backprop"),
+    Entry("occlusion", "generator.methods.perturb.occlusion:Occlusion"),
 )
+# fmt: on
+SLUGS: tuple[str, ...] = tuple(entry.slug for entry in CATALOG)
 
 
 class UnknownMethod(ValueError):
     """A method slug the catalog does not have."""
 
 
+def _make(entry: Entry) -> Method:
+    """The method object of one line; a line whose method has another slug stops."""
+    module, name = entry.method.split(":")
+    method_class = getattr(importlib.import_module(module), name)
+    wrapped = [_make(_entry(entry.wraps))] if entry.wraps else []
+    method = method_class(*wrapped)
+    if method.slug != entry.slug:
+        raise RuntimeError(f"catalog line {entry.slug!r} makes the method {method.slug!r}")
+    return method
+
+
+def _entry(slug: str) -> Entry:
+    for entry in CATALOG:
+        if entry.slug == slug:
+            return entry
+    raise UnknownMethod(f"unknown method {slug!r}; choose from: {', '.join(SLUGS)}")
+
+
 @functools.cache
 def _methods() -> tuple[Method, ...]:
-    """The method objects, in `SLUGS` order; a slug without its method, or out of order, stops."""
-    from generator.methods.cam.grad_cam import GradCAM
-    from generator.methods.cam.grad_cam_plus_plus import GradCAMPlusPlus
-    from generator.methods.cam.guided_grad_cam import GuidedGradCAM
-    from generator.methods.cam.layer_cam import LayerCAM
-    from generator.methods.cam.score_cam import ScoreCAM
-    from generator.methods.gradient.deconvnet import DeConvNet
-    from generator.methods.gradient.gradient_x_input import GradientXInput
-    from generator.methods.gradient.guided_backprop import GuidedBackprop
-    from generator.methods.gradient.integrated_gradients import IntegratedGradients
-    from generator.methods.gradient.saliency import Saliency
-    from generator.methods.perturb.occlusion import Occlusion
-    from generator.methods.wrap.smooth_grad import SmoothGrad
-
-    methods = (
-        GradCAM(),
-        GuidedGradCAM(),
-        GradCAMPlusPlus(),
-        LayerCAM(),
-        ScoreCAM(),
-        GuidedBackprop(),
-        DeConvNet(),
-        Saliency(),
-        GradientXInput(),
-        IntegratedGradients(),
-        SmoothGrad(Saliency()),
-        SmoothGrad(GuidedBackprop()),
-        Occlusion(),
-    )
-    slugs = tuple(method.slug for method in methods)
-    if slugs != SLUGS:
-        raise RuntimeError(f"catalog.SLUGS {SLUGS} differs from its methods' slugs {slugs}")
-    return methods
+    """The method objects, in catalog order."""
+    return tuple(_make(entry) for entry in CATALOG)
 
 
 def __getattr__(name: str) -> tuple[Method, ...]:

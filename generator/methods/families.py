@@ -47,6 +47,9 @@ ATTRIBUTIONS = Family(
 FAMILIES: tuple[Family, ...] = (CLASS_MAPS, GUIDED, GRADIENT_SIZE, ATTRIBUTIONS)
 
 
-def not_computed(classes: int) -> str:
-    """Why a grid has no picture of a method for a class: it explains fewer classes."""
+def not_computed(classes: int, class_specific: bool = True) -> str:
+    """Why a grid has no picture of a method for a class: it explains fewer classes, or its map
+    is the same for every class (it does not depend on the class by construction)."""
+    if not class_specific:
+        return "the same map for every class: see the first class"
     return f"not computed: explains the top-{classes} class{'es' if classes != 1 else ''} only"

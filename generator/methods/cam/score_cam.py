@@ -44,6 +44,9 @@ class ChannelMasks:
     def count(self, height: int, width: int) -> int:
         return self.channels  # at most: fewer when the tensor has fewer channels
 
+    def describe(self) -> str:
+        return f"channel masks (tensor = {self.tensor}, channels = {self.channels})"
+
     def make(self, images: tf.Tensor, references: References, results: Mapping) -> tf.Tensor:
         activations = results[Activations(self.tensor)]  # (N, h, w, c)
         chosen = tf.gather(

@@ -65,6 +65,9 @@ class OccludedCopies:
             window_bands(width, self.window, self.stride)
         )
 
+    def describe(self) -> str:
+        return f"occluded copies (window = {self.window:g}, stride = {self.stride:g})"
+
     def make(self, images: tf.Tensor, references: References, results: Mapping) -> tf.Tensor:
         rows, columns = _bands_of(images, self.window, self.stride)
         masks = np.einsum("ph,qw->pqhw", rows, columns).reshape(-1, rows.shape[1], columns.shape[1])
