@@ -40,14 +40,10 @@ from generator.manifest import (
 from generator.method_records import catalog_records
 from generator.methods import catalog
 from generator.methods.budget import OverBudget
+from generator.model_pages import ComputedPage, model_page, model_summary
 from generator.model_process import ModelProcessFailed, peak_rss_gib, run_in_child
-from generator.model_work import (
-    ComputedPage,
-    ModelWork,
-    compute_model_page,
-    model_page,
-    model_summary,
-)
+from generator.model_work import ModelWork, compute_model_page
+from generator.options import BuildOptions
 from generator.output_lock import LOCK_NAME, OutputLock, OutputLocked
 from generator.pages import (
     TEMPLATES_DIR,
@@ -56,7 +52,7 @@ from generator.pages import (
     page_path,
     write_site,
 )
-from generator.plan import CACHE_DIR, BuildOptions, Plan, plan_model, weights_label
+from generator.plan import CACHE_DIR, Plan, plan_model, weights_label
 from generator.printable import printable
 from generator.reference_times import (
     configuration,

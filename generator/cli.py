@@ -398,8 +398,8 @@ def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
     """The build the arguments ask for; a refusal is one line on `terminal`."""
     # Imported here, after the descriptors are redirected: TensorFlow prints as it loads.
     try:
-        from generator.build import BuildOptions, BuildRefused, OutputFailed, build
-        from generator.plan import select_shard
+        from generator.build import BuildRefused, OutputFailed, build
+        from generator.options import BuildOptions, select_shard
         from generator.registry import discover, get_spec
         from generator.weights import NoNetwork
     finally:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -38,11 +36,12 @@ from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
 from generator.methods.layers import TensorChoice, gradcam_target, stage_outputs
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
+from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
+from generator.options import BuildOptions
 from generator.plan import (
     CACHE_DIR,
     CELLS,
-    BuildOptions,
     MethodPart,
     ModelCard,
     Plan,
@@ -52,11 +51,10 @@ from generator.plan import (
     weights_label,
 )
 from generator.printable import printable
-from generator.reference_times import reference_times
 from generator.registry import ModelSpec, build_model
 from generator.sections import Cells, ImageOutcome, draw_grid, join_section
-from generator.site_records import ChosenTensor, Figure, ModelPage, ModelSummary, Prediction
-from generator.weights import WeightsSource
+from generator.site_records import ChosenTensor, Figure, Prediction
+from generator.weights import WeightsSource, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -69,16 +67,6 @@ class ModelWork:
     legend: Figure
     plan: Plan  # what the cache holds of its page
     weights: WeightsSource  # resolved by the build process ("random" for random weights)
-
-
-@dataclass(frozen=True)
-class ComputedPage:
-    """A model's page context, its recorded compute seconds, and what this build computed."""
-
-    page: ModelPage
-    seconds: float  # as recorded when each part was made
-    computed: dict[str, int]  # method slug -> images whose pictures of it were computed now
-    left_out: dict[str, str] = dataclasses.field(default_factory=dict)  # slug -> why (memory)
 
 
 @dataclass(frozen=True)
@@ -262,7 +250,7 @@ def compute_model_page(
     spec, options, card = work.spec, work.options, work.plan.card
     start = time.perf_counter()
     progress.set_postfix_str(f"{spec.name}: building the model")
-    model = build_model(spec, work.weights)
+    model = build_model(spec, resolve_weights(spec.name, work.weights))
     target, stages = _target_choice(spec, model), stage_outputs(model)
     stage_names = [stage.name for stage in stages]
     explainer = Explainer(
@@ -326,56 +314,3 @@ def child_work(work: ModelWork, progress: PipeProgress) -> ChildResult:
         cache = Cache(work.options.out / CACHE_DIR)
         result = compute_model_page(work, writer, cache, progress)
     return ChildResult(result, writer.written, peak_rss_gib())
-
-
-def model_page(
-    spec: ModelSpec,
-    options: BuildOptions,
-    card: ModelCard,
-    outcomes: list[ImageOutcome],
-    left_out: Sequence[str] = (),
-) -> ComputedPage:
-    """The page context, the model's compute seconds as recorded when they were spent, and
-    what of it was computed in this build; `left_out` says which methods the memory budget
-    left out, and why."""
-    mode, label = weights_label(options.weights)
-    page = ModelPage(
-        summary=model_summary(spec, card.target.name, "built", None),
-        paper=spec.paper,
-        paper_url=spec.paper_url,
-        preprocessing=spec.preprocessing,
-        weights_random=mode == "random",
-        weights_label=label,
-        nonlinearity_report=card.report,
-        target=card.target,
-        stages=card.stages,
-        filters=card.filters,
-        images=[outcome.section for outcome in outcomes],
-        left_out=list(left_out),
-    )
-    computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
-    seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)
-    return ComputedPage(page, seconds, dict(computed))
-
-
-def model_summary(
-    spec: ModelSpec,
-    target: str | None,
-    status: str,
-    failure: str | None,
-) -> ModelSummary:
-    """The model's row of the home-page table, with the reference machine's build time."""
-    return ModelSummary(
-        name=spec.name,
-        slug=spec.slug,
-        family=spec.family,
-        year=spec.year,
-        params=spec.params,
-        input_size=spec.input_size,
-        top1=spec.top1,
-        top5=spec.top5,
-        target_layer=target,
-        status=status,
-        failure=failure,
-        reference_seconds=reference_times().seconds.get(spec.name) if status == "built" else None,
-    )

@@ -29,7 +29,7 @@ from generator.files import file_sha256
 from generator.images import SourceImage
 from generator.methods import SELECTION_VERSION, catalog
 from generator.methods.base import Method
-from generator.methods.budget import DEFAULT_BUDGET_GIB
+from generator.options import BuildOptions
 from generator.registry import ModelSpec
 from generator.site_records import (
     ChosenTensor,
@@ -46,22 +46,6 @@ CACHE_DIR = ".gallery-cache"  # in --out; MkDocs skips dot-folders, so it is nev
 RECORDS_VERSION = 3
 
 
-@dataclass(frozen=True)
-class BuildOptions:
-    """What to build; mirrors the command line of `python -m generator build`."""
-
-    specs: tuple[ModelSpec, ...]
-    images: Path
-    out: Path
-    weights: str | Path  # "imagenet", "random" or a folder of Keras weight files
-    top: int = 5
-    methods: tuple[str, ...] = catalog.SLUGS  # explanation methods, by slug (`methods.catalog`)
-    many_pass_top: int = 1  # classes explained by the methods that need many passes per image
-    memory_budget: float = DEFAULT_BUDGET_GIB  # GiB a model process may use (`methods.memory`)
-    force: bool = False  # write into a non-empty folder the generator did not create
-    isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
-
-
 def weights_label(weights: str | Path) -> tuple[str, str]:
     """(mode, human label) for the pages."""
     if weights == "random":
@@ -69,28 +53,6 @@ def weights_label(weights: str | Path) -> tuple[str, str]:
     if weights == "imagenet":
         return "imagenet", "ImageNet (Keras)"
     return "folder", f"ImageNet, from the folder {Path(weights).name}"
-
-
-def select_shard(specs: Iterable[ModelSpec], index: int, count: int) -> tuple[ModelSpec, ...]:
-    """Shard `index` (1-based) of `count`: a deterministic split of the models, balanced by cost.
-
-    Cost is estimated as parameters x input pixels; models are dealt, costliest first, to the
-    shard with the least cost so far (ties by name), so every machine gets the same answer.
-    """
-    if not 1 <= index <= count:
-        raise ValueError(f"shard {index}/{count} does not exist: use 1/{count} to {count}/{count}")
-
-    def cost(spec: ModelSpec) -> float:
-        return (spec.params or 1.0) * spec.input_size[0] * spec.input_size[1]
-
-    loads = [0.0] * count
-    chosen: list[ModelSpec] = []
-    for spec in sorted(specs, key=lambda s: (-cost(s), s.name)):
-        shard = min(range(count), key=lambda i: (loads[i], i))
-        loads[shard] += cost(spec)
-        if shard == index - 1:
-            chosen.append(spec)
-    return tuple(sorted(chosen, key=lambda s: s.name))
 
 
 # --- cache keys -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 if TYPE_CHECKING:
-    from generator.plan import BuildOptions
+    from generator.options import BuildOptions
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
@@ -35,7 +35,7 @@ def quick_build_options(images: Path, out: Path, top: int, **overrides) -> Build
     """`small_build_options` as `BuildOptions`, for builds in the test process; `overrides` win."""
     # Imported here: the generator's build modules load TensorFlow, and the CLI tests that
     # import this module must stay quick to collect.
-    from generator.plan import BuildOptions
+    from generator.options import BuildOptions
     from generator.registry import get_spec
 
     options = BuildOptions(

@@ -50,7 +50,7 @@ from generator.build import build
 from generator.console import Console
 from generator.files import file_sha256
 from generator.manifest import MANIFEST_NAME
-from generator.plan import BuildOptions
+from generator.options import BuildOptions
 from generator.registry import get_spec
 
 MODEL = "MobileNetV3Small"

@@ -12,12 +12,13 @@ from sitekit import QUICK_METHODS, REPO, mkdocs_build, quick_build_options, site
 
 import generator.model_work as model_work_module
 import generator.plan as plan_module
-from generator.build import BuildOptions, build
+from generator.build import build
 from generator.files import file_sha256
 from generator.methods import catalog
 from generator.methods.explain import Explainer
 from generator.methods.perturb.occlusion import Occlusion
-from generator.plan import method_code, select_shard
+from generator.options import BuildOptions, select_shard
+from generator.plan import method_code
 from generator.registry import get_spec
 
 

@@ -32,7 +32,8 @@ from test_images import BAD_FILES
 import generator.manifest as manifest_module
 import generator.model_work as model_work_module
 from generator import cli
-from generator.build import BuildOptions, BuildRefused, build
+from generator.build import BuildRefused, build
+from generator.options import BuildOptions
 from generator.output_lock import LOCK_NAME, OutputLock
 from generator.registry import get_spec
 
