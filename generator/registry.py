@@ -2,7 +2,8 @@
 
 Constructors are found by introspection, so a model added by a newer Keras appears
 without code changes (``known=False`` until ``model_facts.py`` describes it).
-``build_model`` is the only place a constructor is called.
+``build_model`` is the only place the generator calls a constructor; it is handed the weight
+file ``weights.resolve_weights`` found (or ``"random"``) and loads it itself.
 """
 
 import difflib
@@ -11,6 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import keras
 import numpy as np
@@ -20,6 +22,16 @@ from generator.model_facts import MODEL_FACTS, PAPERS
 
 # Side used when neither the facts table nor the constructor tells the input size.
 FALLBACK_INPUT_SIZE = 224
+
+# Keras builds EfficientNetB0-B7 (module `efficientnet`) for `weights="imagenet"` with one
+# layer more than for `weights=None` or a weights file: after the stem's Normalization,
+# `Rescaling(1 / sqrt(IMAGENET_STDDEV_RGB))`, the normalisation the ImageNet weights were
+# trained with (tensorflow/tensorflow#62193). The file holds no weights for that layer, so a
+# model loaded from it would see wrongly scaled pixels; `build_model` folds the scale into the
+# Normalization's variance instead: (x - m) / sqrt(v * s) = (x - m) / sqrt(v) / sqrt(s).
+# Constructor module -> the per-channel s; tests/test_weights.py checks every constructor's
+# ImageNet graph against this.
+IMAGENET_STEM_SCALE = {"efficientnet": (0.229, 0.224, 0.225)}
 
 
 @dataclass(frozen=True)
@@ -198,17 +210,10 @@ def get_spec(name: str) -> ModelSpec:
     raise UnknownModelError(f"unknown model {name!r}.{suggestion} Valid names: {', '.join(specs)}")
 
 
-def build_model(
-    spec: ModelSpec, weights: weights_mod.WeightsSource = "imagenet", **overrides
-) -> keras.Model:
-    """Build ``spec``'s model with the classifier head and logits output.
-
-    ``weights`` is ``"imagenet"`` (Keras download/cache), ``"random"`` (seeded, so two
-    random builds are identical) or a folder (``Path`` or ``str``) of Keras weight files;
-    failures to get or read a weight file raise ``weights.WeightsUnavailable``
-    (``weights.RECORD`` is for ``weights.expected_weight_files`` only). ``overrides`` are
-    extra or replacement constructor arguments (e.g. ``include_top=False, alpha=0.25``).
-    """
+def constructor_arguments(spec: ModelSpec, **overrides) -> dict:
+    """The arguments ``build_model`` calls ``spec``'s constructor with, ``weights`` aside: the
+    classifier head with logits output, at the input size of ``spec``; ``overrides`` are extra
+    or replacement arguments (e.g. ``include_top=False, alpha=0.25``)."""
     parameters = inspect.signature(spec.constructor).parameters
     kwargs: dict = {"include_top": True}
     if "input_shape" in parameters:
@@ -216,12 +221,49 @@ def build_model(
     if "classifier_activation" in parameters:
         kwargs["classifier_activation"] = None  # logits: Grad-CAM needs pre-softmax scores
     kwargs.update(overrides)
+    return kwargs
 
+
+def build_model(
+    spec: ModelSpec, weights: weights_mod.Verified | Literal["random"], **overrides
+) -> keras.Model:
+    """Build ``spec``'s model with the classifier head and logits output.
+
+    ``weights`` is the weight file ``weights.resolve_weights`` found (loaded with Keras'
+    ``load_weights``, as the constructor itself loads the file it downloads; an unreadable
+    file raises ``weights.WeightsUnavailable``) or ``"random"`` (seeded, so two random builds
+    are identical). ``overrides`` are extra or replacement constructor arguments
+    (``constructor_arguments``).
+    """
+    kwargs = constructor_arguments(spec, **overrides)
     if isinstance(weights, str) and weights == "random":
         keras.utils.set_random_seed(0)
         return spec.constructor(weights=None, **kwargs)
-    with weights_mod.weights_source(weights, spec.name):
-        return spec.constructor(weights="imagenet", **kwargs)
+    model = spec.constructor(weights=None, **kwargs)
+    try:
+        model.load_weights(str(weights.path))
+    except Exception as e:
+        raise weights_mod.unreadable(spec.name, weights, e) from e
+    _as_built_for_imagenet(spec, model)
+    return model
+
+
+def _as_built_for_imagenet(spec: ModelSpec, model: keras.Model) -> None:
+    """Make a model loaded from its weight file compute what Keras' ImageNet build of the same
+    constructor computes (see ``IMAGENET_STEM_SCALE``)."""
+    scale = IMAGENET_STEM_SCALE.get(spec.constructor.__module__.rsplit(".", 1)[-1])
+    if scale is None:
+        return
+    found = [layer for layer in model.layers if isinstance(layer, keras.layers.Normalization)]
+    if len(found) != 1:
+        raise RuntimeError(
+            f"{spec.name}: expected one Normalization layer to fold the ImageNet input scale"
+            f" into, found {len(found)}; this Keras builds the model differently"
+        )
+    (normalization,) = found
+    mean, variance, *rest = normalization.get_weights()
+    normalization.set_weights([mean, variance * np.asarray(scale, variance.dtype), *rest])
+    normalization.finalize_state()  # its mean and variance as used by `call`
 
 
 def _cell(value: object, fmt: str = "{}") -> str:

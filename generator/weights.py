@@ -1,25 +1,23 @@
-"""Where a model's weights come from, and one clear error when they cannot be had.
+"""Where a model's weight file comes from, and one clear error when it cannot be had.
 
-Every ``keras.applications`` constructor called with ``weights="imagenet"`` fetches its
-weight file through ``keras.src.utils.file_utils.get_file(fname, origin,
-cache_subdir="models", file_hash=...)`` (looked up as a module attribute at call time) and
-then calls ``model.load_weights(path)``. ``weights_source`` replaces that one function for
-the duration of a constructor call, so the same constructor code can read:
+This module finds files; it builds no model and replaces none of Keras' code. Which file a
+model needs comes from ``data/weight_files.json`` (Keras' file name, URL and hash for each
+constructor; ``tests/weightkit.py`` records it from the installed Keras and
+``tests/test_weights.py`` checks it against every constructor), so no constructor has to be
+asked. ``registry.build_model`` then builds the model with ``weights=None`` and loads the
+file with ``model.load_weights``, as the constructors themselves do with the file they fetch.
+A weights source is
 
-* ``"imagenet"``: Keras' cache (``$KERAS_HOME/models`` or ``~/.keras/models``): a file
-  there that passes Keras' hash check is used as it is (even in a read-only cache), else it
-  is downloaded by ``download`` (temporary file, hash check, rename); a failure becomes
-  ``WeightsUnavailable``. Keras' own ``get_file`` is never run: it would replace a
-  read-only cache by ``/tmp/.keras`` and delete a cached file whose re-download fails.
-* ``Verified``: the one file the build process already found and checked for this model
+* ``"imagenet"``: Keras' cache (``$KERAS_HOME/models`` or ``~/.keras/models``): a file there
+  that passes its hash check is used as it is (even in a read-only cache), else it is
+  downloaded by ``download`` (temporary file, hash check, rename); a failure becomes
+  ``WeightsUnavailable``. Keras' own ``get_file`` is never run: it would replace a read-only
+  cache by ``/tmp/.keras`` and delete a cached file whose re-download fails.
+* a folder: ``<folder>/<fname>`` exactly as Keras names it, checked by hash, never
+  downloaded, never written or deleted.
+* ``Verified``: the file the build process already found and checked for this model
   (``prepare_weights``), so the model's process neither hashes nor downloads again.
-* a folder: ``<folder>/<fname>`` exactly as Keras names it, never downloaded, never
-  written or deleted (Keras' ``get_file`` deletes a cached file whose re-download fails;
-  that code is not run on the user's folder).
-* ``RECORD``: nothing is read; the constructor is stopped as soon as it names its file,
-  which is how ``expected_weight_files`` learns file names and URLs.
-
-The replacement is process-wide (a module attribute), so build one model at a time.
+* ``"random"``: no file (``resolve_weights`` says so; the registry seeds untrained weights).
 """
 
 import hashlib
@@ -28,36 +26,19 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from unittest import mock
-
-from keras.src.utils import file_utils
-
-if TYPE_CHECKING:
-    from generator.registry import ModelSpec
-
-
-class _RecordOnly:
-    """Type of ``RECORD``: a source no folder name can be mistaken for."""
-
-    def __repr__(self) -> str:
-        return "RECORD"
-
-
-# Pass as the weights source to only record which file a constructor asks for.
-RECORD = _RecordOnly()
+from typing import Any, Literal, Protocol
 
 # Seconds a single socket operation may block while downloading; without it a network that
 # drops packets (rather than refusing) hangs the build forever.
 DOWNLOAD_SOCKET_TIMEOUT = 20.0
 
-# The weight file each known constructor asks for, recorded from this Keras release
-# (`record_weight_files`); tests/test_weights.py checks it against every constructor.
+# The weight file each known constructor asks for, recorded from this Keras release by
+# `python tests/weightkit.py`; tests/test_weights.py checks it against every constructor.
 WEIGHT_FILES_PATH = Path(__file__).parent / "data" / "weight_files.json"
 
 _RANDOM_HINT = "or pass --weights random"
@@ -76,19 +57,22 @@ class WeightFile:
 
 @dataclass(frozen=True)
 class Verified:
-    """A weights source: the file the build process found and checked for one model.
-
-    ``fallback`` ("imagenet" or a folder) serves any other file the constructor asks for,
-    which happens only when ``weight_files.json`` is stale for the installed Keras.
-    """
+    """A weight file found and checked for one model, and the URL it comes from (for the fix
+    of a file that turns out unreadable)."""
 
     path: Path
     origin: str
-    fallback: str | Path
 
 
-# "imagenet", a folder of Keras weight files, a Verified file, or RECORD.
-WeightsSource = str | Path | Verified | _RecordOnly
+# "imagenet", "random", a folder of Keras weight files, or a Verified file.
+WeightsSource = str | Path | Verified
+
+
+class _Named(Protocol):
+    """What ``prepare_weights`` reads of a model: its name (a ``registry.ModelSpec``)."""
+
+    @property
+    def name(self) -> str: ...
 
 
 class WeightsUnavailable(RuntimeError):
@@ -100,7 +84,8 @@ class WeightsUnavailable(RuntimeError):
         self.problem = problem
         self.fix = fix
         self.network = network  # a download failed because the server could not be reached
-        super().__init__(f"{model}: weight file '{fname}' {problem}. Fix: {fix}")
+        what = f"weight file '{fname}'" if fname else "weight file"
+        super().__init__(f"{model}: {what} {problem}. Fix: {fix}")
 
 
 class NoNetwork(RuntimeError):
@@ -113,14 +98,6 @@ class _DownloadFailed(Exception):
     def __init__(self, reason: str, network: bool):
         super().__init__(reason)
         self.network = network
-
-
-class _Recorded(Exception):
-    """Stops a constructor right after it named its weight file (RECORD mode only)."""
-
-    def __init__(self, file: WeightFile):
-        super().__init__(file.fname)
-        self.file = file
 
 
 def keras_cache_dir() -> Path:
@@ -205,46 +182,6 @@ def download(file: WeightFile, folder: Path, progress: Callable[..., Any] | None
         partial.unlink(missing_ok=True)
 
 
-class _Interceptor:
-    """Stands in for ``file_utils.get_file``; remembers the file it handed over."""
-
-    def __init__(self, mode: WeightsSource, model_name: str):
-        self.mode = mode
-        self.model_name = model_name
-        self.resolved: Path | None = None  # file handed back to the constructor
-        self.resolved_origin = ""  # and the URL Keras would fetch it from
-
-    def __call__(
-        self,
-        fname: str | None = None,
-        origin: str | None = None,
-        *,
-        file_hash: str | None = None,
-        md5_hash: str | None = None,
-        hash_algorithm: str = "auto",
-        **kwargs,
-    ) -> str:
-        if md5_hash is not None and file_hash is None:
-            file_hash, hash_algorithm = md5_hash, "md5"
-        file = WeightFile(
-            fname or os.path.basename(origin or ""), origin or "?", file_hash, hash_algorithm
-        )
-        if self.mode is RECORD:
-            raise _Recorded(file)
-        mode = self.mode
-        if isinstance(mode, Verified):
-            if file.fname == mode.path.name:
-                self.resolved, self.resolved_origin = mode.path, file.origin
-                return str(mode.path)
-            mode = mode.fallback
-        if mode == "imagenet":
-            path = resolve_in_keras_cache(self.model_name, file, progress=None)
-        else:
-            path = resolve_in_folder(self.model_name, file, Path(mode))
-        self.resolved, self.resolved_origin = path, file.origin
-        return str(path)
-
-
 def resolve_in_folder(model: str, file: WeightFile, folder: Path) -> Path:
     """``folder/fname``, checked by hash where Keras has one; never written or deleted."""
     path = folder / file.fname
@@ -298,99 +235,99 @@ def resolve_in_keras_cache(
         ) from e
 
 
-@contextmanager
-def weights_source(mode: WeightsSource, model_name: str = "model") -> Iterator[None]:
-    """Serve weight-file requests of the constructor called inside the block from ``mode``.
-
-    ``mode`` is ``"imagenet"``, ``RECORD``, a ``Verified`` file or a folder. Errors raised by
-    the constructor after its file was handed over come from ``load_weights`` reading that
-    file (every ``keras.applications`` constructor loads right after fetching), so they are
-    reported as an unreadable weight file.
-    """
-    if isinstance(mode, str) and mode == "random":
-        raise ValueError("random weights need no weights source; build with weights=None")
-    interceptor = _Interceptor(mode, model_name)
-    with mock.patch.object(file_utils, "get_file", interceptor):
-        try:
-            yield
-        except WeightsUnavailable:
-            raise
-        except Exception as e:
-            if interceptor.resolved is None:
-                raise
-            raise WeightsUnavailable(
-                model_name,
-                interceptor.resolved.name,
-                f"at {interceptor.resolved} could not be loaded; it is truncated, not HDF5, or"
-                f" not the weights of this model ({type(e).__name__}: {e})",
-                f"replace it with a fresh download of {interceptor.resolved_origin},"
-                f" {_RANDOM_HINT}",
-            ) from e
-
-
-def recorded_weight_file(spec: "ModelSpec", **overrides) -> WeightFile | None:
-    """The file ``spec``'s constructor asks for with ImageNet weights (None: it asks none).
-
-    The constructor really runs (through ``registry.build_model``, the one place that calls
-    it) up to the moment it asks for its file, so this costs building the architecture,
-    but never touches the network or disk. ``overrides`` are constructor arguments such
-    as ``include_top=False``.
-    """
-    from generator.registry import build_model  # registry imports this module
-
-    try:
-        build_model(spec, RECORD, **overrides)
-    except _Recorded as stop:
-        return stop.file
-    return None
-
-
-def expected_weight_files(spec: "ModelSpec", **overrides) -> list[tuple[str, str]]:
-    """The ``(file name, URL)`` pairs ``spec``'s constructor asks for with ImageNet weights."""
-    file = recorded_weight_file(spec, **overrides)
-    return [(file.fname, file.origin)] if file else []
-
-
 @cache
+def _weight_table() -> tuple[str, dict[str, WeightFile]]:
+    data = json.loads(WEIGHT_FILES_PATH.read_text(encoding="utf-8"))
+    return data["keras"], {name: WeightFile(**entry) for name, entry in data["files"].items()}
+
+
 def known_weight_files() -> dict[str, WeightFile]:
     """Model name -> its weight file, from ``weight_files.json`` (no model is built)."""
-    data = json.loads(WEIGHT_FILES_PATH.read_text(encoding="utf-8"))
-    return {name: WeightFile(**entry) for name, entry in data["files"].items()}
+    return _weight_table()[1]
+
+
+def weight_file(model: str) -> WeightFile:
+    """The file ``model``'s ImageNet weights are in; ``WeightsUnavailable`` for a model the
+    table does not name (a constructor added by a Keras newer than the table)."""
+    file = known_weight_files().get(model)
+    if file is not None:
+        return file
+    raise WeightsUnavailable(
+        model,
+        "",
+        f"is not known: generator/data/weight_files.json, recorded with Keras "
+        f"{_weight_table()[0]}, names none for this model (Keras {version('keras')} is installed)",
+        f"record the table for this Keras (python tests/weightkit.py in the project's "
+        f"checkout), {_RANDOM_HINT}",
+    )
+
+
+def resolve_weights(
+    model: str, source: WeightsSource, file: WeightFile | None = None
+) -> Verified | Literal["random"]:
+    """The checked weight file of ``model`` from ``source``, or ``"random"`` for no file.
+
+    ``file`` is the file to find instead of the table's (a constructor called with other
+    arguments, e.g. MobileNet with ``include_top=False, alpha=0.25``, asks for another).
+    Raises ``WeightsUnavailable`` naming the file and the fix.
+    """
+    if isinstance(source, Verified):
+        return source
+    if isinstance(source, str) and source == "random":
+        return "random"
+    file = file or weight_file(model)
+    if isinstance(source, str) and source == "imagenet":
+        path = resolve_in_keras_cache(model, file, progress=None)
+    else:
+        path = resolve_in_folder(model, file, Path(source))
+    return Verified(path, file.origin)
+
+
+def unreadable(model: str, weights: Verified, error: Exception) -> WeightsUnavailable:
+    """The error of a weight file that was found (and passed its hash check where Keras has
+    one) but could not be loaded into ``model``."""
+    return WeightsUnavailable(
+        model,
+        weights.path.name,
+        f"at {weights.path} could not be loaded; it is truncated, not HDF5, or not the weights"
+        f" of this model ({type(error).__name__}: {error})",
+        f"replace it with a fresh download of {weights.origin}, {_RANDOM_HINT}",
+    )
 
 
 def prepare_weights(
-    specs: Iterable["ModelSpec"], mode: str | Path, progress: Callable[..., Any] | None = None
+    specs: Iterable[_Named], mode: str | Path, progress: Callable[..., Any] | None = None
 ) -> dict[str, WeightsSource | WeightsUnavailable]:
     """Find, check or download, in the build process, the weights of each model to compute.
 
-    Returns model name -> the source its process should use (a ``Verified`` file, or
-    ``mode`` itself for a model ``weight_files.json`` does not know) or the error that fails
-    it. Raises ``NoNetwork`` with the one message for the whole build when downloads are
-    needed and the network cannot be reached: no model could be built.
+    Returns model name -> the ``Verified`` file its process should load, or the error that
+    fails it. Raises ``NoNetwork`` with the one message for the whole build when downloads
+    are needed and the network cannot be reached: no model could be built.
     """
-    known = known_weight_files()
     sources: dict[str, WeightsSource | WeightsUnavailable] = {}
     to_download: list[tuple[str, WeightFile, str]] = []
     for spec in specs:
-        file = known.get(spec.name)
-        if file is None:
-            sources[spec.name] = mode  # its own process finds out which file it needs
-        elif mode != "imagenet":
+        try:
+            file = weight_file(spec.name)
+        except WeightsUnavailable as error:
+            sources[spec.name] = error
+            continue
+        if mode != "imagenet":
             try:
                 path = resolve_in_folder(spec.name, file, Path(mode))
-                sources[spec.name] = Verified(path, file.origin, mode)
+                sources[spec.name] = Verified(path, file.origin)
             except WeightsUnavailable as error:
                 sources[spec.name] = error
         else:
             path, problem = cached_file(file)
             if problem is None:
-                sources[spec.name] = Verified(path, file.origin, mode)
+                sources[spec.name] = Verified(path, file.origin)
             else:
                 to_download.append((spec.name, file, problem))
     for index, (name, file, _) in enumerate(to_download):
         try:
             path = resolve_in_keras_cache(name, file, progress)
-            sources[name] = Verified(path, file.origin, mode)
+            sources[name] = Verified(path, file.origin)
         except WeightsUnavailable as error:
             if error.network:
                 reason = str(error.__cause__)
@@ -418,24 +355,3 @@ def _no_network_message(missing: list[tuple[str, WeightFile, str]], reason: str)
         "--weights random (untrained weights; every page says so)."
     )
     return "\n".join(lines)
-
-
-def record_weight_files(names: list[str]) -> None:
-    """Rewrite ``weight_files.json`` for ``names`` (slow: builds each architecture).
-
-    Run after a Keras upgrade: ``python -c "from generator import weights, registry;
-    weights.record_weight_files(list(registry.discover()))"``.
-    """
-    import keras
-
-    from generator.registry import discover
-
-    specs = discover()
-    files = {}
-    for name in names:
-        file = recorded_weight_file(specs[name])
-        if file is not None:
-            files[name] = file.__dict__
-        keras.backend.clear_session()
-    data = {"keras": keras.__version__, "files": files}
-    WEIGHT_FILES_PATH.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", "utf-8")

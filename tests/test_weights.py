@@ -1,4 +1,5 @@
-"""Weight sources: a folder of Keras files, the Keras cache, and every way they fail."""
+"""Weight sources: a folder of Keras files, the Keras cache, and every way they fail; and the
+models built from the files they give, against Keras' own ImageNet builds."""
 
 import hashlib
 import os
@@ -8,17 +9,21 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 import archkit
 import h5py
 import keras
 import numpy as np
 import pytest
+import weightkit
+from keras.src.applications import efficientnet
+from keras.src.legacy.saving import legacy_h5_format
 from keras.src.utils import file_utils
 from sitekit import quick_build_options
 
 from generator import registry, weights
-from generator.weights import WeightsUnavailable
+from generator.weights import Verified, WeightsUnavailable
 
 # The project's shared folder beside the checkout (../shared/weights), where development
 # machines keep real weight files; the tests that need one skip where it is absent.
@@ -27,8 +32,9 @@ MOBILENET_FILE = "mobilenet_2_5_224_tf_no_top.h5"
 MOBILENET_URL = (
     "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/" + MOBILENET_FILE
 )
-# The file above belongs to this configuration of MobileNet.
+# The file above belongs to this configuration of MobileNet (Keras gives no hash for it).
 MOBILENET_025_NO_TOP = {"include_top": False, "alpha": 0.25}
+MOBILENET_025 = weights.WeightFile(MOBILENET_FILE, MOBILENET_URL)
 
 needs_real_file = pytest.mark.skipif(
     not (SHARED / MOBILENET_FILE).is_file(), reason=f"{SHARED / MOBILENET_FILE} not present"
@@ -67,6 +73,12 @@ def _never_download(*args, **kwargs):
     raise AssertionError("a download was attempted")
 
 
+def _mobilenet_025(source) -> keras.Model:
+    """MobileNet 0.25 without its top, as the build makes a model: find the file, then load it."""
+    found = weights.resolve_weights("MobileNet", source, MOBILENET_025)
+    return registry.build_model(registry.get_spec("MobileNet"), found, **MOBILENET_025_NO_TOP)
+
+
 @pytest.fixture
 def no_network(monkeypatch):
     """Make every download fail the way urllib does without DNS, on any machine."""
@@ -95,8 +107,7 @@ def _free_models():
 @needs_real_file
 def test_folder_loads_exactly_the_files_weights():
     before = _snapshot(SHARED)
-    spec = registry.get_spec("MobileNet")
-    model = registry.build_model(spec, SHARED, **MOBILENET_025_NO_TOP)
+    model = _mobilenet_025(SHARED)
     _assert_matches_h5(model, SHARED / MOBILENET_FILE)
     assert _snapshot(SHARED) == before
 
@@ -105,15 +116,14 @@ def test_folder_loads_exactly_the_files_weights():
 def test_folder_given_as_string_works_and_never_downloads(tmp_path, monkeypatch):
     shutil.copy(SHARED / MOBILENET_FILE, tmp_path / MOBILENET_FILE)
     monkeypatch.setattr(file_utils, "urlretrieve", _never_download)
-    model = registry.build_model(
-        registry.get_spec("mobilenet"), str(tmp_path), **MOBILENET_025_NO_TOP
-    )
+    monkeypatch.setattr(urllib.request, "urlopen", _never_download)
+    model = _mobilenet_025(str(tmp_path))
     _assert_matches_h5(model, tmp_path / MOBILENET_FILE)
 
 
 def test_missing_file_names_the_file_url_and_fix(tmp_path):
     with pytest.raises(WeightsUnavailable) as info:
-        registry.build_model(registry.get_spec("MobileNet"), tmp_path, **MOBILENET_025_NO_TOP)
+        _mobilenet_025(tmp_path)
     message = str(info.value)
     assert "MobileNet" in message
     assert f"'{MOBILENET_FILE}' was not found in {tmp_path}" in message
@@ -126,7 +136,7 @@ def test_missing_file_names_the_file_url_and_fix(tmp_path):
 def test_missing_folder_is_reported(tmp_path):
     folder = tmp_path / "nowhere"
     with pytest.raises(WeightsUnavailable, match="does not exist"):
-        registry.build_model(registry.get_spec("MobileNet"), folder, **MOBILENET_025_NO_TOP)
+        _mobilenet_025(folder)
     assert not folder.exists()
 
 
@@ -135,7 +145,7 @@ def test_truncated_file_is_a_clear_error_and_left_alone(tmp_path):
     (tmp_path / MOBILENET_FILE).write_bytes((SHARED / MOBILENET_FILE).read_bytes()[:1000])
     before = _snapshot(tmp_path)
     with pytest.raises(WeightsUnavailable) as info:
-        registry.build_model(registry.get_spec("MobileNet"), tmp_path, **MOBILENET_025_NO_TOP)
+        _mobilenet_025(tmp_path)
     message = str(info.value)
     assert f"'{MOBILENET_FILE}' at {tmp_path / MOBILENET_FILE} could not be loaded" in message
     assert "truncated" in message
@@ -145,13 +155,13 @@ def test_truncated_file_is_a_clear_error_and_left_alone(tmp_path):
 
 
 def test_wrong_hash_is_reported_with_both_hashes_and_left_alone(tmp_path):
-    spec = registry.get_spec("MobileNetV3Small")  # Keras checks a hash for this file
-    [(fname, url)] = weights.expected_weight_files(spec)
+    file = weights.weight_file("MobileNetV3Small")  # Keras checks a hash for this file
+    fname, url = file.fname, file.origin
     content = b"not the MobileNetV3Small weights" * 100
     (tmp_path / fname).write_bytes(content)
     before = _snapshot(tmp_path)
     with pytest.raises(WeightsUnavailable) as info:
-        registry.build_model(spec, tmp_path)
+        weights.resolve_weights("MobileNetV3Small", tmp_path)
     message = str(info.value)
     assert "corrupt or wrong file" in message
     expected = message.split(" expected ")[1].split(",")[0]
@@ -163,24 +173,24 @@ def test_wrong_hash_is_reported_with_both_hashes_and_left_alone(tmp_path):
     assert _snapshot(tmp_path) == before
 
 
-def test_expected_weight_files_names_file_and_url_without_downloading(monkeypatch):
+def test_the_table_and_kerass_own_request_name_the_same_file_without_downloading(monkeypatch):
     original = file_utils.get_file
     monkeypatch.setattr(file_utils, "urlretrieve", _never_download)
     mobilenet = registry.get_spec("MobileNet")
-    assert weights.expected_weight_files(mobilenet, **MOBILENET_025_NO_TOP) == [
-        (MOBILENET_FILE, MOBILENET_URL)
-    ]
-    [(fname, url)] = weights.expected_weight_files(registry.get_spec("ResNet50"))
-    assert fname == "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
-    assert url.startswith("https://storage.googleapis.com/") and url.endswith("/" + fname)
+    assert weightkit.imagenet_request(mobilenet, **MOBILENET_025_NO_TOP)[0] == MOBILENET_025
+    resnet = weights.weight_file("ResNet50")
+    assert weightkit.imagenet_request(registry.get_spec("ResNet50"))[0] == resnet
+    assert resnet.fname == "resnet50_weights_tf_dim_ordering_tf_kernels.h5"
+    assert resnet.origin.startswith("https://storage.googleapis.com/")
+    assert resnet.origin.endswith("/" + resnet.fname) and len(resnet.file_hash) in (32, 64)
     assert file_utils.get_file is original  # patch undone
 
 
 def test_imagenet_without_network_names_file_and_cache_folder(keras_home, no_network):
-    spec = registry.get_spec("MobileNetV3Small")
-    [(fname, url)] = weights.expected_weight_files(spec)
+    file = weights.weight_file("MobileNetV3Small")
+    fname, url = file.fname, file.origin
     with pytest.raises(WeightsUnavailable) as info:
-        registry.build_model(spec, "imagenet")
+        weights.resolve_weights("MobileNetV3Small", "imagenet")
     message = str(info.value)
     cache = keras_home / "models"
     assert f"'{fname}' is not in {cache} and its download from {url} failed" in message
@@ -195,17 +205,16 @@ def test_imagenet_uses_a_file_already_in_the_keras_cache(keras_home, no_network)
         pytest.skip("real weight file not present")
     (keras_home / "models").mkdir()
     shutil.copy(SHARED / MOBILENET_FILE, keras_home / "models" / MOBILENET_FILE)
-    model = registry.build_model(registry.get_spec("MobileNet"), "imagenet", **MOBILENET_025_NO_TOP)
+    model = _mobilenet_025("imagenet")
     _assert_matches_h5(model, SHARED / MOBILENET_FILE)
 
 
 def test_imagenet_corrupt_cached_file_says_so(keras_home, no_network):
-    spec = registry.get_spec("MobileNetV3Small")
-    [(fname, _)] = weights.expected_weight_files(spec)
+    fname = weights.weight_file("MobileNetV3Small").fname
     (keras_home / "models").mkdir()
     (keras_home / "models" / fname).write_bytes(b"junk")
     with pytest.raises(WeightsUnavailable) as info:
-        registry.build_model(spec, "imagenet")
+        weights.resolve_weights("MobileNetV3Small", "imagenet")
     message = str(info.value)
     assert f"is in {keras_home / 'models'} but does not match its expected hash" in message
     assert "and its download from" in message and "failed" in message
@@ -234,7 +243,7 @@ def test_imagenet_download_that_hangs_times_out(keras_home, monkeypatch):
     monkeypatch.setattr(weights, "DOWNLOAD_SOCKET_TIMEOUT", 0.5)
     try:
         with pytest.raises(WeightsUnavailable, match="timed out"):
-            registry.build_model(registry.get_spec("MobileNetV3Small"), "imagenet")
+            weights.resolve_weights("MobileNetV3Small", "imagenet")
     finally:
         release.set()
         server.close()
@@ -242,16 +251,70 @@ def test_imagenet_download_that_hangs_times_out(keras_home, monkeypatch):
     assert not list((keras_home / "models").glob("*"))  # nothing half-written stays
 
 
-def test_interceptor_is_removed_after_errors(tmp_path):
-    original = file_utils.get_file
-    with pytest.raises(WeightsUnavailable):
-        registry.build_model(registry.get_spec("MobileNet"), tmp_path, **MOBILENET_025_NO_TOP)
-    assert file_utils.get_file is original
+def test_a_model_is_built_from_its_file_with_no_keras_function_replaced(tmp_path, monkeypatch):
+    """The file is loaded into a model built with weights=None: Keras' download function is
+    never called, and no generator module replaces any of Keras' code to get there."""
+    monkeypatch.setattr(file_utils, "get_file", _never_download)
+    spec = registry.get_spec("MobileNetV3Small")
+    source = registry.build_model(spec, "random")
+    path = tmp_path / weights.weight_file(spec.name).fname
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    model = registry.build_model(spec, Verified(path, "https://example.invalid/w.h5"))
+    for a, b in zip(model.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for module in Path(weights.__file__).parent.rglob("*.py"):  # the generator's code
+        text = module.read_text(encoding="utf-8")
+        assert "unittest" not in text and "keras.src.utils" not in text, module
 
 
-def test_random_weights_need_no_source():
-    with pytest.raises(ValueError), weights.weights_source("random"):
-        pass
+def test_random_weights_need_no_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "known_weight_files", _never_download)
+    assert weights.resolve_weights("MobileNet", "random") == "random"
+    found = Verified(tmp_path / "w.h5", "https://example.invalid/w.h5")
+    assert weights.resolve_weights("MobileNet", found) is found  # already checked: as it is
+
+
+def test_a_model_the_table_does_not_name_fails_with_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(weights, "known_weight_files", dict)
+    spec = registry.get_spec("MobileNetV3Small")
+    for mode in ("imagenet", tmp_path):
+        error = weights.prepare_weights([spec], mode)[spec.name]
+        assert isinstance(error, WeightsUnavailable)
+        message = str(error)
+        assert message.startswith("MobileNetV3Small: weight file is not known: ")
+        assert "generator/data/weight_files.json" in message
+        assert "python tests/weightkit.py" in message and "--weights random" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_efficientnet_loaded_from_its_file_computes_what_kerass_imagenet_build_does(tmp_path):
+    """Keras builds EfficientNet for weights="imagenet" with one more layer than for a file
+    (a Rescaling after the stem's Normalization); the registry folds its scale in instead."""
+    spec = registry.get_spec("EfficientNetB0")
+    assert registry.IMAGENET_STEM_SCALE["efficientnet"] == tuple(efficientnet.IMAGENET_STDDEV_RGB)
+    trained = registry.build_model(spec, "random")
+    (normalization,) = [
+        layer for layer in trained.layers if isinstance(layer, keras.layers.Normalization)
+    ]
+    count = normalization.get_weights()[2]
+    mean, stddev = [0.485, 0.456, 0.406], efficientnet.IMAGENET_STDDEV_RGB
+    normalization.set_weights([np.float32(mean), np.float32(stddev) ** 2, count])
+    path = tmp_path / weights.weight_file(spec.name).fname
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, trained)
+
+    ours = registry.build_model(spec, Verified(path, "https://example.invalid/b0.h5"))
+    with mock.patch.object(file_utils, "get_file", lambda *args, **kwargs: str(path)):
+        kerass = spec.constructor(weights="imagenet", **registry.constructor_arguments(spec))
+    plain = spec.constructor(weights=str(path), **registry.constructor_arguments(spec))
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(kerass(pixels))
+    scale = np.abs(expected).max()
+    assert np.abs(keras.ops.convert_to_numpy(ours(pixels)) - expected).max() < 1e-4 * scale
+    # Without the fold the file's own model is far off: the fold is what makes them agree.
+    assert np.abs(keras.ops.convert_to_numpy(plain(pixels)) - expected).max() > 0.1 * scale
 
 
 def test_keras_cache_dir_follows_keras_home_at_call_time(monkeypatch, tmp_path):
@@ -320,7 +383,7 @@ def test_download_shows_its_size_checks_the_hash_and_lands_whole(keras_home, ser
         [spec], "imagenet", progress=lambda **kw: bars.append(_Bar(**kw)) or bars[-1]
     )
     target = keras_home / "models" / "test_model.h5"
-    assert sources[spec.name] == weights.Verified(target, f"{server}/good", "imagenet")
+    assert sources[spec.name] == weights.Verified(target, f"{server}/good")
     assert target.read_bytes() == PAYLOAD
     assert [(b.total, b.desc, b.count, b.closed) for b in bars] == [
         (len(PAYLOAD), "test_model.h5", len(PAYLOAD), True)
@@ -364,7 +427,7 @@ def test_a_valid_file_in_a_read_only_cache_is_used_as_it_is(keras_home, no_netwo
         cache.chmod(0o755)
         keras_home.chmod(0o755)
     assert sources[spec.name] == weights.Verified(
-        cache / "test_model.h5", "https://example.invalid/test_model.h5", "imagenet"
+        cache / "test_model.h5", "https://example.invalid/test_model.h5"
     )
     assert _snapshot(cache) == before
 
@@ -409,9 +472,19 @@ def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, m
 
 
 def check_weight_file_table(name: str) -> None:
-    """weight_files.json names the file the installed Keras asks for (run by archkit)."""
+    """weight_files.json names the file the installed Keras asks for, and the model the registry
+    loads that file into is the one Keras builds for ImageNet weights (run by archkit)."""
     spec = registry.discover()[name]
-    assert weights.recorded_weight_file(spec) == weights.known_weight_files().get(name), name
+    file, kerass = weightkit.imagenet_request(spec)
+    assert file == weights.known_weight_files().get(name), name
+    expected = weightkit.operations(kerass)
+    scale = registry.IMAGENET_STEM_SCALE.get(spec.constructor.__module__.rsplit(".", 1)[-1])
+    if scale is not None:  # Keras' extra Rescaling after the Normalization, folded in by ours
+        after = next(i for i, (kind, _) in enumerate(expected) if kind == "Normalization") + 1
+        kind, config = expected.pop(after)
+        assert kind == "Rescaling" and config["offset"] == 0, (kind, config)
+        np.testing.assert_allclose(config["scale"], 1 / np.sqrt(scale), rtol=1e-6)
+    assert weightkit.operations(archkit.full_size_model(name)) == expected, name
 
 
 @pytest.mark.per_architecture
