@@ -572,7 +572,8 @@ def test_an_out_that_is_a_file_is_refused_in_one_line(small_site, tmp_path, caps
 
 
 def test_a_read_only_out_is_refused_in_one_line(small_site, tmp_path, capsys, monkeypatch):
-    images, out = _copy_of(small_site, tmp_path)
+    images, _ = _copy_of(small_site, tmp_path)
+    out = tmp_path / "new-site"  # a first build: the folder is made, then marked as the site's
 
     def read_only(self, *args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(self))
@@ -589,6 +590,7 @@ def test_a_full_disk_while_pages_are_written_is_one_line_and_loses_nothing(
     small_site, tmp_path, capsys, monkeypatch
 ):
     images, out = _copy_of(small_site, tmp_path)
+    (out / "index.md").unlink()  # a page to write again (a rebuild writes only what changed)
     before = site_files(out)
     real_write = manifest_module.atomic_write_bytes
 
