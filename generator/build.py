@@ -52,7 +52,7 @@ from generator.pages import (
     page_path,
     write_site,
 )
-from generator.plan import CACHE_DIR, Plan, plan_model, weights_label
+from generator.plan import CACHE_DIR, Plan, plan_model
 from generator.printable import printable
 from generator.reference_times import (
     configuration,
@@ -63,7 +63,7 @@ from generator.reference_times import (
 from generator.registry import ModelSpec
 from generator.sections import cached_section
 from generator.site_records import Figure, MethodRecord, ModelPage, ModelSummary, SiteInfo
-from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights
+from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights, weights_label
 
 SITE_MARKER = ".gallery-site"  # "this folder is a gallery docs folder": safe to write into
 LOG_NAME = "build.log"  # in CACHE_DIR: the last build's library output and tracebacks

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from generator.options import BuildOptions
-from generator.plan import ModelCard, weights_label
+from generator.plan import ModelCard
 from generator.reference_times import reference_times
 from generator.site_records import ModelPage, ModelSummary
+from generator.weights import weights_label
 
 if TYPE_CHECKING:
     from generator.registry import ModelSpec

@@ -48,13 +48,12 @@ from generator.plan import (
     SharedPart,
     load_cells,
     put_entry,
-    weights_label,
 )
 from generator.printable import printable
 from generator.registry import ModelSpec, build_model
 from generator.sections import Cells, ImageOutcome, draw_grid, join_section
 from generator.site_records import ChosenTensor, Figure, Prediction
-from generator.weights import WeightsSource, resolve_weights
+from generator.weights import WeightsSource, resolve_weights, weights_label
 
 
 @dataclass(frozen=True)

@@ -46,15 +46,6 @@ CACHE_DIR = ".gallery-cache"  # in --out; MkDocs skips dot-folders, so it is nev
 RECORDS_VERSION = 3
 
 
-def weights_label(weights: str | Path) -> tuple[str, str]:
-    """(mode, human label) for the pages."""
-    if weights == "random":
-        return "random", "random, untrained (seeded)"
-    if weights == "imagenet":
-        return "imagenet", "ImageNet (Keras)"
-    return "folder", f"ImageNet, from the folder {Path(weights).name}"
-
-
 # --- cache keys -------------------------------------------------------------------------------
 
 

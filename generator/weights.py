@@ -355,3 +355,12 @@ def _no_network_message(missing: list[tuple[str, WeightFile, str]], reason: str)
         "--weights random (untrained weights; every page says so)."
     )
     return "\n".join(lines)
+
+
+def weights_label(weights: str | Path) -> tuple[str, str]:
+    """(mode, human label) for the pages."""
+    if weights == "random":
+        return "random", "random, untrained (seeded)"
+    if weights == "imagenet":
+        return "imagenet", "ImageNet (Keras)"
+    return "folder", f"ImageNet, from the folder {Path(weights).name}"
