@@ -420,7 +420,7 @@ def _build_locked(
                 )
                 built_here = outcome.built_here
                 writer.wait()  # a file that cannot be written fails its own model only
-            except (Exception, MemoryError) as error:  # one model never stops the build
+            except (Exception, MemoryError) as error:  # noqa: BLE001 (one model never stops the build)
                 reason = _failure_reason(error)
                 report.failed[spec.name] = reason
                 console.detail(f"{spec.name} failed:\n{_failure_details(error)}")

@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 # Environment of the build and its model processes, set before TensorFlow is first imported.
 # TensorFlow's INFO lines are dropped; its warnings and errors still reach the log file.
@@ -169,7 +169,7 @@ class Console:
         if self._temporary_log is not None:
             self._temporary_log.unlink(missing_ok=True)
 
-    def __enter__(self) -> Console:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -114,10 +114,10 @@ class FigureWriter:
         for future in pending:
             future.result()
 
-    def __enter__(self) -> FigureWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, error_type: type | None, *rest: object) -> None:
+    def __exit__(self, error_type: type[BaseException] | None, *rest: object) -> None:
         if error_type is None:
             self.wait()
         # On an interruption, unstarted files are dropped; started ones finish atomically.

@@ -69,7 +69,7 @@ def child_main(sender: Connection, function: str, explain_failure: str, work: An
     try:
         result = _resolve(function)(work, PipeProgress(sender))
         sender.send(("done", result))
-    except (Exception, MemoryError) as error:
+    except (Exception, MemoryError) as error:  # noqa: BLE001 (every failure goes to the parent)
         sender.send(("failed", (_resolve(explain_failure)(error), traceback.format_exc())))
 
 

@@ -125,9 +125,9 @@ def run_checks(name: str, checks: list[str]) -> dict[str, str | None]:
             reported, ended = {}, f"timed out after {CHILD_TIMEOUT} s"
             tail = str(timeout.stderr or "")[-3000:]
     return {
-        check: reported[check]
-        if check in reported
-        else f"the process checking {name} ended ({ended}) before {check} reported:\n{tail}"
+        check: reported.get(
+            check, f"the process checking {name} ended ({ended}) before {check} reported:\n{tail}"
+        )
         for check in checks
     }
 

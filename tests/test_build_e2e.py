@@ -40,6 +40,7 @@ def built(tmp_path_factory):
         text=True,
         cwd=REPO,
         timeout=900,
+        check=False,
     )
     return work, docs, result
 

@@ -39,7 +39,12 @@ def _git_env() -> dict[str, str]:
 
 def _run(*command: str | Path, cwd: Path) -> str:
     result = subprocess.run(
-        [str(part) for part in command], cwd=cwd, env=_git_env(), capture_output=True, text=True
+        [str(part) for part in command],
+        cwd=cwd,
+        env=_git_env(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

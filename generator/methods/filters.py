@@ -74,7 +74,7 @@ def layer_filters(
     if kernel is None:
         raise ValueError(f"layer {layer.name!r} is not a 2-D convolution")
     shape = tuple(kernel.shape)
-    height, width, inputs, _ = shape
+    height, width, _, _ = shape
     if _is_depthwise(layer):
         # (kh, kw, channels, multiplier): the first filter of each channel.
         tiles = np.transpose(kernel[:, :, :max_channels, 0], (2, 0, 1))
@@ -97,4 +97,4 @@ def deeper_filter_layers(model: keras.Model, count: int = 3) -> list[keras.layer
     if len(pool) <= count:
         return pool
     positions = np.linspace(0, len(pool) - 1, count + 1)[1:]
-    return [pool[int(round(p))] for p in positions]
+    return [pool[round(p)] for p in positions]

@@ -54,7 +54,7 @@ def _pair(value: object) -> tuple[int, int]:
 
 def _window(layer: keras.layers.Layer) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(kernel, stride, dilation) of a convolution or pooling layer."""
-    kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size")
+    kernel = getattr(layer, "kernel_size", None) or layer.pool_size
     dilation = getattr(layer, "dilation_rate", 1)
     return _pair(kernel), _pair(layer.strides or kernel), _pair(dilation)
 
