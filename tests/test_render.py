@@ -20,7 +20,7 @@ def _rgba(image: Image.Image) -> np.ndarray:
 
 
 def test_wrapped_text_keeps_every_character_within_the_width():
-    font = render._font()
+    font = render.text_font()
     name = "1. black-and-white colobus, Angora rabbit, Supercalifragilisticexpialidocious"
     lines = render.wrap_text(name, font, 150)
     assert len(lines) > 2
@@ -32,7 +32,7 @@ def test_pictures_have_a_transparent_background_and_large_text():
     maps = np.random.default_rng(0).uniform(size=(16, 14, 14)).astype(np.float32)
     grid = _rgba(render.feature_map_grid(maps, list(range(16)), (0.0, 1.0)))
     assert grid[0, 0, 3] == 0 and grid[-1, -1, 3] == 0  # corners: page colour shows through
-    assert render._FONT_SIZE >= 16
+    assert render.FONT_SIZE >= 16
 
 
 def test_feature_maps_carry_their_colour_scale():
