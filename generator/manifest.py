@@ -87,6 +87,7 @@ class Ledger:
         self.force = force
         self.warnings: list[str] = []  # for the build to print once; children ignore theirs
         self.records: dict[str, set[str]] = {}
+        self._manifest_lost = False  # unreadable: files of this build without records count
         self._journal: Path | None = None
         self._lock = threading.Lock()
         self._read_manifest()
@@ -116,6 +117,7 @@ class Ledger:
             if not isinstance(files, dict):
                 raise TypeError("'files' is neither a list nor a mapping")
         except (OSError, ValueError, KeyError, TypeError) as error:
+            self._manifest_lost = True
             self.warnings.append(
                 f"the manifest {path} cannot be read ({type(error).__name__}: {error}); it is "
                 "rebuilt from what this build writes and the write journal, and files of "
@@ -225,10 +227,11 @@ class Ledger:
     def finish(self, files: Iterable[str]) -> list[str]:
         """Record `files` as the site, delete what is no longer generated; returns notes.
 
-        A reused file changed since it was written is no longer recorded; one with no record at
-        all (after an unreadable manifest) was written or reused from the cache by this build,
-        so it is. A file no longer generated is deleted only if its bytes still match a record;
-        one the user changed is left, with a note. The journals are folded into the manifest.
+        A reused file changed since it was written is no longer recorded, nor is one with no
+        record at all (a user's file at a path where writing was refused), unless the manifest
+        was unreadable: then it was written or reused from the cache by this build, so it is.
+        A file no longer generated is deleted only if its bytes still match a record; one the
+        user changed is left, with a note. The journals are folded into the manifest.
         """
         # What every process of this build wrote (the model processes keep journals of their
         # own): a file one of them replaced with new bytes is still the generator's.
@@ -239,7 +242,8 @@ class Ledger:
                 sha256 = file_sha256(self.out / relative)
             except OSError:
                 continue  # e.g. a picture of a kept earlier page that someone deleted
-            recorded = self.records.get(relative, {_UNRECORDED})
+            unknown = {_UNRECORDED} if self._manifest_lost else set()
+            recorded = self.records.get(relative, unknown)
             if sha256 in recorded or _UNRECORDED in recorded:
                 current[relative] = sha256  # written by this build, or reused from the cache
             else:

@@ -347,6 +347,26 @@ def test_the_sequence_of_issue_24_and_every_move_once() -> None:
     assert _counts["kills"] == kills + 1  # the model process really was killed mid-work
 
 
+def test_a_picture_the_user_edited_stays_theirs_after_a_build_refused_it() -> None:
+    """Found by the property test: a build that was refused a path the user had edited
+    counted the user's file as its own, and the next build overwrote it."""
+    machine = BuildSequence()
+    moves = [
+        lambda: machine.first_build("cat.jpg"),
+        lambda: machine.edit("assets/mobilenetv3small/cat/projections-activation.webp"),
+        lambda: machine.add_or_replace_photo("cat.jpg", 1),  # refused: the model fails
+        lambda: machine.delete("assets/mobilenetv3small/cat/crop.webp"),  # refused again
+        lambda: machine.delete_my_edits(),
+    ]
+    try:
+        for move in moves:
+            move()
+            machine.site_is_valid()
+    finally:
+        machine.teardown()
+        _forget_fresh_sites()
+
+
 def _forget_fresh_sites() -> None:
     for fresh in _fresh_sites.values():
         shutil.rmtree(fresh.parent, ignore_errors=True)
