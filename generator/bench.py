@@ -2,8 +2,8 @@
 
 For each model, every selected method (default: all of `catalog.METHODS`) is timed alone on one
 image, beside its floor measured in the same run: the passes the method declares it needs, run
-as one batched compiled call (`floors`). The ratio says what the method adds on top of the work
-it cannot avoid (target: at most 1.3x). All selected methods together are timed against the
+as one batched compiled call on the graph the explainer runs them on (`floors`). The ratio says
+what the method adds on top of the work it cannot avoid (target: at most 1.3x). All selected methods together are timed against the
 floor of their shared passes. For scale: one compiled forward and forward+backward pass; the
 Zeiler & Fergus layer projections; rendering and writing the explanation grid; tf-keras-vis'
 Grad-CAM when installed (`pip install -e ".[bench]"`); set-up (building and tracing, paid once

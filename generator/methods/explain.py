@@ -138,6 +138,13 @@ class Explainer:
 
     # ------------------------------------------------------------------ public methods
 
+    @property
+    def rewired(self) -> RewiredModel:
+        """The graph every pass of this explainer runs on: the model's own, re-run by
+        `backward_rules` (values of the target and stage tensors, then the logits). The bench's
+        floors run on it too."""
+        return self._rewired
+
     def plan(
         self, methods: Sequence[Method], top: int, many_passes_top: int = 1
     ) -> tuple[tuple[Method, Context], ...]:
