@@ -25,7 +25,7 @@ from tqdm import tqdm
 from generator import __version__
 from generator.cache import Cache
 from generator.console import Console
-from generator.earlier import earlier_output, earlier_page, remember
+from generator.earlier import earlier_output, earlier_page, kept_links, remember
 from generator.figures import FigureWriter, explanation_legend, family_legends, thumbnail
 from generator.files import TEMP_PREFIX
 from generator.images import ImageError, SourceImage, find_images
@@ -125,7 +125,7 @@ class BuildReport:
         lines += [f"  passed over {_shown(path)}: {reason}" for path, reason in self.passed_over]
         lines += [f"warning: {self.no_photo}"] if self.no_photo else []
         if self.peak_gib:
-            largest = max(self.peak_gib, key=self.peak_gib.get)
+            largest = max(self.peak_gib, key=lambda name: self.peak_gib[name])
             lines.append(
                 f"Peak memory: {self.main_peak_gib:.2f} GiB in the build process; model "
                 f"processes up to {self.peak_gib[largest]:.2f} GiB ({largest})."
@@ -168,19 +168,19 @@ def _build_model_page(
     are all cached (one was removed from `--methods`) is redrawn here from their stored cells.
     """
     if not plan.needs_model:
+        card = plan.card
+        assert card is not None, "a plan needs no model only when its card is cached"
         methods = catalog.select(options.methods)
         label = weights_label(options.weights)[1]
-        writer.keep(f.figure for f in plan.card.filters)
+        writer.keep(f.figure for f in card.filters)
         outcomes = []
         for source in images:
             image = plan.images[source.slug]
             outcomes.append(
-                cached_section(
-                    writer, cache, spec, source, image, methods, plan.card, legend, label
-                )
+                cached_section(writer, cache, spec, source, image, methods, card, legend, label)
             )
             progress.update(1)
-        return _Outcome(model_page(spec, options, plan.card, outcomes), built_here=False)
+        return _Outcome(model_page(spec, options, card, outcomes), built_here=False)
     work = ModelWork(spec, options, images, legend, plan, weights or "random")
     if options.isolate:
         child = run_in_child(
@@ -453,7 +453,7 @@ def _build_locked(
 
     refused: set[str] = set()
 
-    def write_page(path: Path, text: str) -> None:
+    def write_page(path: Path, text: str) -> bool:
         """A page over a file the generator did not write is left out, with a message."""
         try:
             ledger.write_text(path, text)
@@ -461,6 +461,8 @@ def _build_locked(
             refused.add(ledger.relative(path))
             report.refused.append(str(error))
             console.say(f"not written: {error}")
+            return False
+        return True
 
     try:
         written_pages = write_site(
@@ -475,8 +477,9 @@ def _build_locked(
             earlier=earlier_pages,
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused
-        for note in ledger.finish([*writer.written, *pages_written]):
-            console.say(f"note: {note}")
+        writer.written += kept_links(ledger, _other_pages(options.out, pages_written))
+        for ledger_note in ledger.finish([*writer.written, *pages_written]):
+            console.say(f"note: {ledger_note}")
         times = options.out / CACHE_DIR / "build-times.json"
         try:
             record_build_times(times, report.built, timed)
@@ -487,6 +490,17 @@ def _build_locked(
         raise OutputFailed(str(error)) from None
     report.main_peak_gib = peak_rss_gib()
     return report
+
+
+def _other_pages(out: Path, written: set[str]) -> list[str]:
+    """The pages of `out` this build did not write: a user's own, one it was refused, a failed
+    model's kept page (the cache and other dot-folders left out)."""
+    pages = (page.relative_to(out).as_posix() for page in out.rglob("*.md"))
+    return sorted(
+        page
+        for page in pages
+        if page not in written and not any(part.startswith(".") for part in page.split("/"))
+    )
 
 
 def _resolve_weights(

@@ -8,7 +8,7 @@ templates only lay out.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks
@@ -36,6 +36,7 @@ class ModelResult:
     predictions: list[Prediction]
     shown: MethodFigure | None  # the page's method for the top-1 class, if it was computed
     earlier: bool = False  # the model failed in this build: its page is from an earlier one
+    anchored: bool = True  # False: its page is not this build's; link to the page's top
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class Top1Cell:
     """A model's top-1 class for one image, and the image's tab on the model page."""
 
     label: str
-    image_anchor: str
+    image_anchor: str | None  # None: link to the top of the page (it is not this build's)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ def _family_groups(results: list[tuple[str | None, ModelResult]]) -> list[Family
     return [FamilyGroup(name, f"family-{anchor(name)}", groups[name]) for name in names]
 
 
-def _model_result(page: ModelPage, block: ImageBlock, method: ShownMethod) -> ModelResult:
+def _model_result(
+    page: ModelPage, block: ImageBlock, method: ShownMethod, anchored: bool
+) -> ModelResult:
     """A model's card for one image: its predictions and `method`'s picture of its top-1 class."""
     top = next((c for c in block.classes if c.prediction.rank == 1), None)
     shown = next((f for f in top.figures if f.method.slug == method.slug), None) if top else None
@@ -165,6 +168,7 @@ def _model_result(page: ModelPage, block: ImageBlock, method: ShownMethod) -> Mo
         block.section.predictions,
         shown,
         summary.status == "earlier",
+        anchored,
     )
 
 
@@ -186,13 +190,17 @@ def comparisons(
     pages: list[ModelPage],
     images: list[Thumbnail],
     earlier: Sequence[ModelPage] = (),
+    unanchored: Iterable[str] = (),
 ) -> Comparisons:
     """Every built model's answer for every image, grouped by family and counted.
 
     `earlier` are failed models' pages kept from an earlier build (their summaries say
     "earlier"): their answers are shown and counted, marked, in the table's order of models;
-    the comparison pages are those of the methods this build's pages show.
+    the comparison pages are those of the methods this build's pages show. Links into the
+    pages of the `unanchored` models (slugs: a user's file was left at their address) go to
+    the page's top, never to a block that page may not have.
     """
+    unanchored = set(unanchored)
     methods = shown_methods(pages or list(earlier))
     order = {model.slug: index for index, model in enumerate(models)}
     pages = sorted([*pages, *earlier], key=lambda page: order.get(page.summary.slug, len(order)))
@@ -220,7 +228,10 @@ def comparisons(
         legend = next((figure for figure in legends if figure), None)
         for method, overview in [(OVERVIEW_METHOD, True)] + [(m, False) for m in methods]:
             results = [
-                (families[page.summary.slug], _model_result(page, block, method))
+                (
+                    families[page.summary.slug],
+                    _model_result(page, block, method, page.summary.slug not in unanchored),
+                )
                 for page, block in answered
             ]
             compare_pages.append(
@@ -232,7 +243,8 @@ def comparisons(
         for image in images:
             block = blocks[page.summary.slug].get(image.slug)
             predictions = block.section.predictions if block else []
-            cells.append(Top1Cell(predictions[0].label, block.anchor) if predictions else None)
+            anchor = None if page.summary.slug in unanchored else block.anchor if block else None
+            cells.append(Top1Cell(predictions[0].label, anchor) if block and predictions else None)
         summary = page.summary
         top1.append(Top1Row(summary.name, summary.slug, cells, summary.status == "earlier"))
     return Comparisons(samples, methods, compare_pages, top1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import posixpath
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,8 +21,34 @@ from generator.site_records import ImageSection, ModelPage, ModelSummary
 
 PAGES_DIR = ".gallery-cache/pages"
 
-# A file of the site a page links to, relative to the site (`../assets/...` from models/).
-_LINKED_ASSET = re.compile(r"(?<=\.\./)assets/[^\s)\"'#?]+")
+# A link or image source in a page: Markdown `](target)` or HTML `src="target"`.
+_LINK = re.compile(r"\]\(([^)\s]+)|\bsrc=\"([^\"]+)\"")
+
+
+def linked_files(out: Path, page: str) -> set[str]:
+    """The files of the site the page at `page` (relative to `out`) links to, relative to `out`
+    (addresses elsewhere, and links that leave `out`, left out)."""
+    try:
+        text = (out / page).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return set()
+    found = set()
+    for match in _LINK.finditer(text):
+        target = (match.group(1) or match.group(2)).split("#")[0].split("?")[0]
+        if not target or ":" in target or target.startswith("/"):
+            continue  # an anchor on the page itself, an address elsewhere, a site-absolute path
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(page), target))
+        if not resolved.startswith("../"):
+            found.add(resolved)
+    return found
+
+
+def kept_links(ledger: Ledger, pages: Iterable[str]) -> list[str]:
+    """The generator's pictures that pages it did not write this time (a user's page, a page it
+    was refused, a failed model's kept page) link to: they are kept, so no page links a picture
+    the build deleted. Pages are not: a page no longer generated goes, whoever links it."""
+    linked = set().union(*(linked_files(ledger.out, page) for page in pages))
+    return sorted(path for path in linked if not path.endswith(".md") and ledger.owns(path))
 
 
 def earlier_output(ledger: Ledger, slug: str) -> list[str]:
@@ -30,13 +57,8 @@ def earlier_output(ledger: Ledger, slug: str) -> list[str]:
     if not ledger.owns(page):
         return []
     assets = f"assets/{slug}/"
-    try:  # the files outside its folder it links to, e.g. the legends shared by all pages
-        linked = set(_LINKED_ASSET.findall((ledger.out / page).read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        linked = set()
-    return [page] + [
-        p for p in list(ledger.records) if (p.startswith(assets) or p in linked) and ledger.owns(p)
-    ]
+    in_folder = [p for p in list(ledger.records) if p.startswith(assets) and ledger.owns(p)]
+    return [page, *in_folder, *kept_links(ledger, [page])]
 
 
 def remember(out: Path, pages: Iterable[ModelPage]) -> None:

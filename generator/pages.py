@@ -288,6 +288,11 @@ def check_paragraphs(records: Sequence[MethodRecord], templates: Path) -> None:
             )
 
 
+def _write_text(path: Path, text: str) -> bool:
+    atomic_write_text(path, text)
+    return True
+
+
 def page_path(page: ModelPage) -> str:
     """Where a model's page is written, relative to the site."""
     return f"models/{page.summary.slug}.md"
@@ -300,7 +305,7 @@ def write_site(
     pages: list[ModelPage],
     images: list[Thumbnail],
     methods: Sequence[MethodRecord],
-    write_text: Callable[[Path, str], None] = atomic_write_text,
+    write_text: Callable[[Path, str], bool] = _write_text,
     legends: Mapping[str, Figure] | None = None,
     earlier: Sequence[ModelPage] = (),
 ) -> list[Path]:
@@ -310,8 +315,10 @@ def write_site(
     `images` the sample images' thumbnails. Besides `index.md`, `methods.md` and
     `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
     and one `compare/<image>/<method>.md` per explanation method.
-    Every page goes through `write_text` (the build's passes it through its ledger of what the
-    generator wrote). `methods` are the catalog's methods as the methods page describes them
+    Every page goes through `write_text`, which says whether it wrote the page (the build's
+    passes it through its ledger of what the generator wrote, and refuses a user's file): the
+    comparison pages link into the model pages written, and only to the top of one that was
+    not (its blocks may not be there). `methods` are the catalog's methods as the methods page describes them
     (`method_records.catalog_records`); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
@@ -331,14 +338,14 @@ def write_site(
     compared = comparisons(models, pages, images, earlier)
     written: list[Path] = []
 
-    def write(relative: str, template: str, title: str, **context: Any) -> None:
+    def write(relative: str, template: str, title: str, **context: Any) -> bool:
         page_dir = posixpath.dirname(relative)
         relocated = {key: _relocate(value, page_dir, out_dir) for key, value in context.items()}
         cite = citation(relative, title, site, site_url)
         text = env.get_template(template).render(site=site, cite=cite, **relocated)
         path = out_dir / relative
-        write_text(path, _one_trailing_newline(text))
         written.append(path)
+        return write_text(path, _one_trailing_newline(text))
 
     write(
         "index.md",
@@ -355,14 +362,18 @@ def write_site(
         methods=methods,
         methods_rules=read_methods_rules(),
     )
+    unwritten = set()
     for page in pages:
-        write(
+        if not write(
             page_path(page),
             "model.md.j2",
             f"{site.title}: {page.summary.name}",
             page=page,
             images=image_blocks(page, legends),
-        )
+        ):
+            unwritten.add(page.summary.slug)
+    if unwritten:
+        compared = comparisons(models, pages, images, earlier, unanchored=unwritten)
     write(
         "compare/index.md",
         "compare_index.md.j2",

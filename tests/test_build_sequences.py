@@ -137,7 +137,9 @@ class BuildSequence(RuleBasedStateMachine):
     def first_build(self, first: str) -> None:
         self._put_photo(first, PHOTOS[first][0])
         self._build()
-        (self.out / USER_PAGE).write_text("# My notes\n\nWritten by hand.\n", encoding="utf-8")
+        notes = "# My notes\n\nWritten by hand, with a generated picture:\n\n"
+        notes += "![Colour scales](assets/legend-explanations.webp)\n"
+        (self.out / USER_PAGE).write_text(notes, encoding="utf-8")
 
     @rule(methods=st.lists(st.sampled_from(METHODS), min_size=1, max_size=3, unique=True))
     def change_methods(self, methods: list[str]) -> None:
@@ -347,15 +349,20 @@ def test_the_sequence_of_issue_24_and_every_move_once() -> None:
     assert _counts["kills"] == kills + 1  # the model process really was killed mid-work
 
 
-def test_a_picture_the_user_edited_stays_theirs_after_a_build_refused_it() -> None:
-    """Found by the property test: a build that was refused a path the user had edited
-    counted the user's file as its own, and the next build overwrote it."""
+def test_the_sequences_the_property_test_found() -> None:
+    """Defects the property test found, replayed: (1) a build that was refused a path the user
+    had edited counted the user's file as its own, and the next build overwrote it; (2) a model
+    page the user had edited, kept when the methods changed, linked pictures the build deleted,
+    and the comparison pages linked blocks it did not have."""
     machine = BuildSequence()
     moves = [
         lambda: machine.first_build("cat.jpg"),
         lambda: machine.edit("assets/mobilenetv3small/cat/projections-activation.webp"),
         lambda: machine.add_or_replace_photo("cat.jpg", 1),  # refused: the model fails
         lambda: machine.delete("assets/mobilenetv3small/cat/crop.webp"),  # refused again
+        lambda: machine.delete_my_edits(),
+        lambda: machine.edit("models/mobilenetv3small.md"),
+        lambda: machine.change_methods(["guided-backprop"]),  # the page is refused, kept
         lambda: machine.delete_my_edits(),
     ]
     try:
