@@ -137,7 +137,7 @@ def bench_model(
         plan = explainer.plan(chosen, top)
         measured = reset_peak_rss()
         seconds, floor = _paired_fastest(
-            lambda chosen=chosen: explainer.explain(batch, top=top, methods=chosen),
+            partial(explainer.explain, batch, top=top, methods=chosen),
             floor_call(explainer, batch, classes, plan_needs(plan)).run,
             repeats,
         )
@@ -150,7 +150,7 @@ def bench_model(
     forward = tf.function(lambda images: model(images, training=False))
 
     @tf.function
-    def forward_backward(images):
+    def forward_backward(images: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             tape.watch(images)
             score = tf.reduce_max(model(images, training=False), axis=1)

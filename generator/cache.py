@@ -66,7 +66,8 @@ class Cache:
 
     def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        # numpy's stubs match a ** key against `allow_pickle` (a bool); here every key names an array
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
         atomic_write_bytes(self._path(key, ".npz"), buffer.getvalue())
 
     def has_arrays(self, key: str) -> bool:

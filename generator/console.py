@@ -39,6 +39,7 @@ def quiet_environment() -> None:
 
 def _is_descriptor_2(stream: object) -> bool:
     try:
+        # Any stream, checked by calling: one without fileno() is an AttributeError below.
         return stream.fileno() == 2  # type: ignore[attr-defined]
     except (AttributeError, OSError, ValueError):
         return False

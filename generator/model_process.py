@@ -180,6 +180,7 @@ def _stop(child: multiprocessing.process.BaseProcess, grace: float = 30.0) -> No
     """
     child.join(_EXIT_GRACE)
     if child.is_alive():
+        assert child.pid is not None, "a process that is alive was started, so has a pid"
         os.kill(child.pid, signal.SIGINT)
         child.join(grace)
     if child.is_alive():

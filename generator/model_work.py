@@ -86,8 +86,10 @@ def _target_choice(spec: ModelSpec, model: keras.Model) -> TensorChoice:
     """Grad-CAM's tensor: model_facts' override for this model if it has one, else automatic."""
     if spec.gradcam_layer is None:
         return gradcam_target(model)
-    shape = tuple(int(d) for d in model.get_layer(spec.gradcam_layer).output.shape[1:])
-    return TensorChoice(spec.gradcam_layer, shape, "set for this model in model_facts.py")
+    height, width, channels = (int(d) for d in model.get_layer(spec.gradcam_layer).output.shape[1:])
+    return TensorChoice(
+        spec.gradcam_layer, (height, width, channels), "set for this model in model_facts.py"
+    )
 
 
 def _first(notes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -168,9 +170,11 @@ def explain_image(
     cells: dict[str, Cells] = {}
     if image.grid is None:
         for method in methods:
-            part = image.methods[method.slug]
+            cached = image.methods[method.slug]
             stored = (
-                None if part is None else load_cells(cache, image.method_keys[method.slug], part)
+                None
+                if cached is None
+                else load_cells(cache, image.method_keys[method.slug], cached)
             )
             if stored is not None:
                 cells[method.slug] = partial(np.asarray, stored)  # drawn already
@@ -189,9 +193,11 @@ def explain_image(
             many_passes_top=options.many_pass_top,
             methods=missing,
         )
-    parts = dict(image.methods)
+    # The cached parts; those of `missing` are added below (every method not missing has one).
+    parts = {slug: part for slug, part in image.methods.items() if part is not None}
     layers = list(explainer.stage_layers)
-    made = []  # (key, part, its figures) made now, cached once their files are written
+    # (key, part, its figures) made now, cached once their files are written
+    made: list[tuple[str, SharedPart | MethodPart, list[Figure]]] = []
     if shared is None:
         shared = _shared_part(figures, explainer, result, crop, batch, fields)
         if explainer.memory.projections_fit():  # else not cached: a larger budget adds them

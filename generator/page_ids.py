@@ -138,7 +138,7 @@ def family_grids(
             methods[shown.method] = methods.get(shown.method, 0) + 1
     order = {family.slug: index for index, family in enumerate((*FAMILIES, OTHER))}
     families = sorted({family_of(method) for method in methods}, key=lambda f: order[f.slug])
-    grids = []
+    grids: list[FamilyGrid] = []
     for family in families:
         members = [method for method in methods if family_of(method) == family]
         rows = []

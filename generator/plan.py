@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from functools import cache, partial
 from pathlib import Path, PurePosixPath
+from types import UnionType
 from typing import Any
 
 import keras
@@ -131,7 +132,11 @@ def _method_modules(method: Method) -> set[str]:
 
 
 def _module_source(module: str) -> bytes:
-    return Path(importlib.util.find_spec(module).origin).read_bytes()
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None, (
+        f"no source file for {module}, a generator module"
+    )
+    return Path(spec.origin).read_bytes()
 
 
 @cache
@@ -245,7 +250,7 @@ def load_cells(cache: Cache, key: str, part: MethodPart) -> np.ndarray | None:
 
 
 # The types a cached entry's fields must have for the pages to use it.
-_FIELD_TYPES = {
+_FIELD_TYPES: dict[type, dict[str, type | UnionType]] = {
     Figure: {"path": str, "caption": str, "alt": str},
     Prediction: {"rank": int, "class_index": int, "label": str, "probability": int | float},
 }
@@ -295,6 +300,8 @@ class _Cached:
     def card(self) -> ModelCard | None:
         try:
             data = self.cache.get(self.key)
+            if data is None:  # a miss
+                return None
             card = ModelCard.from_json(data)
             valid = (
                 all(isinstance(chosen.name, str) for chosen in [card.target, *card.stages])
@@ -310,6 +317,8 @@ class _Cached:
     def shared(self, key: str) -> SharedPart | None:
         try:
             data = self.cache.get(key)
+            if data is None:  # a miss
+                return None
             shared = SharedPart.from_json(data)
             valid = (
                 isinstance(shared.seconds, int | float)
@@ -325,6 +334,8 @@ class _Cached:
     def method(self, key: str, slug: str) -> MethodPart | None:
         try:
             data = self.cache.get(key)
+            if data is None:  # a miss
+                return None
             part = MethodPart.from_json(data)
             valid = (
                 isinstance(part.seconds, int | float)
@@ -338,6 +349,8 @@ class _Cached:
     def grid(self, key: str) -> Figure | None:
         try:
             data = self.cache.get(key)
+            if data is None:  # a miss
+                return None
             figure = Figure(**data["figure"])
             valid = self._complete([figure], data["files"])
         except _UNREADABLE:

@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import keras
 import numpy as np
@@ -210,7 +210,7 @@ def get_spec(name: str) -> ModelSpec:
     raise UnknownModelError(f"unknown model {name!r}.{suggestion} Valid names: {', '.join(specs)}")
 
 
-def constructor_arguments(spec: ModelSpec, **overrides) -> dict:
+def constructor_arguments(spec: ModelSpec, **overrides: Any) -> dict:
     """The arguments ``build_model`` calls ``spec``'s constructor with, ``weights`` aside: the
     classifier head with logits output, at the input size of ``spec``; ``overrides`` are extra
     or replacement arguments (e.g. ``include_top=False, alpha=0.25``)."""
@@ -225,7 +225,7 @@ def constructor_arguments(spec: ModelSpec, **overrides) -> dict:
 
 
 def build_model(
-    spec: ModelSpec, weights: weights_mod.Verified | Literal["random"], **overrides
+    spec: ModelSpec, weights: weights_mod.Verified | Literal["random"], **overrides: Any
 ) -> keras.Model:
     """Build ``spec``'s model with the classifier head and logits output.
 

@@ -114,8 +114,9 @@ def cached_section(
     Its files are recorded as kept (the redrawn grid as written).
     """
     shared = image.shared
-    parts = [image.methods[method.slug] for method in methods]
-    if shared is None or None in parts:
+    cached = [image.methods[method.slug] for method in methods]
+    parts = [part for part in cached if part is not None]
+    if shared is None or len(parts) < len(cached):
         raise ValueError(f"the section of {source.title!r} is not all cached")
     writer.keep([*shared.figures(), *(tile.figure for part in parts for tile in part.tiles)])
     grid = image.grid

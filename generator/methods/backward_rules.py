@@ -16,7 +16,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import keras
 import tensorflow as tf
@@ -117,6 +117,8 @@ _TRUE_GRADIENT_LAYERS: dict[type, str] = {
     layers.MaxPooling2D: "passes the gradient to the winning position: Zeiler & Fergus' switches",
     layers.GlobalMaxPooling2D: "passes the gradient to the winning position",
 }
+# The same classes, for isinstance (type[Any]: an operation it narrows keeps its attributes).
+_TRUE_GRADIENT_TYPES: tuple[type[Any], ...] = tuple(_TRUE_GRADIENT_LAYERS)
 
 # What "modified" means, per treatment, for the report.
 RULE_REPLACED = "backward rule replaced"
@@ -273,7 +275,9 @@ class RewiredModel:
     def _operation(self, op: Any, guided: GuidedRows) -> Callable:
         """The callable that replaces `op` in a run where rows follow `guided` (None: plain)."""
         plan = self._plans.get(id(op))
-        action = plan.action if plan else "keep"
+        if plan is None:  # an operation no rule concerns: run as Keras would
+            return _in_inference_mode(op)
+        action = plan.action
         if action == "bypass":
             return lambda *args, **kwargs: _pre_activation(op, args, kwargs)
         if action == "depthwise":
@@ -303,7 +307,7 @@ class RewiredModel:
 
 # Which rows of a modified run follow "guided" (the rest "deconvnet"): one Python bool for the
 # whole batch, or a boolean tensor (batch,); None for the plain rule (the true gradient).
-GuidedRows = bool | tf.Tensor | None
+GuidedRows: TypeAlias = bool | tf.Tensor | None
 
 
 def _guided_rows(images: tf.Tensor, rule: Rule | tuple[Rule, ...] | tf.Tensor) -> GuidedRows:
@@ -363,7 +367,7 @@ def _grouped_as_depthwise(op: layers.Conv2D, x: tf.Tensor) -> tf.Tensor:
 def _in_inference_mode(op: Any) -> Callable:
     """`op` called as Keras' own Functional.call would call it, with training=False."""
 
-    def call(*args, **kwargs):
+    def call(*args: Any, **kwargs: Any) -> Any:
         if "training" in getattr(op, "_call_context_args", ()):
             kwargs["training"] = False
         return op(*args, **kwargs)
@@ -393,7 +397,7 @@ def _rectified(f: Callable, x: tf.Tensor, guided: bool | tf.Tensor) -> tf.Tensor
     """
 
     @tf.custom_gradient
-    def forward(x):
+    def forward(x: tf.Tensor) -> tuple[tf.Tensor, Callable[[tf.Tensor], tf.Tensor]]:
         if guided is False:
             return f(x), tf.nn.relu
         with tf.GradientTape() as tape:
@@ -575,7 +579,7 @@ def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
         if id(op) in gate_kinds:
             plans[id(op)] = _Plan(op.name, gate_kinds[id(op)], "gate")
             continue
-        if isinstance(op, tuple(_TRUE_GRADIENT_LAYERS)):
+        if isinstance(op, _TRUE_GRADIENT_TYPES):
             plans[id(op)] = _Plan(op.name, type(op).__name__, "true_gradient")
             continue
         if is_depthwise_grouped(op):  # linear: not a nonlinearity, not in the report

@@ -46,6 +46,8 @@ class InputMaker(Protocol):
 
     def describe(self) -> str: ...
 
+    def __hash__(self) -> int: ...  # frozen dataclasses hash by value: equal makers are one pass
+
 
 @dataclass(frozen=True)
 class References:

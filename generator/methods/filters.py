@@ -46,6 +46,13 @@ def _conv_kernel(layer: keras.layers.Layer) -> np.ndarray | None:
     return None
 
 
+def _kernel(layer: keras.layers.Layer) -> np.ndarray:
+    """The kernel of a layer `conv_layers` returned (it returns only layers that have one)."""
+    kernel = _conv_kernel(layer)
+    assert kernel is not None, f"{layer.name} is not one of `conv_layers`"
+    return kernel
+
+
 def _is_depthwise(layer: keras.layers.Layer) -> bool:
     return isinstance(layer, (keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D))
 
@@ -58,7 +65,7 @@ def conv_layers(model: keras.Model) -> list[keras.layers.Layer]:
 def first_layer_filters(model: keras.Model) -> FilterSet:
     """The kernels of the first convolution that reads the 3 colour channels."""
     for layer in conv_layers(model):
-        kernel = _conv_kernel(layer)
+        kernel = _kernel(layer)
         if kernel.shape[2] == 3 and not _is_depthwise(layer):
             return FilterSet(
                 layer.name, "rgb", np.transpose(kernel, (3, 0, 1, 2)), tuple(kernel.shape)
@@ -92,7 +99,7 @@ def deeper_filter_layers(model: keras.Model, count: int = 3) -> list[keras.layer
     a network with too few of them is filled with 1x1 layers.
     """
     layers = conv_layers(model)[1:]
-    spatial = [layer for layer in layers if _conv_kernel(layer).shape[:2] != (1, 1)]
+    spatial = [layer for layer in layers if _kernel(layer).shape[:2] != (1, 1)]
     pool = spatial if len(spatial) >= count else layers
     if len(pool) <= count:
         return pool

@@ -270,6 +270,14 @@ def spatial_shape(tensor: Any) -> tuple[int, int, int] | None:
     return int(shape[1]), int(shape[2]), int(shape[3])
 
 
+def _grid(tensor: Any) -> tuple[int, int, int]:
+    """`spatial_shape` of a tensor known to have a grid: one `_seen_tensors` kept, or the input
+    of a local pooling over one (pooling only shrinks the grid)."""
+    shape = spatial_shape(tensor)
+    assert shape is not None, f"{tensor!r} was expected to have a spatial grid"
+    return shape
+
+
 def _seen_tensors(graph: TensorGraph, tensors: list[Any]) -> list[Any]:
     """The tensors with a spatial grid larger than 1x1, input and padding excluded."""
     return [
@@ -307,7 +315,7 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
         reason += (
             ": the last convolutional layer's rectified maps, as in the Grad-CAM paper "
             f"(Selvaraju et al. 2017); the {type(graph.producer(last)).__name__} {graph.name(last)} "
-            f"that follows only coarsens them to {_dims(spatial_shape(last)[:2])}"
+            f"that follows only coarsens them to {_dims(_grid(last)[:2])}"
         )
     else:
         reason += (
@@ -315,7 +323,7 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
             "logits passes through"
         )
     reason += "; followed only by " + ", ".join(graph.followers(target))
-    return TensorChoice(graph.name(target), spatial_shape(target), reason)
+    return TensorChoice(graph.name(target), _grid(target), reason)
 
 
 def stage_outputs(model: keras.Model) -> list[TensorChoice]:
@@ -330,7 +338,7 @@ def stage_outputs(model: keras.Model) -> list[TensorChoice]:
     graph = TensorGraph(model)
     bypasses = graph.bypasses()
     tensors = _seen_tensors(graph, [t for t in graph.order if id(t) in bypasses])
-    areas = sorted({h * w for h, w, _ in map(spatial_shape, tensors)}, reverse=True)
+    areas = sorted({h * w for h, w, _ in map(_grid, tensors)}, reverse=True)
     starts: list[int] = []  # the largest area of each stage
     stage_of: dict[int, int] = {}  # area -> stage number
     for area in areas:
@@ -339,7 +347,7 @@ def stage_outputs(model: keras.Model) -> list[TensorChoice]:
         stage_of[area] = len(starts) - 1
     by_stage: dict[int, list[Any]] = {}
     for tensor in tensors:
-        height, width, _ = spatial_shape(tensor)
+        height, width, _ = _grid(tensor)
         by_stage.setdefault(stage_of[height * width], []).append(tensor)
     chosen = {}
     for stage, members in by_stage.items():
@@ -358,5 +366,5 @@ def stage_outputs(model: keras.Model) -> list[TensorChoice]:
                 f"; no single tensor at this resolution carries every path, and this one is "
                 f"bypassed by the fewest ({bypasses[id(tensor)]})"
             )
-        choices.append(TensorChoice(graph.name(tensor), spatial_shape(tensor), reason))
+        choices.append(TensorChoice(graph.name(tensor), _grid(tensor), reason))
     return choices

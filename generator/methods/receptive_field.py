@@ -14,7 +14,9 @@ looks at, and counting them would make every field the whole image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -45,10 +47,10 @@ class ReceptiveField:
 _PIXEL = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
 
 
-def _pair(value: object) -> tuple[int, int]:
+def _pair(value: int | Sequence[Any]) -> tuple[int, int]:
     if isinstance(value, int):
         return value, value
-    first, second = value  # type: ignore[misc]
+    first, second = value
     return int(first), int(second)
 
 
@@ -67,7 +69,10 @@ def _spatial(tensor: object) -> tuple[int, int] | None:
 
 
 def _through_window(
-    layer: keras.layers.Layer, field: ReceptiveField, size_in: tuple[int, int], size_out
+    layer: keras.layers.Layer,
+    field: ReceptiveField,
+    size_in: tuple[int, int],
+    size_out: tuple[int, int],
 ) -> ReceptiveField:
     kernel, stride, dilation = _window(layer)
     sizes, jumps, starts = [], [], []
@@ -82,7 +87,7 @@ def _through_window(
         sizes.append(field.size[axis] + (extent - 1) * jump)
         jumps.append(jump * stride[axis])
         starts.append(field.start[axis] + ((extent - 1) / 2 - before) * jump)
-    return ReceptiveField(tuple(sizes), tuple(jumps), tuple(starts))  # type: ignore[arg-type]
+    return ReceptiveField((sizes[0], sizes[1]), (jumps[0], jumps[1]), (starts[0], starts[1]))
 
 
 def _shifted(layer: keras.layers.Layer, field: ReceptiveField) -> ReceptiveField:
@@ -112,7 +117,7 @@ def _union(fields: list[ReceptiveField]) -> ReceptiveField:
         sizes.append(round(high - low) + 1)
         starts.append((low + high) / 2)
     jump = max(f.jump for f in fields)
-    return ReceptiveField(tuple(sizes), jump, tuple(starts))  # type: ignore[arg-type]
+    return ReceptiveField((sizes[0], sizes[1]), jump, (starts[0], starts[1]))
 
 
 _WINDOWED = (
@@ -144,12 +149,13 @@ def _propagate(model: keras.Model, known: dict[int, ReceptiveField | None]) -> N
                 for inner, outer in zip(operation.outputs, outputs):
                     known[id(outer)] = known.get(id(inner))
                 continue
-            fields = [known[id(t)] for t in inputs if _spatial(t) and known[id(t)] is not None]
+            fields = [f for t in inputs if _spatial(t) and (f := known[id(t)]) is not None]
             field = None
-            if fields and _spatial(outputs[0]):
+            if fields and (size_out := _spatial(outputs[0])):
                 field = fields[0] if len(fields) == 1 else _union(fields)
                 if isinstance(operation, _WINDOWED):
-                    size_in, size_out = _spatial(inputs[0]), _spatial(outputs[0])
+                    size_in = _spatial(inputs[0])
+                    assert size_in is not None, "its one input has a field, so it has a grid"
                     field = _through_window(operation, fields[0], size_in, size_out)
                 elif isinstance(operation, (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)):
                     field = _shifted(operation, fields[0])

@@ -101,8 +101,10 @@ _LAYER_PANEL = 160  # side of one layer's panel in a per-class picture
 class Titled(Protocol):
     """Anything that names a method and how it is drawn: a catalog method or a grid column."""
 
-    title: str
-    display: Display
+    @property
+    def title(self) -> str: ...
+    @property
+    def display(self) -> Display: ...
 
 
 def display_scale(display: Display) -> str:
@@ -125,7 +127,7 @@ def signed_image(signed: np.ndarray) -> np.ndarray:
     return colormap_rgb(symmetric_unit(signed), SIGNED_COLORMAP)
 
 
-def _wrap_name(name: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+def _wrap_name(name: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     """A layer name wrapped after its underscores where possible (`block_13_expand_relu`)."""
     return [line.replace("_ ", "_") for line in wrap_text(name.replace("_", "_ "), font, width)]
 
@@ -151,7 +153,7 @@ def _layer_panels(crop: np.ndarray, heats: np.ndarray, layers: Sequence[str]) ->
         for number, text in enumerate(lines):
             halo_text(draw, (x, y + number * line), text, font)
         panel = Image.fromarray(heatmap_overlay(crop, heat)).resize(
-            (_LAYER_PANEL, _LAYER_PANEL), Image.BILINEAR
+            (_LAYER_PANEL, _LAYER_PANEL), Image.Resampling.BILINEAR
         )
         canvas.paste(panel, (x, y + label_h))
     return np.asarray(canvas)

@@ -51,7 +51,7 @@ def spatial_filter_grid(kernels: np.ndarray, tile_size: int = 32) -> Image.Image
     relative weight of each input channel stays readable.
     """
     outputs, inputs = kernels.shape[:2]
-    tiles = []
+    tiles: list[np.ndarray] = []
     for kernel in kernels:
         scale = float(np.abs(kernel).max())
         tiles.extend(to_uint8(symmetric_unit(k, scale if scale > 0 else None)) for k in kernel)
@@ -85,14 +85,17 @@ def pointwise_matrix(matrix: np.ndarray, max_size: int = 64, cell: int = 6) -> I
     shown = matrix[:max_size, :max_size]
     pixels = colormap_rgb(symmetric_unit(shown), DIVERGING_COLORMAP)
     picture = Image.fromarray(pixels).resize(
-        (shown.shape[1] * cell, shown.shape[0] * cell), Image.NEAREST
+        (shown.shape[1] * cell, shown.shape[0] * cell), Image.Resampling.NEAREST
     )
     legend = _weight_legend(DIVERGING_COLORMAP, picture.width)
     return stack([picture, legend], gap=6, margin=2)
 
 
 def feature_map_grid(
-    maps: np.ndarray, channels: Sequence[int], scale: tuple[float, float], columns: int = 4
+    maps: np.ndarray,
+    channels: Sequence[int] | np.ndarray,
+    scale: tuple[float, float],
+    columns: int = 4,
 ) -> Image.Image:
     """(n, h, w) activations on ONE shared colour scale, each tile labelled with its channel,
     with that scale drawn below. Four columns keep the labels readable on a phone."""

@@ -9,6 +9,7 @@ module lays its figures out with these, so all figures share one look.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -21,7 +22,7 @@ _HALO = (255, 255, 255, 255)
 _CLEAR = (0, 0, 0, 0)
 
 
-def text_font(size: int = FONT_SIZE) -> ImageFont.ImageFont:
+def text_font(size: int = FONT_SIZE) -> ImageFont.FreeTypeFont:
     """Matplotlib's bundled DejaVu Sans: the same font on every machine, so same bytes."""
     from matplotlib import font_manager
 
@@ -29,7 +30,7 @@ def text_font(size: int = FONT_SIZE) -> ImageFont.ImageFont:
     return ImageFont.truetype(path, size)
 
 
-def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
+def _fit(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
     """Shorten `text` with an ellipsis until it fits in `width` pixels."""
     if font.getlength(text) <= width:
         return text
@@ -38,7 +39,7 @@ def _fit(text: str, font: ImageFont.ImageFont, width: int) -> str:
     return text + "…"
 
 
-def wrap_text(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
+def wrap_text(text: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
     """Break `text` into lines no wider than `width` pixels, at spaces where possible and
     inside a word only when the word alone is too wide; nothing is cut off."""
     lines: list[str] = []
@@ -62,12 +63,18 @@ def wrap_text(text: str, font: ImageFont.ImageFont, width: int) -> list[str]:
     return lines
 
 
-def line_height(font: ImageFont.ImageFont) -> int:
+def line_height(font: ImageFont.FreeTypeFont) -> int:
     """The distance from one line of text in `font` to the next."""
     return round(font.size * 1.3)
 
 
-def halo_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font, **kw) -> None:
+def halo_text(
+    draw: ImageDraw.ImageDraw,
+    xy: tuple[float, float],
+    text: str,
+    font: ImageFont.FreeTypeFont,
+    **kw: Any,
+) -> None:
     """Dark text in a light halo: readable on any background."""
     stroke = max(2, font.size // 8)
     draw.text(xy, text, fill=_INK, font=font, stroke_width=stroke, stroke_fill=_HALO, **kw)
@@ -107,7 +114,9 @@ def fit_tile(tile: np.ndarray, size: int) -> Image.Image:
     returned as it is, so cells drawn once and stored (`column_cells`) lay out unchanged."""
     picture = Image.fromarray(np.asarray(tile))
     picture = picture if picture.mode == "RGBA" else picture.convert("RGB")
-    resample = Image.NEAREST if max(picture.size) < size / 2 else Image.BILINEAR
+    resample = (
+        Image.Resampling.NEAREST if max(picture.size) < size / 2 else Image.Resampling.BILINEAR
+    )
     scale = size / max(picture.size)
     shape = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
     return picture.resize(shape, resample)

@@ -23,7 +23,7 @@ def _clip(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, 
 
 def _marked(photo: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
     """The photo at `size` with the receptive field outlined (in yellow on a dark rim)."""
-    picture = Image.fromarray(photo).convert("RGB").resize((size, size), Image.BILINEAR)
+    picture = Image.fromarray(photo).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
     scale = size / photo.shape[0]
     top, left, bottom, right = (round(v * scale) for v in box)
     draw = ImageDraw.Draw(picture)

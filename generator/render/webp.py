@@ -35,7 +35,7 @@ def fit_within(image: Image.Image, side: int) -> Image.Image:
         return image
     scale = side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.LANCZOS)
+    return image.resize(size, Image.Resampling.LANCZOS)
 
 
 def save_image(path: Path, image: Image.Image) -> None:

@@ -94,7 +94,7 @@ class Occlusion(Method):
     window: float = 0.25  # the window's side, as a fraction of the input's side
     stride: float = 0.125  # the step between windows, as a fraction of the input's side
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0 < self.window <= 1 or not 0 < self.stride <= 1:
             raise ValueError(
                 f"occlusion window and stride are fractions of the input side in (0, 1], "

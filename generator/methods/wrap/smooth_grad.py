@@ -61,7 +61,8 @@ class SmoothGrad(Method):
         if self.level < 0:
             raise ValueError(f"SmoothGrad needs a noise level >= 0, got {self.level}")
 
-    # The class variables of other methods, derived here from the base.
+    # The class variables of other methods, derived here from the base. mypy reports a property
+    # over a ClassVar as an incompatible override (the ignores); both read as `method.slug`.
     @property
     def slug(self) -> str:  # type: ignore[override]
         return _NAMES.get(self.base.slug, (f"smoothgrad-{self.base.slug}",))[0]
