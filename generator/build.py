@@ -477,7 +477,8 @@ def _build_locked(
             earlier=earlier_pages,
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused
-        writer.written += kept_links(ledger, _other_pages(options.out, pages_written))
+        others = [p for p in _other_pages(options.out, pages_written) if not ledger.owns(p)]
+        writer.written += kept_links(ledger, others)
         for ledger_note in ledger.finish([*writer.written, *pages_written]):
             console.say(f"note: {ledger_note}")
         times = options.out / CACHE_DIR / "build-times.json"
@@ -493,8 +494,8 @@ def _build_locked(
 
 
 def _other_pages(out: Path, written: set[str]) -> list[str]:
-    """The pages of `out` this build did not write: a user's own, one it was refused, a failed
-    model's kept page (the cache and other dot-folders left out)."""
+    """The pages of `out` this build did not write (the cache and other dot-folders left out):
+    the generator's that go, a failed model's kept page, a user's own, one it was refused."""
     pages = (page.relative_to(out).as_posix() for page in out.rglob("*.md"))
     return sorted(
         page

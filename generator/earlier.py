@@ -44,9 +44,10 @@ def linked_files(out: Path, page: str) -> set[str]:
 
 
 def kept_links(ledger: Ledger, pages: Iterable[str]) -> list[str]:
-    """The generator's pictures that pages it did not write this time (a user's page, a page it
-    was refused, a failed model's kept page) link to: they are kept, so no page links a picture
-    the build deleted. Pages are not: a page no longer generated goes, whoever links it."""
+    """The generator's pictures that `pages` it did not write this time (a user's page, a page
+    it was refused, a failed model's kept page) link to: they are kept, so no page links a
+    picture the build deleted. Pages are not: a page no longer generated goes, whoever links
+    it (a user's page may then link a page their options no longer make)."""
     linked = set().union(*(linked_files(ledger.out, page) for page in pages))
     return sorted(path for path in linked if not path.endswith(".md") and ledger.owns(path))
 

@@ -128,6 +128,7 @@ class BuildSequence(RuleBasedStateMachine):
         self.many_pass_top = 1
         self.photos: dict[str, bytes] = {}
         self.edited: dict[str, bytes] = {}  # generated files the user changed, and their bytes
+        self.unreported: set[str] = set()  # edits made since the last build
         self.failed = False  # the last build failed a model or refused a file
         _counts["sequences"] += 1
 
@@ -205,6 +206,7 @@ class BuildSequence(RuleBasedStateMachine):
             path = self.out / relative
             path.write_bytes(path.read_bytes() + EDIT)
             self.edited[relative] = path.read_bytes()
+            self.unreported.add(relative)
         self._build()
 
     @rule(pick=st.integers(0, 10**6))
@@ -238,7 +240,15 @@ class BuildSequence(RuleBasedStateMachine):
         work = Path(tempfile.mkdtemp(prefix="gallery-mkdocs-", dir=self.root))
         shutil.copytree(self.out, work / "docs")  # mkdocs_build adds the site's stylesheets
         result = mkdocs_build(work / "docs", work)
-        assert result.returncode == 0, result.stderr[-3000:]
+        # The generator's pages never link what is not there; a page the user edited may link
+        # a page their later options no longer make (the build refused it, or noted it once).
+        theirs = [f"Doc file '{page}'" for page in self.edited if page.endswith(".md")]
+        problems = [
+            line
+            for line in result.stderr.splitlines()
+            if line.startswith(("WARNING", "ERROR")) and not any(page in line for page in theirs)
+        ]
+        assert result.returncode == 0 or (theirs and not problems), result.stderr[-3000:]
         shutil.rmtree(work)
 
     def teardown(self) -> None:
@@ -268,12 +278,12 @@ class BuildSequence(RuleBasedStateMachine):
     def _check_outcome(self, outcome: Outcome, expect_failure: bool) -> None:
         _counts["steps"] += 1
         assert "Traceback" not in outcome.output, outcome.output
-        for relative in self.edited:  # reported: refused, failed on, no longer counted, or kept
-            if (self.out / relative).exists():
-                assert relative in outcome.output or _shown_in_summary(relative, outcome), (
-                    relative,
-                    outcome.output,
-                )
+        for relative in self.unreported:  # each edit is named by the next build's output
+            assert relative in outcome.output or _shown_in_summary(relative, outcome), (
+                relative,
+                outcome.output,
+            )
+        self.unreported.clear()
         no_photo = not self.photos
         if expect_failure or no_photo:
             assert outcome.code == 1, outcome.output
@@ -353,7 +363,8 @@ def test_the_sequences_the_property_test_found() -> None:
     """Defects the property test found, replayed: (1) a build that was refused a path the user
     had edited counted the user's file as its own, and the next build overwrote it; (2) a model
     page the user had edited, kept when the methods changed, linked pictures the build deleted,
-    and the comparison pages linked blocks it did not have."""
+    and the comparison pages linked blocks it did not have; (3) the first fix of (2) kept the
+    pictures of the generator's own pages that were going."""
     machine = BuildSequence()
     moves = [
         lambda: machine.first_build("cat.jpg"),
@@ -363,6 +374,10 @@ def test_the_sequences_the_property_test_found() -> None:
         lambda: machine.delete_my_edits(),
         lambda: machine.edit("models/mobilenetv3small.md"),
         lambda: machine.change_methods(["guided-backprop"]),  # the page is refused, kept
+        lambda: machine.delete_my_edits(),
+        lambda: machine.change_methods(["grad-cam"]),  # the old pages' pictures go with them
+        lambda: machine.edit("compare/cat/index.md"),
+        lambda: machine.change_methods(["guided-backprop"]),  # refused; links a page now gone
         lambda: machine.delete_my_edits(),
     ]
     try:
