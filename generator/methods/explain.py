@@ -148,15 +148,14 @@ class Explainer:
     def plan(
         self, methods: Sequence[Method], top: int, many_passes_top: int = 1
     ) -> tuple[tuple[Method, Context], ...]:
-        """Each method with its context: `top` classes, or `many_passes_top` for methods that
-        need many passes."""
+        """Each method with its context: the classes it explains (`Method.classes_explained`)."""
         return tuple(
             (
                 method,
                 Context(
                     self.target_layer,
                     self.stage_layers,
-                    min(top, many_passes_top) if method.many_passes else top,
+                    method.classes_explained(top, many_passes_top),
                 ),
             )
             for method in methods
