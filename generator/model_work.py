@@ -34,7 +34,7 @@ from generator.methods.budget import GIB, OverBudget, budget_bytes
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
-from generator.methods.layers import TensorChoice, gradcam_target, stage_outputs
+from generator.methods.layers import TensorChoice, TensorGraph, gradcam_target, stage_outputs
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
 from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
@@ -82,10 +82,10 @@ def _chosen(choice: TensorChoice) -> ChosenTensor:
     return ChosenTensor(choice.name, choice.shape, choice.reason)
 
 
-def _target_choice(spec: ModelSpec, model: keras.Model) -> TensorChoice:
+def _target_choice(spec: ModelSpec, model: keras.Model, graph: TensorGraph) -> TensorChoice:
     """Grad-CAM's tensor: model_facts' override for this model if it has one, else automatic."""
     if spec.gradcam_layer is None:
-        return gradcam_target(model)
+        return gradcam_target(model, graph)
     height, width, channels = (int(d) for d in model.get_layer(spec.gradcam_layer).output.shape[1:])
     return TensorChoice(
         spec.gradcam_layer, (height, width, channels), "set for this model in model_facts.py"
@@ -256,10 +256,12 @@ def compute_model_page(
     start = time.perf_counter()
     progress.set_postfix_str(f"{spec.name}: building the model")
     model = build_model(spec, resolve_weights(spec.name, work.weights))
-    target, stages = _target_choice(spec, model), stage_outputs(model)
+    graph = TensorGraph(model)  # read once: targets, stages, memory and receptive fields
+    target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
     stage_names = [stage.name for stage in stages]
     explainer = Explainer(
         model,
+        graph=graph,
         target_layer=target.name,
         stage_layers=stage_names,
         methods=catalog.select(options.methods),
@@ -282,7 +284,7 @@ def compute_model_page(
             "Layer projections: one backward pass of one input does not fit the memory budget"
             f" of {options.memory_budget:g} GiB"
         )
-    fields = receptive_fields(model, stage_names)
+    fields = receptive_fields(model, stage_names, graph)
     if card is None:
         sets = [first_layer_filters(model)]
         sets += [layer_filters(layer) for layer in deeper_filter_layers(model)]

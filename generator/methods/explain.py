@@ -100,7 +100,8 @@ class Explainer:
     `preprocess` maps photos (0-255) to model inputs; methods that compare against a black or
     grey photo use it (identity when absent). `memory_budget` (bytes; default
     `budget.DEFAULT_BUDGET_GIB`) bounds how many inputs each pass holds at once
-    (`self.memory`). The model is only read, never changed.
+    (`self.memory`). `graph` is the model's `layers.TensorGraph` if the caller already read it
+    (it is read once per model). The model is only read, never changed.
     """
 
     def __init__(
@@ -111,12 +112,13 @@ class Explainer:
         methods: Sequence[Method] = METHODS,
         preprocess: Callable[[np.ndarray], np.ndarray] | None = None,
         memory_budget: int | None = None,
+        graph: TensorGraph | None = None,
     ):
         self.model = model
-        self.target_layer = target_layer or gradcam_target(model).name
+        graph = graph or TensorGraph(model)
+        self.target_layer = target_layer or gradcam_target(model, graph).name
         self.stage_layers = tuple(stage_layers)
         self.methods = tuple(methods)
-        graph = TensorGraph(model)
         self._names = (self.target_layer, *self.stage_layers)
         tensors = [graph.tensor(name) for name in self._names]
         self._widths = {
@@ -126,7 +128,7 @@ class Explainer:
         self.references = references(model, preprocess)
         self.report: NonlinearityReport = self._rewired.report
         self.memory = MemoryPlan(
-            MemoryProfile.of(model),
+            MemoryProfile.of(model, graph),
             budget_bytes(DEFAULT_BUDGET_GIB) if memory_budget is None else memory_budget,
         )
         # One trace per plan (methods and their contexts), reused for every later image.

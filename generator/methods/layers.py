@@ -288,7 +288,7 @@ def _seen_tensors(graph: TensorGraph, tensors: list[Any]) -> list[Any]:
     ]
 
 
-def gradcam_target(model: keras.Model) -> TensorChoice:
+def gradcam_target(model: keras.Model, graph: TensorGraph | None = None) -> TensorChoice:
     """The tensor Grad-CAM reads, and why.
 
     The last tensor with a spatial grid (larger than 1x1) that every path to the classifier
@@ -296,8 +296,9 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
     Squeeze-and-excitation branches and MobileNetV3's 1x1 head convolutions have 1x1 outputs
     and are therefore skipped. Local pooling right before the head (VGG's block5_pool) is
     stepped over to the rectified convolution maps it pools, as in the Grad-CAM paper.
+    `graph` is the model's, if it was already read (`TensorGraph`).
     """
-    graph = TensorGraph(model)
+    graph = graph or TensorGraph(model)
     spatial = _seen_tensors(graph, graph.dominators())
     if not spatial:
         raise ValueError(
@@ -326,16 +327,17 @@ def gradcam_target(model: keras.Model) -> TensorChoice:
     return TensorChoice(graph.name(target), _grid(target), reason)
 
 
-def stage_outputs(model: keras.Model) -> list[TensorChoice]:
+def stage_outputs(model: keras.Model, graph: TensorGraph | None = None) -> list[TensorChoice]:
     """One tensor per resolution stage: the stage's output.
 
     Stages group the spatial sizes of the tensors on the input-to-output paths: a new stage
     starts where the side falls by `_STAGE_SHRINK` or more. A stage's output is its last
     tensor that every path passes through. Where there is none (NASNet's cells each read the
     two cells before them, so no single tensor carries everything), it is the tensor fewest
-    connections bypass, the last of them on a tie: the last cell's output.
+    connections bypass, the last of them on a tie: the last cell's output. `graph` is the
+    model's, if it was already read (`TensorGraph`).
     """
-    graph = TensorGraph(model)
+    graph = graph or TensorGraph(model)
     bypasses = graph.bypasses()
     tensors = _seen_tensors(graph, [t for t in graph.order if id(t) in bypasses])
     areas = sorted({h * w for h, w, _ in map(_grid, tensors)}, reverse=True)

@@ -59,9 +59,10 @@ class MemoryProfile:
     tensors: int  # tensors of the model's graph (its traced graph grows with them)
 
     @classmethod
-    def of(cls, model: Any) -> MemoryProfile:
-        """The profile of a built Keras model, read off its graph (no pass is run)."""
-        graph = TensorGraph(model)
+    def of(cls, model: Any, graph: TensorGraph | None = None) -> MemoryProfile:
+        """The profile of a built Keras model, read off its graph (`graph`, if it was already
+        read; no pass is run)."""
+        graph = graph or TensorGraph(model)
         return cls(
             weight_bytes=sum(prod(int(d) for d in w.shape) for w in model.weights) * _FLOAT,
             activation_bytes=sum(_size(t.shape) for t in graph.order) * _FLOAT,

@@ -163,12 +163,15 @@ def _propagate(model: keras.Model, known: dict[int, ReceptiveField | None]) -> N
                 known[id(tensor)] = field
 
 
-def receptive_fields(model: keras.Model, layers: list[str]) -> dict[str, ReceptiveField]:
+def receptive_fields(
+    model: keras.Model, layers: list[str], graph: TensorGraph | None = None
+) -> dict[str, ReceptiveField]:
     """The receptive field of each named tensor (a `TensorGraph` name: a layer's output, or an
-    operation's, such as ConvNeXt's residual sum `add_17`) with a 2-D grid."""
+    operation's, such as ConvNeXt's residual sum `add_17`) with a 2-D grid; `graph` is the
+    model's, if it was already read."""
     known: dict[int, ReceptiveField | None] = {id(t): _PIXEL for t in model.inputs}
     _propagate(model, known)
-    graph = TensorGraph(model)
+    graph = graph or TensorGraph(model)
     fields = {}
     for name in layers:
         field = known.get(id(graph.tensor(name)))
