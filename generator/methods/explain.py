@@ -17,7 +17,7 @@ layer projections live here too: they share the rewired graph.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -224,7 +224,7 @@ class Explainer:
         return self.explain(images, classes=classes, methods=(method,)).methods[method.slug].maps
 
     def project_layers(
-        self, images: np.ndarray, channels: dict[str, Sequence[int]]
+        self, images: np.ndarray, channels: Mapping[str, Sequence[int]]
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Zeiler & Fergus projections: layer -> (guided, deconvnet), each (N, P, H, W, 3).
 
@@ -260,7 +260,7 @@ class Explainer:
         classes: tf.Tensor | None,
         top: int,
         number: int,
-    ):
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor], list[tuple[tf.Tensor, dict[str, Any]]]]:
         """The plain forward pass, then every distinct pass the methods need, each once, then
         each method's maps from them: all in one compiled call."""
         plan = next(plan for plan, n in self._plans.items() if n == number)
@@ -444,7 +444,7 @@ class Explainer:
             raise ValueError(f"class indices must be in 0..{self._class_count() - 1}")
         return tf.constant(classes, tf.int32)
 
-    def _channel_pairs(self, channels: dict[str, Sequence[int]]) -> list[tuple[str, int]]:
+    def _channel_pairs(self, channels: Mapping[str, Sequence[int]]) -> list[tuple[str, int]]:
         """(layer, channel) in request order, validated against the stage layers."""
         pairs = []
         for layer, ids in channels.items():
@@ -494,6 +494,8 @@ def guided_grad_cam(
     return explainer.explain(images, classes=columns).guided_gradcam[:, 0]
 
 
-def _input_gradient(model: keras.Model, images: np.ndarray, classes: np.ndarray, rule: Rule):
+def _input_gradient(
+    model: keras.Model, images: np.ndarray, classes: np.ndarray, rule: Rule
+) -> np.ndarray:
     explainer = Explainer(model)
     return explainer.input_gradients(images, np.asarray(classes)[:, None], rule)[:, 0]
