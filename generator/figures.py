@@ -278,7 +278,12 @@ class ImageFigures:
             layer = f" at layer {target_layer}" if method.at_target else ""
             details = [text for text in (method.options_text(), method.note_text(notes)) if text]
             said = f" ({'; '.join(details)})" if details else ""
-            caption = f"{self.what}: {method.title}{layer} for class {rank}, '{name}'{said}"
+            which = (
+                f"for class {rank}, '{name}'"
+                if method.class_specific
+                else "(the same map for every class)"
+            )
+            caption = f"{self.what}: {method.title}{layer} {which}{said}"
             figure = self.writer.image(
                 f"{self.base}/{method.slug}-{rank}-{slugify(name)}.webp",
                 partial(
