@@ -36,7 +36,8 @@ from generator.methods.base import Method
 from generator.methods.budget import GIB
 from generator.methods.explain import Explainer
 from generator.methods.feature_maps import strongest_channels
-from generator.methods.layers import gradcam_target, stage_outputs
+from generator.methods.layers import TensorGraph, gradcam_target, stage_outputs
+from generator.methods.projections import LayerProjections
 from generator.model_process import peak_rss_gib, reset_peak_rss
 from generator.registry import ModelSpec, build_model
 
@@ -117,11 +118,18 @@ def bench_model(
     as soon as they are measured (a slow model's table then fills in line by line)."""
     start = time.perf_counter()
     model = build_model(spec, "random")
-    target = gradcam_target(model).name
-    stages = [stage.name for stage in stage_outputs(model)]
+    graph = TensorGraph(model)  # read once, as the build does
+    target = gradcam_target(model, graph).name
+    stages = [stage.name for stage in stage_outputs(model, graph)]
     explainer = Explainer(
-        model, target_layer=target, stage_layers=stages, methods=methods, preprocess=spec.preprocess
+        model,
+        target_layer=target,
+        stage_layers=stages,
+        methods=methods,
+        preprocess=spec.preprocess,
+        graph=graph,
     )
+    projections = LayerProjections(explainer)
     crop = center_crop(load_image(image_path).pixels, spec.input_size)
     batch = spec.preprocess(crop[None])
     bench = ModelBench(spec)
@@ -165,7 +173,7 @@ def bench_model(
         for layer, act in result.stage_activations.items()
     }
     bench.figures["layer projections"] = _fastest_seconds(
-        lambda: explainer.project_layers(batch, channels), repeats
+        lambda: projections.project(batch, channels), repeats
     )
     with tempfile.TemporaryDirectory() as folder:
         labels = [f"class {c}" for c in classes[0]]

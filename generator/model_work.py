@@ -35,6 +35,7 @@ from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
 from generator.methods.layers import TensorChoice, TensorGraph, gradcam_target, stage_outputs
+from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
 from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
@@ -99,7 +100,7 @@ def _first(notes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _shared_part(
     figures: ImageFigures,
-    explainer: Explainer,
+    projector: LayerProjections,
     result: Explanations,
     crop: np.ndarray,
     batch: np.ndarray,
@@ -123,9 +124,9 @@ def _shared_part(
             figures.feature_maps(layer, shape, strongest.maps, strongest.channels, strongest.scale)
         )
     projections = []
-    if not explainer.memory.projections_fit():
+    if not projector.explainer.memory.projections_fit():
         projection_channels = {}  # the page says why (`compute_model_page`)
-    for layer, (guided, deconv) in explainer.project_layers(batch, projection_channels).items():
+    for layer, (guided, deconv) in projector.project(batch, projection_channels).items():
         channels = projection_channels[layer]
         activation = result.stage_activations[layer][0]
         boxes = projection_crops(activation, channels, fields[layer], guided[0], deconv[0])
@@ -150,6 +151,7 @@ def explain_image(
     cache: Cache,
     work: ModelWork,
     explainer: Explainer,
+    projector: LayerProjections,
     source: SourceImage,
     card: ModelCard,
     fields: dict[str, ReceptiveField],
@@ -199,7 +201,7 @@ def explain_image(
     # (key, part, its figures) made now, cached once their files are written
     made: list[tuple[str, SharedPart | MethodPart, list[Figure]]] = []
     if shared is None:
-        shared = _shared_part(figures, explainer, result, crop, batch, fields)
+        shared = _shared_part(figures, projector, result, crop, batch, fields)
         if explainer.memory.projections_fit():  # else not cached: a larger budget adds them
             made.append((image.key, shared, shared.figures()))
     else:
@@ -268,6 +270,7 @@ def compute_model_page(
         preprocess=spec.preprocess,
         memory_budget=budget_bytes(options.memory_budget),
     )
+    projector = LayerProjections(explainer)
     # Before computing anything: the methods that cannot run within the memory budget.
     left_out = explainer.memory.left_out(explainer.plan(explainer.methods, options.top,
                                                         options.many_pass_top))  # fmt: skip
@@ -302,7 +305,7 @@ def compute_model_page(
         step = "explaining" if work.plan.images[source.slug].needs_model else "cached"
         progress.set_postfix_str(f"{spec.name}: {step} {printable(source.path.stem)}"[:60])
         outcomes.append(
-            explain_image(writer, cache, work, explainer, source, card, fields, methods)
+            explain_image(writer, cache, work, explainer, projector, source, card, fields, methods)
         )
         progress.update(1)
     computed = model_page(spec, options, card, outcomes, lines)

@@ -22,6 +22,7 @@ from generator.methods.explain import (
 from generator.methods.gradient.deconvnet import DeConvNet
 from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.gradient.saliency import Saliency
+from generator.methods.projections import LayerProjections
 
 
 def _sigmoid(x):
@@ -347,7 +348,7 @@ def test_model_is_unchanged_after_explaining():
     before, outputs_before = _snapshot(model), model(images).numpy()
     explainer = Explainer(model, stage_layers=["conv0"])
     explainer.explain(images, top=3)
-    explainer.project_layers(images, {"conv0": [0, 1]})
+    LayerProjections(explainer).project(images, {"conv0": [0, 1]})
     after = _snapshot(model)
     assert after[0] == before[0]
     assert all(np.array_equal(a, b) for a, b in zip(after[1], before[1]))
@@ -368,7 +369,9 @@ def test_layer_projection_is_the_strongest_activation_only():
     conv.set_weights([kernel[None, None].astype("float32"), np.zeros(2, "float32")])
     model = keras.Model(inputs, layers.Dense(3)(layers.GlobalAveragePooling2D()(x)))
     images = rng.uniform(-1, 1, (2, 5, 5, 3)).astype("float32")
-    projections = Explainer(model, stage_layers=["stage"]).project_layers(images, {"stage": [1, 0]})
+    projections = LayerProjections(Explainer(model, stage_layers=["stage"])).project(
+        images, {"stage": [1, 0]}
+    )
     guided, deconv = projections["stage"]
     assert guided.shape == deconv.shape == (2, 2, 5, 5, 3)
     for n in range(2):
@@ -564,8 +567,8 @@ def test_grouped_convolution_explains_like_its_ungrouped_twin(groups):
         expected = twin.input_gradients(images, classes, rule)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
         assert np.abs(got).max() > 0
-    got = grouped.project_layers(images, {"relu": [0, 3]})["relu"]
-    expected = twin.project_layers(images, {"relu": [0, 3]})["relu"]
+    got = LayerProjections(grouped).project(images, {"relu": [0, 3]})["relu"]
+    expected = LayerProjections(twin).project(images, {"relu": [0, 3]})["relu"]
     for mine, theirs in zip(got, expected):
         np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=1e-6)
 

@@ -23,6 +23,7 @@ from generator.methods.base import Method
 from generator.methods.catalog import METHODS
 from generator.methods.explain import Explainer
 from generator.methods.layers import TensorGraph, gradcam_target, iter_layers, stage_outputs
+from generator.methods.projections import LayerProjections
 from generator.registry import build_model, discover
 
 FAST = {
@@ -179,7 +180,9 @@ def test_layer_projections_on_a_real_architecture():
     images = spec.preprocess(
         np.random.default_rng(1).integers(0, 256, (2, FAST_SIZE, FAST_SIZE, 3), dtype=np.uint8)
     )
-    projections = explainer.project_layers(images, {stages[0]: [0, 5, 7], stages[-1]: [3]})
+    projections = LayerProjections(explainer).project(
+        images, {stages[0]: [0, 5, 7], stages[-1]: [3]}
+    )
     assert set(projections) == {stages[0], stages[-1]}
     for layer, count in ((stages[0], 3), (stages[-1], 1)):
         guided, deconv = projections[layer]

@@ -23,6 +23,7 @@ from generator.methods.budget import DEFAULT_BUDGET_GIB, GIB, budget_bytes
 from generator.methods.explain import Explainer
 from generator.methods.layers import stage_outputs
 from generator.methods.memory import MemoryPlan, MemoryProfile, plan_needs
+from generator.methods.projections import LayerProjections
 from generator.registry import build_model, discover
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,8 +83,8 @@ def test_a_tight_budget_chunks_every_pass_and_changes_no_map():
     for slug, maps in expected.methods.items():
         np.testing.assert_allclose(got.methods[slug].maps, maps.maps, rtol=1e-4, atol=1e-5)
     channels = {"conv1": [0, 3], "conv2": [1]}
-    for layer, (guided, deconv) in roomy.project_layers(images, channels).items():
-        narrow_guided, narrow_deconv = narrow.project_layers(images, channels)[layer]
+    for layer, (guided, deconv) in LayerProjections(roomy).project(images, channels).items():
+        narrow_guided, narrow_deconv = LayerProjections(narrow).project(images, channels)[layer]
         np.testing.assert_allclose(narrow_guided, guided, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(narrow_deconv, deconv, rtol=1e-5, atol=1e-6)
 

@@ -12,12 +12,12 @@ kind of input made from the image run as one chunked pass per class count and ru
 one after another, each over as many inputs at once as the model's memory plan allows
 (`memory.MemoryPlan`), so the call's peak is that of its largest pass. Class scores are
 pre-softmax logits: a saturated softmax has near-zero gradients, logits do not. Zeiler & Fergus
-layer projections live here too: they share the rewired graph.
+layer projections (`projections.LayerProjections`) run on the same rewired graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -46,9 +46,6 @@ from generator.methods.layers import TensorGraph, gradcam_target
 from generator.methods.memory import MemoryPlan, MemoryProfile
 
 _T = TypeVar("_T", bound=Hashable)
-
-# Guided Backprop and DeConvNet share one compiled call: the batch is stacked once per rule.
-_BOTH_RULES: tuple[Rule, ...] = ("guided", "deconvnet")
 
 
 @dataclass(frozen=True)
@@ -94,8 +91,9 @@ class Explainer:
     """The selected explanation methods of one model, compiled once and reused for every image.
 
     `target_layer` names the tensor Grad-CAM reads (default: `layers.gradcam_target`);
-    `stage_layers` name the tensors whose values `explain` returns and whose channels
-    `project_layers` projects back to the input. Names are those of `layers.TensorGraph`: a
+    `stage_layers` name the tensors whose values `explain` returns (and whose channels
+    `projections.LayerProjections` projects back to the input; `stage_widths` gives their
+    channel counts). Names are those of `layers.TensorGraph`: a
     layer's name for its output, or e.g. "add_17" for an operation that is not a layer.
     `preprocess` maps photos (0-255) to model inputs; methods that compare against a black or
     grey photo use it (identity when absent). `memory_budget` (bytes; default
@@ -121,7 +119,7 @@ class Explainer:
         self.methods = tuple(methods)
         self._names = (self.target_layer, *self.stage_layers)
         tensors = [graph.tensor(name) for name in self._names]
-        self._widths = {
+        self.stage_widths = {
             name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
         }
         self._rewired = RewiredModel(model, tensors)
@@ -134,9 +132,6 @@ class Explainer:
         # One trace per plan (methods and their contexts), reused for every later image.
         self._plans: dict[tuple[tuple[Method, Context], ...], int] = {}
         self._explain = tf.function(self._explain_step, reduce_retracing=True, autograph=False)
-        self._projections = tf.function(
-            self._projection_step, reduce_retracing=True, autograph=False
-        )
 
     # ------------------------------------------------------------------ public methods
 
@@ -175,7 +170,7 @@ class Explainer:
         image, or for `classes` (N, K); methods that need many passes explain the first
         `many_passes_top` of them. Images are explained as many at a time as the memory plan
         allows (all of them at once where they fit)."""
-        x = self._images(images)
+        x = as_images(images)
         chosen = None if classes is None else self._classes(classes, len(images))
         if chosen is None and not 1 <= top <= self._class_count():
             raise ValueError(f"top must be in 1..{self._class_count()}, got {top}")
@@ -222,35 +217,6 @@ class Explainer:
             raise ValueError(f"rule must be 'guided' or 'deconvnet', got {rule!r}")
         method = methods[rule]
         return self.explain(images, classes=classes, methods=(method,)).methods[method.slug].maps
-
-    def project_layers(
-        self, images: np.ndarray, channels: Mapping[str, Sequence[int]]
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Zeiler & Fergus projections: layer -> (guided, deconvnet), each (N, P, H, W, 3).
-
-        For every requested channel, the gradient w.r.t. the input of that channel's strongest
-        activation (its spatial maximum; Zeiler & Fergus keep only the strongest one).
-        """
-        self._channel_pairs(channels)  # validates layers and channel ranges
-        requested = [layer for layer in self.stage_layers if channels.get(layer)]
-        if not requested:
-            return {}
-        positions = tuple(self.stage_layers.index(layer) for layer in requested)
-        indices = tuple(
-            tf.constant([int(c) for c in channels[layer]], tf.int32) for layer in requested
-        )
-        x = self._images(images)
-        # Both rules in one pass where two inputs fit the memory plan, else one rule at a time.
-        objectives = max(len(channels[layer]) for layer in requested)
-        if len(images) * len(_BOTH_RULES) <= self.memory.projection_chunk(objectives):
-            groups = [_BOTH_RULES]
-        else:
-            groups = [(rule,) for rule in _BOTH_RULES]
-        per_group = [self._projections(x, positions, indices, rules) for rules in groups]
-        return {
-            layer: tuple(np.concatenate([g[i].numpy() for g in per_group]))
-            for i, layer in enumerate(requested)
-        }
 
     # ------------------------------------------------------------------ compiled steps
 
@@ -396,45 +362,10 @@ class Explainer:
             for need, inputs, part in zip(needs, made, tf.split(logits, sizes))
         }
 
-    def _projection_step(
-        self,
-        images: tf.Tensor,
-        positions: tuple[int, ...],
-        indices: tuple[tf.Tensor, ...],
-        rules: tuple[Rule, ...],
-    ) -> list[tf.Tensor]:
-        """Per requested stage layer, (R, N, P, H, W, 3) input gradients of the spatial maxima
-        of its chosen channels.
-
-        One forward pass; then the backward passes of each stage layer's channels, so the
-        gradient of an early layer's channel only runs back through the layers below it (one
-        backward over all stages at once would carry zeros through the whole network).
-        """
-        stacked = tf.concat([images] * len(rules), axis=0)
-        with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
-            tape.watch(stacked)
-            (_, *stages), _ = self._rewired(stacked, rules)
-            strongest = [
-                tf.reduce_max(tf.gather(stages[position], channel_ids, axis=-1), axis=(1, 2))
-                for position, channel_ids in zip(positions, indices)
-            ]
-        per_layer = [
-            tf.stack(tf.split(score_gradients(tape, objective, [stacked])[0], len(rules), axis=0))
-            for objective in strongest
-        ]
-        del tape
-        return per_layer
-
     # ------------------------------------------------------------------ input checks
 
     def _class_count(self) -> int:
         return int(self.model.outputs[0].shape[-1])
-
-    def _images(self, images: np.ndarray) -> tf.Tensor:
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be (N, H, W, 3), got shape {images.shape}")
-        return tf.constant(images)
 
     def _classes(self, classes: np.ndarray, n: int) -> tf.Tensor:
         classes = np.asarray(classes)
@@ -444,18 +375,13 @@ class Explainer:
             raise ValueError(f"class indices must be in 0..{self._class_count() - 1}")
         return tf.constant(classes, tf.int32)
 
-    def _channel_pairs(self, channels: Mapping[str, Sequence[int]]) -> list[tuple[str, int]]:
-        """(layer, channel) in request order, validated against the stage layers."""
-        pairs = []
-        for layer, ids in channels.items():
-            if layer not in self.stage_layers:
-                raise ValueError(f"{layer!r} is not one of the stage layers {self.stage_layers}")
-            width = self._widths[layer]
-            for channel in ids:
-                if not 0 <= int(channel) < width:
-                    raise ValueError(f"channel {channel} out of range for {layer!r} ({width})")
-                pairs.append((layer, int(channel)))
-        return pairs
+
+def as_images(images: np.ndarray) -> tf.Tensor:
+    """A batch of model inputs (N, H, W, 3) as a float32 tensor; any other shape is an error."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be (N, H, W, 3), got shape {images.shape}")
+    return tf.constant(images)
 
 
 def _unique(items: Iterable[_T]) -> list[_T]:
