@@ -11,14 +11,9 @@ import tensorflow as tf
 from keras import layers
 from scipy.special import erf
 
+from generator import api
 from generator.methods.backward_rules import RewiredModel
-from generator.methods.explain import (
-    Explainer,
-    deconvnet,
-    grad_cam,
-    guided_backprop,
-    guided_grad_cam,
-)
+from generator.methods.explain import Explainer
 from generator.methods.gradient.deconvnet import DeConvNet
 from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.gradient.saliency import Saliency
@@ -301,7 +296,9 @@ def test_grad_cam_matches_numpy_on_strided_conv():
             expected = upsampled / upsampled.max() if upsampled.max() > 0 else upsampled
             np.testing.assert_allclose(maps[n, c], expected, atol=1e-5)
     assert evidence.any() and maps.max() == pytest.approx(1.0)
-    np.testing.assert_allclose(grad_cam(model, images, classes[:, 1]), maps[:, 1], atol=1e-6)
+    np.testing.assert_allclose(
+        api.maps(model, images, classes[:, 1], "grad-cam"), maps[:, 1], atol=1e-6
+    )
 
 
 def test_explain_outputs_are_consistent():
@@ -321,15 +318,12 @@ def test_explain_outputs_are_consistent():
     for name in ("conv0", "conv1"):
         expected = keras.Model(model.inputs[0], model.get_layer(name).output)(images).numpy()
         np.testing.assert_allclose(result.stage_activations[name], expected, rtol=1e-5)
-    # The one-off functions give the same numbers as the Explainer.
+    # The public API gives the same numbers as the Explainer.
     top1 = result.classes[:, 0]
-    np.testing.assert_allclose(
-        guided_backprop(model, images, top1), result.guided_backprop[:, 0], rtol=1e-5
-    )
-    np.testing.assert_allclose(deconvnet(model, images, top1), result.deconvnet[:, 0], rtol=1e-5)
-    np.testing.assert_allclose(
-        guided_grad_cam(model, images, top1), result.guided_gradcam[:, 0], rtol=1e-5
-    )
+    for slug in ("guided-backprop", "deconvnet", "guided-grad-cam"):
+        expected = result.methods[slug].maps[:, 0]
+        np.testing.assert_allclose(api.maps(model, images, top1, slug), expected, rtol=1e-5)
+    assert set(api.explain(model, images, api.methods(), top=2).methods) == set(api.methods())
 
 
 def _snapshot(model):
