@@ -134,3 +134,12 @@ def test_grid_cells_of_a_class_independent_method_say_its_one_map_serves_every_c
     first, second = (row.cells[0] for row in grid.rows)
     assert first.picture is not None and second.picture is None
     assert second.missing == "the same map for every class: see the first class"
+
+
+def test_a_blank_class_map_says_why_under_its_picture():
+    for slug in ("grad-cam", "grad-cam-plus-plus", "layer-cam", "score-cam"):
+        method = catalog.by_slug(slug)
+        assert "the map is blank" in method.note_text({"has_evidence": 0.0})
+        assert method.note_text({"has_evidence": 1.0}) == ""
+    ig = catalog.by_slug("integrated-gradients")
+    assert "completeness error" in ig.note_text({"completeness_error": 0.1, "logit_change": 2.0})

@@ -212,9 +212,11 @@ class Attribution:
     """A method's maps for N images and K classes, and per-map notes.
 
     Notes are numbers a method reports about each map, each an (N, K) tensor named by the
-    method, e.g. Integrated Gradients' "completeness_error" and "logit_change". The build keeps
-    the first image's values and hands them to the method's `note_text`, which turns them into
-    words for the map's caption; a note that `note_text` does not mention is not shown.
+    method: "has_evidence" (the class maps: false where the map is blank, no position with
+    positive evidence; `Method.note_text` says so under the picture), Integrated Gradients'
+    "completeness_error" and "logit_change". The build hands each map's values to the method's
+    `note_text`, which turns them into words for the map's caption; a note that `note_text`
+    does not mention is not shown.
     """
 
     maps: tf.Tensor
@@ -264,5 +266,8 @@ class Method:
         )
 
     def note_text(self, notes: Mapping[str, float]) -> str:
-        """What a caption says of one map's notes (plain text); empty by default."""
+        """What a caption says of one map's notes (plain text). By default it speaks only of
+        "has_evidence", the note the class-map methods return: a blank map says why."""
+        if notes.get("has_evidence", 1.0) == 0:
+            return "no positive evidence for this class at this layer: the map is blank"
         return ""
