@@ -239,12 +239,15 @@ def comparisons(
             )
     top1 = []
     for page in pages:
-        cells = []
+        anchored = page.summary.slug not in unanchored
+        cells: list[Top1Cell | None] = []
         for image in images:
             block = blocks[page.summary.slug].get(image.slug)
-            predictions = block.section.predictions if block else []
-            anchor = None if page.summary.slug in unanchored else block.anchor if block else None
-            cells.append(Top1Cell(predictions[0].label, anchor) if block and predictions else None)
+            if block is None or not block.section.predictions:
+                cells.append(None)
+                continue
+            top = block.section.predictions[0].label
+            cells.append(Top1Cell(top, block.anchor if anchored else None))
         summary = page.summary
         top1.append(Top1Row(summary.name, summary.slug, cells, summary.status == "earlier"))
     return Comparisons(samples, methods, compare_pages, top1)
