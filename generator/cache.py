@@ -22,6 +22,8 @@ import numpy as np
 
 from generator.files import atomic_write_bytes, atomic_write_text
 
+CACHE_DIR = ".gallery-cache"  # in --out; MkDocs skips dot-folders, so it is never published
+
 
 def content_key(**parts: Any) -> str:
     """A stable hash of named parts (JSON-serialisable values), independent of argument order."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Self, TypeVar
@@ -125,6 +126,26 @@ class FigureWriter:
 
 
 # --- figures of the whole site ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SiteFigures:
+    """The figures many pages share, drawn once per build."""
+
+    legend: Figure  # every selected method's colour scale (the model pages' legend)
+    legends: dict[str, Figure]  # by family slug: the colour scales of that family's grid
+    thumbnails: list[Thumbnail]  # one per photo, for the home and comparison pages
+
+
+def site_figures(
+    writer: FigureWriter, methods: Sequence[Method], images: Sequence[SourceImage]
+) -> SiteFigures:
+    """Draw the legends of `methods` and the thumbnails of `images`."""
+    return SiteFigures(
+        explanation_legend(writer, methods),
+        family_legends(writer, methods),
+        [thumbnail(writer, source) for source in images],
+    )
 
 
 def explanation_legend(writer: FigureWriter, methods: Sequence[Method]) -> Figure:

@@ -9,8 +9,10 @@ a web server, a sync tool or `git status` to pick up).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -78,3 +80,31 @@ def write_if_changed(path: Path, data: bytes) -> bool:
 def file_sha256(path: Path) -> str:
     with Path(path).open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+class OutputError(RuntimeError):
+    """A file of the site cannot be written as asked; the message names it and the fix."""
+
+
+def _amount(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+
+
+def unwritable(error: OSError, out: Path, relative: str, size: int | None = None) -> OutputError:
+    """One line for a write that the system refused: full disk, read-only or forbidden folder."""
+    if error.errno == errno.ENOSPC:
+        try:
+            free = f"{_amount(shutil.disk_usage(out).free)} free"
+        except OSError:
+            free = "free space unknown"
+        needed = f"{_amount(size)} needed for this file, " if size is not None else ""
+        return OutputError(
+            f"no space left on the device of {out} while writing {relative} ({needed}{free}); "
+            "free some space and run the build again: every file written so far is complete "
+            "and is reused"
+        )
+    reason = error.strerror or str(error)
+    return OutputError(
+        f"cannot write {relative} into {out} ({reason}); make the folder writable (it may be "
+        "read-only or immutable), or choose another --out"
+    )

@@ -177,6 +177,16 @@ _FOLDER = (
 )
 
 
+def no_photo_warning(folder: Path, images: list[SourceImage]) -> str:
+    """The warning for an images folder without one usable photo ("" when it has one)."""
+    if images:
+        return ""
+    return (
+        f"--images {printable(folder)} holds no usable photo, so the pages show each model's "
+        "filters but no photo; put JPEG or PNG photos into it (or pass another --images)"
+    )
+
+
 def find_images(
     folder: Path,
 ) -> tuple[list[SourceImage], list[tuple[Path, str]], list[tuple[Path, str]]]:

@@ -15,26 +15,27 @@ manifest travels with folders and commits, so it may be stale, edited or corrupt
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from generator import __version__
-from generator.files import atomic_write_bytes, file_sha256, holds, write_if_changed
+from generator.files import (
+    OutputError,
+    atomic_write_bytes,
+    file_sha256,
+    holds,
+    unwritable,
+    write_if_changed,
+)
 
 MANIFEST_NAME = ".gallery-manifest.json"
 JOURNAL_DIR = ".gallery-cache/journal"
 _UNRECORDED = ""  # an entry of an older manifest, which listed paths without hashes
-
-
-class OutputError(RuntimeError):
-    """A file of the site cannot be written as asked; the message names it and the fix."""
 
 
 class ForeignFile(OutputError):
@@ -49,30 +50,6 @@ def _inside(relative: str) -> bool:
         and not pure.is_absolute()
         and ".." not in pure.parts
         and ("\\" not in relative and ":" not in pure.parts[0])
-    )
-
-
-def _amount(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
-
-
-def unwritable(error: OSError, out: Path, relative: str, size: int | None = None) -> OutputError:
-    """One line for a write that the system refused: full disk, read-only or forbidden folder."""
-    if error.errno == errno.ENOSPC:
-        try:
-            free = f"{_amount(shutil.disk_usage(out).free)} free"
-        except OSError:
-            free = "free space unknown"
-        needed = f"{_amount(size)} needed for this file, " if size is not None else ""
-        return OutputError(
-            f"no space left on the device of {out} while writing {relative} ({needed}{free}); "
-            "free some space and run the build again: every file written so far is complete "
-            "and is reused"
-        )
-    reason = error.strerror or str(error)
-    return OutputError(
-        f"cannot write {relative} into {out} ({reason}); make the folder writable (it may be "
-        "read-only or immutable), or choose another --out"
     )
 
 

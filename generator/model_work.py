@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from generator import render
-from generator.cache import Cache
+from generator.cache import CACHE_DIR, Cache
 from generator.figures import (
     FEATURE_CHANNELS,
     PROJECTION_CHANNELS,
@@ -41,7 +41,6 @@ from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
 from generator.options import BuildOptions
 from generator.plan import (
-    CACHE_DIR,
     CELLS,
     MethodPart,
     ModelCard,

@@ -7,7 +7,7 @@ model processes read them. `methods` are slugs, checked and put in catalog order
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,10 @@ from generator.methods.budget import DEFAULT_BUDGET_GIB
 
 if TYPE_CHECKING:
     from generator.registry import ModelSpec
+
+
+class BuildRefused(RuntimeError):
+    """The build cannot go on as asked; the message names the culprit and the fix."""
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,17 @@ class BuildOptions:
     memory_budget: float = DEFAULT_BUDGET_GIB  # GiB a model process may use (`methods.memory`)
     force: bool = False  # write into a non-empty folder the generator did not create
     isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
+    repeated: tuple[str, ...] = field(init=False, default=())  # models asked for more than once
 
     def __post_init__(self) -> None:
-        """The methods in catalog order, each once; an unknown slug is an error."""
+        """Each model once, in the order first asked for; the methods in catalog order, each
+        once; an unknown slug is an error."""
+        unique: dict[str, ModelSpec] = {}
+        for spec in self.specs:
+            unique.setdefault(spec.name, spec)
+        names = [spec.name for spec in self.specs]
+        object.__setattr__(self, "specs", tuple(unique.values()))
+        object.__setattr__(self, "repeated", tuple(n for n in unique if names.count(n) > 1))
         known = [slug for slug in catalog.SLUGS if slug in self.methods]
         unknown = sorted(set(self.methods) - set(known))
         if unknown:

@@ -42,7 +42,6 @@ from generator.site_records import (
     ProjectionFigure,
 )
 
-CACHE_DIR = ".gallery-cache"  # in --out; MkDocs skips dot-folders, so it is never published
 # The JSON shape of the cached records (`site_records`); a change makes old entries misses.
 RECORDS_VERSION = 3
 

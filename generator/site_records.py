@@ -275,6 +275,15 @@ class ModelPage:
         )
 
 
+@dataclass
+class BuiltModels:
+    """The pages the site is written from."""
+
+    summaries: list[ModelSummary] = field(default_factory=list)  # every model, failed or not
+    pages: list[ModelPage] = field(default_factory=list)  # the models built now
+    earlier: list[ModelPage] = field(default_factory=list)  # failed models' kept pages
+
+
 @dataclass(frozen=True)
 class OptionRecord:
     name: str

@@ -15,9 +15,9 @@ from urllib.request import urlopen
 import pytest
 from sitekit import REPO, mkdocs_config, quick_build_options
 
-import generator.build as build_module
 import generator.figures as figures_module
 import generator.plan as plan_module
+import generator.publish as publish_module
 from generator.build import build
 
 MIKE = Path(sys.executable).parent / "mike"
@@ -90,7 +90,7 @@ def test_two_releases_deployed_with_mike_are_served_each_citing_its_own_version(
     _run("git", "commit", "-q", "-m", "config", cwd=repo)
 
     for version in ("1.0.0", "1.1.0"):
-        for module in (build_module, plan_module, figures_module):  # pages, cache key, grids
+        for module in (publish_module, plan_module, figures_module):  # pages, cache key, grids
             monkeypatch.setattr(module, "__version__", version)
         report = build(quick_build_options(images, docs, top=1))
         assert report.ok, report.summary()

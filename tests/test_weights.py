@@ -450,7 +450,7 @@ def test_offline_build_message_states_each_files_own_problem(keras_home, no_netw
 
 def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, monkeypatch):
     """The first build computes with stand-in weights; the rebuild, offline, only reads the cache."""
-    import generator.build as build_module
+    import generator.model_builds as model_builds_module
     import generator.model_work as model_work_module
     from generator.build import build
 
@@ -460,7 +460,7 @@ def test_a_no_op_rebuild_needs_no_weights_and_no_network(tmp_path, keras_home, m
     options = quick_build_options(images, tmp_path / "site", top=1, weights="imagenet")
     with monkeypatch.context() as first:
         real_build = model_work_module.build_model
-        first.setattr(build_module, "prepare_weights", lambda specs, mode, progress: {})
+        first.setattr(model_builds_module, "prepare_weights", lambda specs, mode, progress: {})
         first.setattr(model_work_module, "build_model", lambda spec, _: real_build(spec, "random"))
         assert build(options).ok
     asked = []
