@@ -93,4 +93,3 @@ def prepare_output(out: Path, force: bool) -> None:
             (out / SITE_MARKER).touch()
     except OSError as error:
         raise OutputFolderRefused(str(unwritable(error, out, SITE_MARKER))) from None
-

@@ -4,6 +4,7 @@ run on the graph the explainer runs (its rewired graph, not the model's own)."""
 import keras
 import numpy as np
 import pytest
+from explainkit import input_gradients
 from keras import layers
 
 from generator.floors import floor_call, plan_needs
@@ -103,6 +104,6 @@ def test_a_floors_gradients_are_the_explainers(explainer, image, rule):
     rule): the sum of its gradients is that of the explainer's maps."""
     classes = np.array([[3, 0]])
     sums = floor_call(explainer, image, classes, [InputGradients(rule, 2)]).run()
-    theirs = explainer.input_gradients(image, classes, rule)
+    theirs = input_gradients(explainer, image, classes, rule)
     assert np.abs(theirs).sum() > 0
     np.testing.assert_allclose(sums[1], theirs.sum(), rtol=1e-4, atol=1e-5)

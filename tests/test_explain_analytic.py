@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from explainkit import grad_cam, input_gradients
 from keras import layers
 from scipy.special import erf
 
@@ -145,7 +146,7 @@ def test_rules_match_numpy_reference(activation, fused):
     explainer = Explainer(model)
     assert explainer.target_layer == ("conv1" if fused else model.layers[4].name)
     got = {
-        rule: explainer.input_gradients(images, classes, rule) for rule in ("guided", "deconvnet")
+        rule: input_gradients(explainer, images, classes, rule) for rule in ("guided", "deconvnet")
     }
     kind = {"relu": "ReLU", "relu6": "ReLU6"}.get(activation, activation)
     assert explainer.report.count(kind).found == 3
@@ -224,14 +225,15 @@ def test_grad_cam_by_hand_and_zero_evidence():
     image = _red_image([[1.0, 2.0], [0.0, -1.0]])
     explainer = Explainer(model)
     assert explainer.target_layer == "red"
-    maps, evidence = explainer.grad_cam(image, np.array([[0, 1]]))
+    maps, evidence = grad_cam(explainer, image, np.array([[0, 1]]))
     np.testing.assert_allclose(maps[0, 0], [[0.5, 1.0], [0.0, 0.0]], atol=1e-6)
     np.testing.assert_array_equal(maps[0, 1], np.zeros((2, 2)))
     assert evidence.tolist() == [[True, False]]
     explanations = explainer.explain(image, top=2)
-    assert not np.isnan(explanations.gradcam).any()
-    assert not np.isnan(explanations.guided_gradcam).any()
-    np.testing.assert_array_equal(explanations.guided_gradcam[0, 1], 0.0)  # class 1 is second
+    assert not np.isnan(explanations.methods["grad-cam"].maps).any()
+    assert not np.isnan(explanations.methods["guided-grad-cam"].maps).any()
+    guided_gradcam = explanations.methods["guided-grad-cam"].maps
+    np.testing.assert_array_equal(guided_gradcam[0, 1], 0.0)  # class 1 is second
     assert explanations.classes.tolist() == [[0, 1]]  # logits 1.5 and -0.75
 
 
@@ -247,10 +249,12 @@ def test_grad_cam_uses_logits_not_saturated_softmax():
     assert np.abs(tape.gradient(probability, x).numpy()).max() == 0.0  # what softmax would give
     explainer = Explainer(model)
     explanations = explainer.explain(image, top=1)
-    np.testing.assert_allclose(explanations.gradcam[0, 0], [[0.5, 1.0], [0.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(
+        explanations.methods["grad-cam"].maps[0, 0], [[0.5, 1.0], [0.0, 0.0]], atol=1e-6
+    )
     np.testing.assert_allclose(explanations.logits, [[75.0, -37.5]], rtol=1e-6)
     np.testing.assert_allclose(explanations.probabilities, model(x).numpy(), atol=1e-7)
-    assert np.abs(explanations.guided_backprop).max() > 0
+    assert np.abs(explanations.methods["guided-backprop"].maps).max() > 0
     assert explainer.report.count("softmax").found == 1
     assert "bypassed" in explainer.report.summary()
 
@@ -286,7 +290,7 @@ def test_grad_cam_matches_numpy_on_strided_conv():
     model = keras.Model(inputs, outputs)
     images = rng.uniform(-1, 1, (3, 8, 8, 3)).astype("float32")
     classes = np.array([[0, 1, 2, 3]] * 3)
-    maps, evidence = Explainer(model).grad_cam(images, classes)
+    maps, evidence = grad_cam(Explainer(model), images, classes)
     for n in range(3):
         activation = np.maximum(images[n, ::2, ::2].astype(float) @ kernel + bias, 0)
         for c in range(4):
@@ -313,7 +317,8 @@ def test_explain_outputs_are_consistent():
     np.testing.assert_allclose(result.probabilities, tf.nn.softmax(logits).numpy(), rtol=1e-5)
     np.testing.assert_array_equal(result.classes, np.argsort(-logits, axis=1)[:, :2])
     np.testing.assert_allclose(
-        result.guided_gradcam, result.guided_backprop * result.gradcam[..., None]
+        result.methods["guided-grad-cam"].maps,
+        result.methods["guided-backprop"].maps * result.methods["grad-cam"].maps[..., None],
     )
     for name in ("conv0", "conv1"):
         expected = keras.Model(model.inputs[0], model.get_layer(name).output)(images).numpy()
@@ -421,8 +426,8 @@ def test_se_gate_is_held_constant(gate):
     ]
     assert not report.unmodified
     images = np.random.default_rng(1).uniform(-1, 1, (1, 4, 4, 3)).astype("float32")
-    got = Explainer(model, target_layer="excite").input_gradients(
-        images, np.array([[0, 2]]), "guided"
+    got = input_gradients(
+        Explainer(model, target_layer="excite"), images, np.array([[0, 2]]), "guided"
     )
     # Reference: the gate g is a constant; the path is conv -> relu -> *g -> relu6 -> GAP -> dense.
     kernel, bias = model.get_layer("features").get_weights()
@@ -470,7 +475,7 @@ def test_nested_model_is_rewired_like_a_flat_one():
         assert explainer.report.count("ReLU").found == 1
         results.append(
             {
-                rule: explainer.input_gradients(images, classes, rule)
+                rule: input_gradients(explainer, images, classes, rule)
                 for rule in ("guided", "deconvnet")
             }
         )
@@ -513,7 +518,7 @@ def test_layer_normalization_keeps_its_true_gradient_and_is_reported():
     plain[1] = plain[1, ::-1]  # image 1 asks for classes (1, 0)
     explainer = Explainer(model, target_layer="norm")
     for rule in ("guided", "deconvnet"):
-        got = explainer.input_gradients(images, classes, rule)
+        got = input_gradients(explainer, images, classes, rule)
         np.testing.assert_allclose(got, plain, rtol=1e-5, atol=1e-6)
 
 
@@ -557,8 +562,8 @@ def test_grouped_convolution_explains_like_its_ungrouped_twin(groups):
     grouped = Explainer(build(True), stage_layers=["relu"])
     twin = Explainer(build(False), stage_layers=["relu"])
     for rule in ("guided", "deconvnet"):
-        got = grouped.input_gradients(images, classes, rule)
-        expected = twin.input_gradients(images, classes, rule)
+        got = input_gradients(grouped, images, classes, rule)
+        expected = input_gradients(twin, images, classes, rule)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
         assert np.abs(got).max() > 0
     got = LayerProjections(grouped).project(images, {"relu": [0, 3]})["relu"]

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from generator.methods.backward_rules import NonlinearityReport, RewiredModel, Rule
+from generator.methods.backward_rules import NonlinearityReport, RewiredModel
 from generator.methods.base import (
     Activations,
     Context,
@@ -38,10 +38,7 @@ from generator.methods.base import (
 )
 from generator.methods.batching import after, flat, in_chunks, references, score_gradients
 from generator.methods.budget import DEFAULT_BUDGET_GIB, budget_bytes
-from generator.methods.cam.grad_cam import GradCAM
 from generator.methods.catalog import METHODS
-from generator.methods.gradient.deconvnet import DeConvNet
-from generator.methods.gradient.guided_backprop import GuidedBackprop
 from generator.methods.layers import TensorGraph, gradcam_target
 from generator.methods.memory import MemoryPlan, MemoryProfile
 
@@ -65,26 +62,6 @@ class Explanations:
     classes: np.ndarray  # (N, K) explained classes, by logit order when chosen as top-K
     methods: dict[str, MethodMaps]  # method slug -> maps of its first k <= K classes
     stage_activations: dict[str, np.ndarray]  # tensor name -> (N, h, w, c)
-
-    @property
-    def gradcam(self) -> np.ndarray:
-        return self.methods["grad-cam"].maps
-
-    @property
-    def gradcam_has_evidence(self) -> np.ndarray:
-        return self.methods["grad-cam"].notes["has_evidence"]
-
-    @property
-    def guided_backprop(self) -> np.ndarray:
-        return self.methods["guided-backprop"].maps
-
-    @property
-    def deconvnet(self) -> np.ndarray:
-        return self.methods["deconvnet"].maps
-
-    @property
-    def guided_gradcam(self) -> np.ndarray:
-        return self.methods["guided-grad-cam"].maps
 
 
 class Explainer:
@@ -204,19 +181,6 @@ class Explainer:
                 name: value.numpy() for name, value in zip(self.stage_layers, stages)
             },
         )
-
-    def grad_cam(self, images: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(maps (N, K, H, W) in [0, 1], has_evidence (N, K)) for `classes` (N, K)."""
-        result = self.explain(images, classes=classes, methods=(GradCAM(),))
-        return result.gradcam, result.gradcam_has_evidence
-
-    def input_gradients(self, images: np.ndarray, classes: np.ndarray, rule: Rule) -> np.ndarray:
-        """(N, K, H, W, 3) input gradient of each class logit under "guided" or "deconvnet"."""
-        methods = {"guided": GuidedBackprop(), "deconvnet": DeConvNet()}
-        if rule not in methods:
-            raise ValueError(f"rule must be 'guided' or 'deconvnet', got {rule!r}")
-        method = methods[rule]
-        return self.explain(images, classes=classes, methods=(method,)).methods[method.slug].maps
 
     # ------------------------------------------------------------------ compiled steps
 
