@@ -16,6 +16,7 @@ PAGE_SIDE = (
     "generator.pages",
     "generator.earlier",
     "generator.files",
+    "generator.report",
 )
 # Declarations the page records carry: TensorFlow-free modules of the methods package.
 DECLARATIONS = {"generator.methods", "generator.methods.families", "generator.methods.paper"}
