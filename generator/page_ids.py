@@ -21,13 +21,20 @@ from generator.site_records import Figure, ImageSection, ModelPage, Prediction, 
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
 MODEL_PAGE_IDS = frozenset(
-    {"model-card", "where-it-looks", "nonlinearities", "images", "filters", "cite"}
+    {"model-card", "where-it-looks", "nonlinearities", "images", "trust", "filters", "cite"}
 )
 
 
 def anchor(text: str) -> str:
     """A stable `[a-z0-9-]` id for a heading made from a layer name or other free text."""
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+def trust_anchor(slug: str) -> str:
+    """The id of a method's (or a baseline map's) row in a model page's trust table, which the
+    leaderboard links to: `trust--<slug>`, so it never meets an image's ids (`<image>--...`
+    with an image slugged "trust" becomes "trust-image--...")."""
+    return f"trust--{slug}"
 
 
 # Where a picture of a family this version does not know (a page kept from an older build) goes.

@@ -7,7 +7,9 @@
 - `explanations`: one class's explanation map for one method, drawn by its display kind, with
   the colour scales that say how to read it;
 - `printable_grid`: one photo's explanations, every class and method, as one picture;
-- `projections`: Zeiler & Fergus projections cropped to receptive fields.
+- `projections`: Zeiler & Fergus projections cropped to receptive fields;
+- `trust`: the trust checks' figures: a method's maps across the randomization cascade, the
+  similarity plot and the deletion and insertion curves.
 
 Nothing here knows about models: callers pass plain arrays and labels, and use the names
 re-exported below (`render.method_tile`, `render.FIGURE_STYLE`, ...).
@@ -76,6 +78,12 @@ from generator.render.projections import (
     PROJECTION_COLUMNS,
     projection_grid,
 )
+from generator.render.trust import (
+    STRIP_TILE,
+    curves_plot,
+    randomization_strip,
+    similarity_plot,
+)
 from generator.render.webp import (
     WEBP_QUALITY,
     encode_webp,
@@ -99,6 +107,7 @@ __all__ = [
     "MAGNITUDE_PERCENTILE",
     "PROJECTION_COLUMNS",
     "SIGNED_COLORMAP",
+    "STRIP_TILE",
     "TINY",
     "WEBP_QUALITY",
     "CellColumn",
@@ -107,6 +116,7 @@ __all__ = [
     "colormap_rgb",
     "colour_legend",
     "column_cells",
+    "curves_plot",
     "depthwise_filter_grid",
     "display_colormap",
     "display_legend",
@@ -132,9 +142,11 @@ __all__ = [
     "new_canvas",
     "pointwise_matrix",
     "projection_grid",
+    "randomization_strip",
     "rgb_filter_grid",
     "save_image",
     "signed_image",
+    "similarity_plot",
     "spatial_filter_grid",
     "stack",
     "symmetric_unit",
