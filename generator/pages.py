@@ -10,7 +10,8 @@ which additionally writes every ASCII punctuation character as a numeric HTML en
 Markdown nor the extensions (tables, tabs, captions, math) can read it as syntax.
 
 Besides the model pages, `write_site` writes the comparison pages (`comparisons.py` derives their
-contexts) and every page's citation from the same records; block ids come from `page_ids.py`.
+contexts), the trust leaderboard (`trust_summary.py` sums the pages' trust sections up) and every
+page's citation from the same records; block ids come from `page_ids.py`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from PIL import Image
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
 from generator.files import atomic_write_text
-from generator.page_ids import anchor, image_blocks
+from generator.page_ids import anchor, image_blocks, trust_anchor
 from generator.site_config import read_site_url
 from generator.site_records import (
     Figure,
@@ -40,7 +41,16 @@ from generator.site_records import (
     ModelPage,
     ModelSummary,
     SiteInfo,
+    Spread,
     Thumbnail,
+)
+from generator.trust_summary import (
+    BASELINES,
+    CLASS_MARK,
+    MEASURES,
+    RANDOMIZATION_MARK,
+    leaderboard,
+    method_findings,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +137,21 @@ def dims(values: tuple | None) -> str:
     if values is None:
         return "unknown"
     return "×".join("?" if v is None else str(v) for v in values)
+
+
+def score(value: float | None) -> str:
+    """A similarity or an area under a curve with two significant digits ("0.83", "0.0012":
+    an untrained network's probabilities are that small), or "not measured"."""
+    return "not measured" if value is None else f"{value:#.2g}"
+
+
+def spread(value: Spread | None) -> str:
+    """A mean with its standard deviation ("0.12 ± 0.045"); the mean alone of one value."""
+    if value is None:
+        return "not measured"
+    if value.count == 1:
+        return score(value.mean)
+    return f"{score(value.mean)} ± {score(value.sd)}"
 
 
 def or_unknown(value: object) -> object:
@@ -249,6 +274,9 @@ def make_environment() -> jinja2.Environment:
         anchor=anchor,
         or_unknown=or_unknown,
         link_url=link_url,
+        score=score,
+        spread=spread,
+        trust_anchor=trust_anchor,
     )
     return env
 
@@ -298,6 +326,10 @@ def page_path(page: ModelPage) -> str:
     return f"models/{page.summary.slug}.md"
 
 
+# The trust leaderboard, at a stable address (`trust/`); written while a page has trust checks.
+TRUST_PAGE = "trust.md"
+
+
 def write_site(
     out_dir: Path,
     site: SiteInfo,
@@ -324,6 +356,9 @@ def write_site(
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
     grids on the model pages, by family slug (`figures.family_legends`). `earlier` are the
     records of failed models' pages kept from an earlier build: compared, marked, not rewritten.
+    `trust.md`, the leaderboard of the trust checks, is written only when a page (built now or
+    kept) has them, and the home and methods pages link it only then; when none has, it is not
+    written, so the ledger deletes an earlier build's.
     """
     check_paragraphs(methods, TEMPLATES_DIR)
     page_slugs = [page.summary.slug for page in pages]
@@ -337,6 +372,14 @@ def write_site(
     site_url = read_site_url()
     compared = comparisons(models, pages, images, earlier)
     written: list[Path] = []
+    # Models whose checks the leaderboard shows, in the models table's order.
+    by_slug = {page.summary.slug: page for page in [*earlier, *pages]}
+    trusted = [
+        (page.summary, page.trust)
+        for model in models
+        if (page := by_slug.get(model.slug)) is not None and page.trust is not None
+    ]
+    findings = method_findings([trust for _, trust in trusted])
 
     def write(relative: str, template: str, title: str, **context: Any) -> bool:
         page_dir = posixpath.dirname(relative)
@@ -354,6 +397,7 @@ def write_site(
         models=models,
         page_slugs=frozenset(page_slugs),
         images=compared.images,
+        trust_page=bool(trusted),
     )
     write(
         "methods.md",
@@ -361,6 +405,10 @@ def write_site(
         f"{site.title}: Methods",
         methods=methods,
         methods_rules=read_methods_rules(),
+        trust_page=bool(trusted),
+        findings=findings,
+        measures=MEASURES,
+        marks={"randomization": RANDOMIZATION_MARK, "classes": CLASS_MARK},
     )
     unwritten = set()
     for page in pages:
@@ -374,6 +422,17 @@ def write_site(
             unwritten.add(page.summary.slug)
     if unwritten:
         compared = comparisons(models, pages, images, earlier, unanchored=unwritten)
+    if trusted:
+        write(
+            TRUST_PAGE,
+            "trust.md.j2",
+            f"{site.title}: how far to trust each method",
+            tables=leaderboard([(model.name, model.slug, trust) for model, trust in trusted]),
+            # Rows link to the top of a page this build did not write: its ids may differ.
+            anchored=frozenset(model.slug for model, _ in trusted) - unwritten,
+            kept=frozenset(page.summary.slug for page in earlier),
+            baselines=frozenset(BASELINES),
+        )
     write(
         "compare/index.md",
         "compare_index.md.j2",
