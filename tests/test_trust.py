@@ -249,7 +249,7 @@ def _mixed_model() -> keras.Model:
     x = layers.ReLU(name="stem_relu")(stem(inputs))
     y = layers.DepthwiseConv2D(3, padding="same", name="depthwise")(x)
     y = layers.BatchNormalization(name="depthwise_bn")(y)
-    x = layers.Add(name="first_sum")([x, y])
+    x = x + y  # an operation that is not a layer, as ConvNeXt's residual sums
     x = layers.MaxPooling2D(name="pool")(x)
     x = layers.SeparableConv2D(8, 3, padding="same", name="separable")(x)
     x = _Scale(name="scale")(x)
@@ -296,6 +296,11 @@ def test_randomized_changes_exactly_the_named_layers_and_puts_every_bit_back():
         else:
             np.testing.assert_array_equal(inside[path], value)
     assert any(not np.array_equal(other_seed[p], inside[p]) for p in changed)
+    twin = _trained(_mixed_model())  # its nested layers get other names from Keras' counters
+    assert [v.path for v in twin.weights] != list(before)
+    with randomized(twin, named, seed=5):
+        for variable, value in zip(twin.weights, inside.values()):
+            np.testing.assert_array_equal(variable.numpy(), value)  # the same draws
     # Each weight by its layer's own initializer where it has one.
     bn = model.get_layer("depthwise_bn")
     with randomized(model, ["depthwise_bn", "separable"]):
@@ -318,7 +323,7 @@ def test_randomized_changes_exactly_the_named_layers_and_puts_every_bit_back():
 def test_cascade_goes_from_the_head_to_every_weighted_layer():
     model = _mixed_model()
     stages = [stage.name for stage in stage_outputs(model)]
-    assert stages == ["first_sum", "scale"]
+    assert stages == ["add", "scale"]  # the sum is named by its kind (`layers.TensorGraph`)
     steps = cascade(model, stages)
     assert [(step.label, step.layers) for step in steps] == [
         ("head", ("head",)),
@@ -348,21 +353,66 @@ def test_cascade_of_the_shapes_model(trained):
     ]
 
 
+def test_a_compiled_explainer_explains_the_randomized_model_without_tracing_again(trained):
+    """`randomized` assigns the model's variables, which the explainer's compiled call reads
+    when it runs: inside the block it gives what an explainer made there gives."""
+    model, images, labels, _, _, _ = trained
+    photos, classes = images[:4], labels[:4, None]
+    methods = select(["grad-cam", "saliency"])
+    explainer = Explainer(model, methods=methods)
+    before = explainer.explain(photos, classes=classes)
+    traced = explainer._explain.experimental_get_tracing_count()
+    everything = cascade(model, [stage.name for stage in stage_outputs(model)])[-1].layers
+    with randomized(model, everything):
+        inside = explainer.explain(photos, classes=classes)
+        fresh = Explainer(model, methods=methods).explain(photos, classes=classes)
+    after = explainer.explain(photos, classes=classes)
+    assert explainer._explain.experimental_get_tracing_count() == traced
+    assert not np.allclose(inside.logits, before.logits)
+    np.testing.assert_allclose(inside.logits, fresh.logits, rtol=1e-5, atol=1e-5)
+    for slug in ("grad-cam", "saliency"):
+        maps = inside.methods[slug].maps
+        assert not np.allclose(maps, before.methods[slug].maps), slug
+        np.testing.assert_allclose(maps, fresh.methods[slug].maps, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(after.methods[slug].maps, before.methods[slug].maps)
+
+
 def _edges(photo: np.ndarray) -> np.ndarray:
     """A map that knows nothing of any model: the Sobel gradient magnitude of the photo."""
     grey = photo.mean(axis=-1)
     return np.hypot(ndimage.sobel(grey, axis=0), ndimage.sobel(grey, axis=1))
 
 
+# Random draws of the weights: one draw of a model this small can keep much of a map's layout
+# by chance (Grad-CAM's rank correlation after randomizing every layer ranged from about -0.1
+# to 0.5 over single draws), so each cascade step's similarity is a mean over draws.
+SEEDS = range(5)
+
+
+def _with_neither(model: keras.Model) -> keras.Model:
+    """The shapes model with a third logit, 0 ("neither object"), beside its two.
+
+    Its logits are multi-label (each says whether its own object is present), so a softmax
+    over the two alone can stay sure of a class whose object is gone (both logits negative);
+    beside a fixed "neither" a class is probable only while its object is there, as an
+    ImageNet class is among a thousand. The layers, and so the weights, are the model's."""
+    logits = model.outputs[0]
+    neither = layers.Lambda(lambda x: keras.ops.zeros_like(x[:, :1]), name="neither")(logits)
+    return keras.Model(model.inputs, layers.Concatenate(name="with_neither")([logits, neither]))
+
+
 @pytest.fixture(scope="module")
 def measured(trained) -> dict:
     """Every catalog method on ten one-object photos the model classifies right (their label is
-    its top-1 class) and on ten two-object scenes: deletion and insertion curves, the maps after
-    each cascade step, and the two classes' maps of each scene."""
+    its top-1 class) and on twenty two-object scenes: deletion and insertion areas, similarity
+    to the trained model's maps after each cascade step, and of the two classes' maps of a
+    scene."""
     model, images, labels, _, pairs, _ = trained
     methods = select(None)
     stages = [stage.name for stage in stage_outputs(model)]
-    explainer = Explainer(model, stage_layers=stages, preprocess=lambda pixels: pixels / 255)
+    explainer = Explainer(
+        model, stage_layers=stages, methods=methods, preprocess=lambda pixels: pixels / 255
+    )
     right = np.flatnonzero(model.predict(images, verbose=0).argmax(axis=1) == labels)[:10]
     photos, classes = images[right], labels[right][:, None]
 
@@ -373,27 +423,35 @@ def measured(trained) -> dict:
         return {**found, "edges (model-independent)": np.stack([_edges(p) for p in photos])}
 
     trained_maps = maps()
+    names = list(trained_maps)
     traced = explainer._explain.experimental_get_tracing_count()
     steps = cascade(model, stages)
-    after = {}
+    similarity: dict[str, dict[str, dict[str, float]]] = {"rank": {}, "ssim": {}}
     for step in steps:
-        with randomized(model, step.layers):
-            after[step.label] = maps()
+        drawn = []
+        for seed in SEEDS:
+            with randomized(model, step.layers, seed=seed):
+                drawn.append(maps())
+        for key, measure in (("rank", rank_correlation), ("ssim", ssim)):
+            similarity[key][step.label] = {
+                n: np.mean([_mean(measure, trained_maps[n], m[n]) for m in drawn]) for n in names
+            }
     assert explainer._explain.experimental_get_tracing_count() == traced  # no new trace
 
+    count = 20
     both = explainer.explain(
-        pairs[:10], classes=np.tile([shapes.SQUARE, shapes.CROSS], (10, 1)), many_passes_top=2
+        pairs[:count],
+        classes=np.tile([shapes.SQUARE, shapes.CROSS], (count, 1)),
+        many_passes_top=2,
     )
-    by_class = {
-        m.slug: importance(both.methods[m.slug].maps, m.display)
-        for m in methods
-        if m.class_specific
-    }
+    class_rank = {}
+    for method in methods:
+        if method.class_specific:
+            pair_maps = importance(both.methods[method.slug].maps, method.display)
+            class_rank[method.slug] = _mean(rank_correlation, pair_maps[:, 0], pair_maps[:, 1])
 
-    names = list(trained_maps)
     baselines = baseline_maps(shapes.SIZE, shapes.SIZE)
-    names_with_baselines = [*names, *(f"{name} baseline" for name in baselines)]
-    curves = DeletionInsertion(model, rewired=explainer.rewired)
+    curves = DeletionInsertion(_with_neither(model))
     black = explainer.references.black[0].numpy()
     deletion, insertion = [], []
     for i, photo in enumerate(photos):
@@ -401,22 +459,14 @@ def measured(trained) -> dict:
         removed, revealed = curves.curves(photo, black, ranked, int(classes[i, 0]))
         deletion.append(auc(removed))
         insertion.append(auc(revealed))
+    rows = [*names, *(f"{name} baseline" for name in baselines)]
     return {
         "methods": names,
         "steps": [step.label for step in steps],
-        "rank": {
-            label: {n: _mean(rank_correlation, trained_maps[n], m[n]) for n in names}
-            for label, m in after.items()
-        },
-        "ssim": {
-            label: {n: _mean(ssim, trained_maps[n], m[n]) for n in names}
-            for label, m in after.items()
-        },
-        "class rank": {
-            slug: _mean(rank_correlation, maps[:, 0], maps[:, 1]) for slug, maps in by_class.items()
-        },
-        "deletion": dict(zip(names_with_baselines, np.mean(deletion, axis=0))),
-        "insertion": dict(zip(names_with_baselines, np.mean(insertion, axis=0))),
+        **similarity,
+        "class rank": class_rank,
+        "deletion": dict(zip(rows, np.mean(deletion, axis=0))),
+        "insertion": dict(zip(rows, np.mean(insertion, axis=0))),
     }
 
 
@@ -426,21 +476,25 @@ def _mean(measure, first: np.ndarray, second: np.ndarray) -> float:
 
 
 def _print_table(measured: dict) -> None:
-    """The numbers of every method on the shapes model (shown with `pytest -s`)."""
+    """The numbers of every method on the shapes model (shown with `pytest -s`): deletion and
+    insertion areas, class rank (rank correlation of the square's and the cross's maps), and
+    rank correlation / SSIM with the trained maps after each cascade step."""
     steps = measured["steps"]
-    print("\nshapes model, mean over 10 photos (deletion: lower is better; insertion: higher)")
+    widths = [max(len(label), 15) for label in steps]
+    print(
+        "\nshapes model, means over 10 photos (deletion: lower is better; insertion: higher), "
+        f"20 scenes (class rank) and {len(SEEDS)} draws of the weights (cascade steps)"
+    )
     header = f"{'method':<28}{'deletion':>9}{'insertion':>10}{'class rank':>11}"
-    print(header + "".join(f"  {label[:16]:>16}" for label in steps))
-    print(f"{'':<58}" + "  rank / SSIM after each cascade step")
+    print(header + "".join(f"  {label:>{w}}" for label, w in zip(steps, widths)))
     for name in measured["deletion"]:
         line = f"{name:<28}{measured['deletion'][name]:>9.3f}{measured['insertion'][name]:>10.3f}"
         sensitivity = measured["class rank"].get(name)
         line += f"{'-' if sensitivity is None else f'{sensitivity:.3f}':>11}"
         if name in measured["methods"]:
-            line += "".join(
-                f"  {measured['rank'][s][name]:>7.3f} / {measured['ssim'][s][name]:.3f}"
-                for s in steps
-            )
+            for step, width in zip(steps, widths):
+                pair = f"{measured['rank'][step][name]:.3f} / {measured['ssim'][step][name]:.3f}"
+                line += f"  {pair:>{width}}"
         print(line)
 
 
@@ -459,8 +513,8 @@ def test_sanity_checks_on_the_shapes_model(measured):
 def test_class_sensitivity_on_two_object_scenes(measured):
     """Grad-CAM's maps of the square and of the cross differ; the vanilla gradient's hardly."""
     sensitivity = measured["class rank"]
-    assert sensitivity["saliency"] > 0.8
-    assert sensitivity["grad-cam"] < sensitivity["saliency"] - 0.3
+    assert sensitivity["saliency"] > 0.6
+    assert sensitivity["grad-cam"] < sensitivity["saliency"] - 0.2
 
 
 def test_deletion_and_insertion_rank_grad_cam_above_the_random_map(measured):

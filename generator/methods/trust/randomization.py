@@ -29,7 +29,7 @@ class CascadeStep:
     """One step of the cascade: its label and every layer randomized at it (cumulative)."""
 
     label: str  # "head", "stage 3 (top_conv)", ..., "all layers"
-    layers: tuple[str, ...]  # top-level layer names, in graph order
+    layers: tuple[str, ...]  # top-level layer names, in the model's order of layers
 
 
 def cascade(
@@ -41,8 +41,8 @@ def cascade(
     also takes everything before the first stage, so it randomizes every weighted layer.
 
     `stage_names` name tensors as `layers.stage_outputs` does. Layers are the model's top-level
-    layers: a nested model (ConvNeXt's stem) is one layer, randomized whole. A step that would
-    add no layer is left out. The input's Normalization (EfficientNet) is not a weighted layer
+    layers: a nested model (ConvNeXt's stem) is one layer, randomized whole. A step that adds
+    no layer to the one before it is left out (the deeper label is kept). The input's Normalization (EfficientNet) is not a weighted layer
     here: its statistics describe the photos, not what the model learned.
     """
     graph = graph or TensorGraph(model)
@@ -83,9 +83,10 @@ def randomized(model: keras.Model, layers: Sequence[str], seed: int = 0) -> Iter
     (`kernel_initializer`, `depthwise_initializer`, `gamma_initializer`,
     `moving_variance_initializer`, ...), as when the model was built; a weight without one
     (ConvNeXt's layer scale) from a normal distribution with the trained values' mean and
-    standard deviation. Draws are seeded by `seed` and the weight's path, so a weight gets the
-    same values at every step of a cascade and in every process. Integer state (a
-    Normalization's count) is left alone.
+    standard deviation. Draws are seeded by `seed` and the weight's place among the model's
+    weights (not its name: Keras numbers unnamed layers by what the process built before), so
+    a weight gets the same values at every step of a cascade and in every process. Integer
+    state (a Normalization's count) is left alone.
     """
     owners = {layer.name: layer for layer in _every_layer(model)}
     unknown = [name for name in layers if name not in owners]
@@ -98,10 +99,12 @@ def randomized(model: keras.Model, layers: Sequence[str], seed: int = 0) -> Iter
             for variable in layer.weights:
                 if "float" in str(variable.dtype):
                     chosen.setdefault(id(variable), (layer, variable))
+    place = {id(variable): index for index, variable in enumerate(model.weights)}
     trained = [np.array(variable.numpy(), copy=True) for _, variable in chosen.values()]
     try:
         for layer, variable in chosen.values():
-            variable.assign(_drawn(layer, variable, seed))
+            own_seed = zlib.crc32(f"{seed}/{place[id(variable)]}".encode()) % (2**31 - 1)
+            variable.assign(_drawn(layer, variable, own_seed))
         yield
     finally:
         for (_, variable), value in zip(chosen.values(), trained):
@@ -117,23 +120,26 @@ def _every_layer(model: keras.Model) -> Iterator[keras.layers.Layer]:
 
 
 def _is_weighted(layer: Any) -> bool:
-    """Whether the cascade randomizes `layer`: it has weights and is not the input's
-    Normalization."""
-    return bool(layer.weights) and not isinstance(layer, keras.layers.Normalization)
+    """Whether the cascade randomizes `layer` (an operation of the graph): a layer with weights,
+    other than the input's Normalization."""
+    return (
+        isinstance(layer, keras.layers.Layer)
+        and bool(layer.weights)
+        and not isinstance(layer, keras.layers.Normalization)
+    )
 
 
 def _drawn(layer: keras.layers.Layer, variable: Any, seed: int) -> np.ndarray:
     """Fresh values for one weight: its layer's initializer, reseeded, or a matching normal."""
-    own_seed = zlib.crc32(f"{seed}/{variable.path}".encode()) % (2**31 - 1)
     initializer = _initializer(layer, variable.name)
     shape, dtype = tuple(variable.shape), variable.dtype
     if initializer is not None:
         config = initializer.get_config()
         if "seed" in config:
-            initializer = type(initializer).from_config({**config, "seed": own_seed})
+            initializer = type(initializer).from_config({**config, "seed": seed})
         return np.asarray(keras.ops.convert_to_numpy(initializer(shape, dtype=dtype)))
     values = variable.numpy()
-    drawn = np.random.default_rng(own_seed).normal(values.mean(), values.std(), shape)
+    drawn = np.random.default_rng(seed).normal(values.mean(), values.std(), shape)
     return drawn.astype(values.dtype)
 
 
