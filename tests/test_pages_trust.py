@@ -30,7 +30,7 @@ from generator.site_records import (
     Similarity,
     TrustSettings,
 )
-from generator.trust_summary import RANDOMIZATION_MARK, model_trust
+from generator.trust_summary import BASELINES, RANDOMIZATION_MARK, model_trust
 
 CASCADE = ["head", "stage 2 (conv5_block3_out)", "all layers"]
 # A class map that passes every check; a class-independent map that survives randomization
@@ -92,9 +92,12 @@ def with_trust(root: Path, page: ModelPage) -> ModelPage:
         [(m.title, [s.spearman for s in parts[m.slug].similarities]) for m in METHODS[:2]],
         threshold=RANDOMIZATION_MARK,
     )
-    baselines = ("random", "gaussian")
+    titles = {**{m.slug: m.title for m in METHODS}, **BASELINES}
     curves = render.curves_plot(
-        [(key, s[0].deletion, s[0].insertion, key in baselines) for key, s in scores.items()]
+        [
+            (titles[key], s[0].deletion, s[0].insertion, key in BASELINES)
+            for key, s in scores.items()
+        ]
     )
     figures = (
         _save(root, f"assets/{slug}/trust/similarity.webp", plot, f"{name}: similarity plot"),

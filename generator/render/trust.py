@@ -143,7 +143,9 @@ def similarity_plot(
             raise ValueError(f"{title}: {len(values)} values for {len(steps)} steps")
         (line,) = axes.plot(x, [1.0, *values], label=title, linewidth=2, **_style(index))
         handles.append(line)
-    axes.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor")
+    # A step's layer name on a line of its own: "stage 3" / "(conv4_block6_out)".
+    ticks = [label.replace(" (", "\n(") for label in labels]
+    axes.set_xticks(x, ticks, rotation=30, ha="right", rotation_mode="anchor")
     axes.set_xlim(-0.2, x[-1] + 0.2)
     axes.set_ylim(bottom, 1.05)
     axes.set_xlabel("weights re-initialised, from the top down (cumulative)", fontsize=_POINTS)
@@ -166,7 +168,7 @@ def curves_plot(
     centred Gaussian map) are drawn grey dashed and black dotted, without markers, so the
     methods read against them.
     """
-    figure = _new_figure(11.0, 5.4 + 0.3 * ((len(series) + 2) // 3))
+    figure = _new_figure(9.6, 5.0 + 0.3 * ((len(series) + 2) // 3))
     deletion, insertion = figure.subplots(1, 2, sharey=True)
     handles = []
     highest = max((max(c, default=0.0) for _, d, i, _ in series for c in (d, i)), default=0.0)
