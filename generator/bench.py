@@ -30,19 +30,22 @@ import numpy as np
 import tensorflow as tf
 
 from generator import render
-from generator.floors import floor_call, plan_needs
+from generator.floors import floor_call, forward_floor, plan_needs
 from generator.images import center_crop, load_image
+from generator.methods import trust
 from generator.methods.base import Method
 from generator.methods.budget import GIB
-from generator.methods.explain import Explainer
+from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.layers import TensorGraph, gradcam_target, stage_outputs
 from generator.methods.projections import LayerProjections
 from generator.model_process import peak_rss_gib, reset_peak_rss
+from generator.options import DEFAULT_RANDOMIZATION_STEPS, DEFAULT_TRUST_STEPS
 from generator.registry import ModelSpec, build_model
 
 DEFAULT_MODELS = ("MobileNetV2", "ResNet50", "VGG16", "EfficientNetB0", "InceptionV3")
 TARGET_RATIO = 1.3  # a method may take at most this multiple of its floor
+BUDGET_PHOTOS = 5  # the sample photos: the trust checks' cost is judged for a build of these
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,8 @@ def bench_model(
         bench.methods[name] = Timed(seconds, floor, peak, planned)
         show(method_row(name, bench.methods[name]))
 
+    _bench_trust(bench, model, graph, explainer, batch, result, methods, repeats, show)
+
     # For scale: one plain pass, on the graph every method and floor above runs on.
     x = tf.constant(batch)
     forward = tf.function(lambda images: explainer.rewired(images, "plain")[1])
@@ -198,6 +203,53 @@ def bench_model(
     return bench
 
 
+def _bench_trust(
+    bench: ModelBench,
+    model: keras.Model,
+    graph: TensorGraph,
+    explainer: Explainer,
+    batch: np.ndarray,
+    result: Explanations,
+    methods: Sequence[Method],
+    repeats: int,
+    show: Callable[[str], object],
+) -> None:
+    """The trust checks of one photo against their floors, at the build's defaults: deletion
+    and insertion of every method's top-class map and the two baselines (one compiled call;
+    floor: the forward pass of its inputs, in the same chunks), and one randomization step
+    (every weight re-initialised, every method explaining the top class again; floor: the
+    passes those methods need for one class)."""
+    steps = DEFAULT_TRUST_STEPS
+    top = int(result.classes[0, 0])
+    maps = [trust.importance(result.methods[m.slug].maps[0, 0], m.display) for m in methods]
+    importances = np.stack([*maps, *trust.baseline_maps(*batch.shape[1:3]).values()])
+    rows = len(importances) * 2 * (steps + 1)
+    chunk = explainer.memory.forward_chunk(rows)
+    evaluator = trust.DeletionInsertion(model, steps, chunk, rewired=explainer.rewired)
+    reference = explainer.references.black.numpy()[0]
+    copies = np.repeat(batch, rows, axis=0)
+    seconds, floor = _paired_fastest(
+        partial(evaluator.curves, batch[0], reference, importances, top),
+        forward_floor(explainer, copies, chunk).run,
+        repeats,
+    )
+    bench.methods["trust: deletion+insertion"] = Timed(seconds, floor)
+    show(method_row("trust: deletion+insertion", bench.methods["trust: deletion+insertion"]))
+    every_layer = trust.cascade(model, explainer.stage_layers, graph)[-1].layers
+    classes = np.array([[top]])
+
+    def randomized_step() -> None:
+        with trust.randomized(model, every_layer):
+            explainer.explain(batch, classes=classes, methods=methods)
+
+    needs = plan_needs(explainer.plan(methods, 1))
+    seconds, floor = _paired_fastest(
+        randomized_step, floor_call(explainer, batch, classes, needs).run, repeats
+    )
+    bench.methods["trust: randomization step"] = Timed(seconds, floor)
+    show(method_row("trust: randomization step", bench.methods["trust: randomization step"]))
+
+
 def heading_rows(spec: ModelSpec) -> list[str]:
     return [
         f"{spec.name} ({spec.input_size[0]}x{spec.input_size[1]}, random weights)",
@@ -238,6 +290,18 @@ def format_rows(bench: ModelBench, methods: bool = True) -> list[str]:
         theirs, ours = figures["tf-keras-vis Grad-CAM"], bench.methods["grad-cam"].seconds
         rows.append(
             f"  {'tf-keras-vis Grad-CAM':<28} {theirs * 1000:8.1f} ms ({theirs / ours:.1f}x ours)"
+        )
+    deletion = bench.methods.get("trust: deletion+insertion")
+    randomization = bench.methods.get("trust: randomization step")
+    explained = bench.methods.get("all selected, one call") or next(iter(bench.methods.values()))
+    if deletion and randomization:
+        photos, steps = BUDGET_PHOTOS, DEFAULT_RANDOMIZATION_STEPS
+        checks = photos * deletion.seconds + steps * randomization.seconds
+        explanations = photos * explained.seconds
+        rows.append(
+            f"  {'trust checks, whole build':<28} {checks:8.1f} s  for {photos} photos and "
+            f"{steps} randomization steps: {checks / explanations:.2f}x the explanations "
+            f"({explanations:.1f} s)"
         )
     for name, reason in bench.skipped.items():
         rows.append(f"  {name:<28} skipped: {reason}")

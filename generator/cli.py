@@ -23,6 +23,7 @@ from generator import __version__, console
 from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
+from generator.options import DEFAULT_RANDOMIZATION_STEPS, DEFAULT_TRUST_STEPS
 from generator.printable import printable
 
 DEFAULT_IMAGES = Path("sample_images")
@@ -71,6 +72,14 @@ def _top_argument(value: str) -> int:
     if not 1 <= top <= NUMBER_OF_CLASSES:
         raise argparse.ArgumentTypeError(f"{top} is not between 1 and {NUMBER_OF_CLASSES}")
     return top
+
+
+def _steps_argument(value: str) -> int:
+    """Steps of a trust check: a whole number from 1 to 100."""
+    steps = _whole_number(value)
+    if not 1 <= steps <= 100:
+        raise argparse.ArgumentTypeError(f"{steps} is not between 1 and 100")
+    return steps
 
 
 def _repeats_argument(value: str) -> int:
@@ -256,6 +265,30 @@ def _parser() -> argparse.ArgumentParser:
         "the model's page and in the summary) (default: %(default)s)",
     )
     build.add_argument(
+        "--no-evaluate",
+        dest="evaluate",
+        action="store_false",
+        help="leave out the checks of how far to trust each method (model randomization, class "
+        "sensitivity, deletion and insertion) and the leaderboard (default: on)",
+    )
+    build.add_argument(
+        "--trust-steps",
+        type=_steps_argument,
+        default=DEFAULT_TRUST_STEPS,
+        metavar="N",
+        help="deletion and insertion: the photo's pixels are removed or revealed in N equal "
+        "steps, most important first, 1 to 100 (default: %(default)s)",
+    )
+    build.add_argument(
+        "--randomization-steps",
+        type=_steps_argument,
+        default=DEFAULT_RANDOMIZATION_STEPS,
+        metavar="N",
+        help="model randomization: the weights are re-initialised from the top down in N "
+        "steps (the head first, every layer last; at most one step per stage), each explaining "
+        "one photo again with every method, 1 to 100 (default: %(default)s)",
+    )
+    build.add_argument(
         "--shard",
         type=_shard_argument,
         metavar="I/N",
@@ -419,6 +452,9 @@ def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
         memory_budget=args.memory_budget,
         force=args.force,
         isolate=not args.in_process,
+        evaluate=args.evaluate,
+        trust_steps=args.trust_steps,
+        randomization_steps=args.randomization_steps,
     )
     try:
         report = build(options, terminal)

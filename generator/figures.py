@@ -364,3 +364,80 @@ class ImageFigures:
             caption,
         )
         return ProjectionFigure(layer, figure)
+
+
+# --- figures of the trust checks (one model) ----------------------------------------------------
+
+
+def randomization_strip(
+    writer: FigureWriter,
+    model: tuple[str, str],
+    source: SourceImage,
+    label: str,
+    method: Method,
+    crop: np.ndarray,
+    maps: np.ndarray,
+    steps: Sequence[str],
+    layers: Sequence[str],
+) -> Figure:
+    """One method's maps of the photo's top class (`label`) as the weights are re-initialised
+    from the top down: the trained network's map, then one per cascade step in `steps`.
+    `model` is the model's name and slug."""
+    name, slug = model
+    columns = ["trained", *steps]
+    caption = (
+        f"{name}, image '{source.title}', class '{label}': {method.title} as the weights "
+        f"are re-initialised from the top down; from the left: {', '.join(columns)}"
+    )
+    return writer.image(
+        f"assets/{slug}/trust-randomization-{method.slug}.webp",
+        partial(render.randomization_strip, method.display, crop, maps, columns, layers),
+        caption,
+        caption,
+        f"{render.display_scale(method.display)}; each map scaled on its own",
+    )
+
+
+def trust_plots(
+    writer: FigureWriter,
+    model_name: str,
+    model_slug: str,
+    photo: str,
+    label: str,
+    steps: Sequence[str],
+    similarities: Sequence[tuple[str, Sequence[float]]],
+    curves: Sequence[tuple[str, Sequence[float], Sequence[float], bool]],
+    threshold: float,
+) -> tuple[Figure | None, Figure | None]:
+    """The randomization plot (each method's Spearman correlation with the trained map after
+    each step in `steps`) and the deletion and insertion curves of one photo (baselines last);
+    None for a plot without data."""
+    what = f"{model_name}, image '{photo}', class '{label}'"
+    similarity = None
+    if similarities:
+        caption = (
+            f"{what}: how similar each method's map stays to the trained network's map "
+            "(Spearman rank correlation of absolute values) as the weights are re-initialised "
+            f"from the top down; at or above the dashed line ({threshold:g}) a map barely "
+            "depends on what the network learned"
+        )
+        similarity = writer.image(
+            f"assets/{model_slug}/trust-randomization.webp",
+            partial(render.similarity_plot, steps, similarities, threshold=threshold),
+            caption,
+            caption,
+        )
+    deletion = None
+    if curves:
+        caption = (
+            f"{what}: the class probability as each map's most important pixels are removed "
+            "(left, replaced by black) or revealed over a blurred copy of the photo (right); "
+            "dashed: a random and a centred Gaussian map, for comparison"
+        )
+        deletion = writer.image(
+            f"assets/{model_slug}/trust-deletion-insertion.webp",
+            partial(render.curves_plot, curves),
+            caption,
+            caption,
+        )
+    return similarity, deletion

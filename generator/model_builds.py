@@ -30,7 +30,7 @@ from generator.output_folder import OutputFolder
 from generator.plan import Plan, plan_model
 from generator.registry import ModelSpec
 from generator.report import BuildReport
-from generator.sections import cached_section
+from generator.sections import cached_section, trust_section
 from generator.site_records import BuiltModels, Figure
 from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights, weights_label
 
@@ -132,7 +132,19 @@ def _build_model_page(
                 )
             )
             progress.update(1)
-        return _Outcome(model_page(spec, options, card, outcomes), built_here=False)
+        trust = None
+        if options.evaluate and outcomes:
+            scores = {
+                slug: {name: s for name, s in image.scores.items() if s is not None}
+                for slug, image in plan.images.items()
+            }
+            parts = {slug: p for slug, p in plan.randomization.items() if p is not None}
+            trust = trust_section(
+                writer, (spec.name, spec.slug), plan, options.trust_steps, methods, outcomes,
+                scores, parts,
+            )  # fmt: skip
+        page = model_page(spec, options, card, outcomes, trust=trust)
+        return _Outcome(page, built_here=False)
     work = ModelWork(spec, options, images, legend, plan, weights or "random")
     if options.isolate:
         child = run_in_child(

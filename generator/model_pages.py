@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from generator.options import BuildOptions
 from generator.plan import ModelCard
 from generator.reference_times import reference_times
-from generator.site_records import ModelPage, ModelSummary
+from generator.site_records import ModelPage, ModelSummary, ModelTrust
 from generator.weights import weights_label
 
 if TYPE_CHECKING:
@@ -38,10 +38,11 @@ def model_page(
     card: ModelCard,
     outcomes: list[ImageOutcome],
     left_out: Sequence[str] = (),
+    trust: ModelTrust | None = None,
 ) -> ComputedPage:
     """The page context, the model's compute seconds as recorded when they were spent, and
     what of it was computed in this build; `left_out` says which methods the memory budget
-    left out, and why."""
+    left out, and why; `trust` is the trust section (None: the build did not check)."""
     mode, label = weights_label(options.weights)
     page = ModelPage(
         summary=model_summary(spec, card.target.name, "built", None),
@@ -56,6 +57,7 @@ def model_page(
         filters=card.filters,
         images=[outcome.section for outcome in outcomes],
         left_out=list(left_out),
+        trust=trust,
     )
     computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
     seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)

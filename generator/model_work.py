@@ -51,8 +51,9 @@ from generator.plan import (
 )
 from generator.printable import printable
 from generator.registry import ModelSpec, build_model
-from generator.sections import Cells, ImageOutcome, draw_grid, join_section
+from generator.sections import Cells, ImageOutcome, draw_grid, join_section, trust_section
 from generator.site_records import ChosenTensor, Figure, Prediction
+from generator.trust_work import TrustInputs, class_similarity, randomize, score_photos
 from generator.weights import WeightsSource, resolve_weights, weights_label
 
 
@@ -196,6 +197,7 @@ def explain_image(
         )
     # The cached parts; those of `missing` are added below (every method not missing has one).
     parts = {slug: part for slug, part in image.methods.items() if part is not None}
+    top_maps: dict[str, np.ndarray] = {}  # of the methods computed now, for the trust checks
     layers = list(explainer.stage_layers)
     # (key, part, its figures) made now, cached once their files are written
     made: list[tuple[str, SharedPart | MethodPart, list[Figure]]] = []
@@ -224,7 +226,8 @@ def explain_image(
             )[0]
             for rank, prediction in enumerate(shared.predictions[: len(maps)])
         ]
-        parts[method.slug] = MethodPart(tiles, seconds=0.0)
+        parts[method.slug] = MethodPart(tiles, 0.0, class_similarity(method, maps))
+        top_maps[method.slug] = maps[0]
         made.append((key, parts[method.slug], [tile.figure for tile in tiles]))
     if image.grid is None:
         grid = draw_grid(
@@ -246,7 +249,9 @@ def explain_image(
     ]
     section = join_section(source, shared, joined, grid, work.legend)
     seconds = shared.seconds + sum(part.seconds for part in joined)
-    return ImageOutcome(section, seconds, [method.slug for method in missing])
+    similarity = {m.slug: part.class_similarity for m, part in zip(methods, joined)}
+    computed = [method.slug for method in missing]
+    return ImageOutcome(section, seconds, computed, similarity, top_maps)
 
 
 def compute_model_page(
@@ -307,7 +312,26 @@ def compute_model_page(
             explain_image(writer, cache, work, explainer, projector, source, card, fields, methods)
         )
         progress.update(1)
-    computed = model_page(spec, options, card, outcomes, lines)
+    trust = None
+    if options.evaluate and outcomes:
+        progress.set_postfix_str(f"{spec.name}: checking the methods")
+        inputs = TrustInputs(
+            spec,
+            model,
+            graph,
+            explainer,
+            methods,
+            work.images,
+            {outcome.section.slug: outcome.section.predictions for outcome in outcomes},
+            {outcome.section.slug: outcome.top_maps for outcome in outcomes},
+        )
+        scores = score_photos(inputs, work.plan, options.trust_steps, writer, cache)
+        parts = randomize(inputs, work.plan, options.randomization_steps, writer, cache)
+        model = (spec.name, spec.slug)
+        trust = trust_section(
+            writer, model, work.plan, options.trust_steps, methods, outcomes, scores, parts
+        )
+    computed = model_page(spec, options, card, outcomes, lines, trust)
     return dataclasses.replace(computed, left_out=left_out)
 
 

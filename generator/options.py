@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from generator.registry import ModelSpec
 
 
+# How far to trust each method (`trust_work`): the defaults keep the checks within the compute
+# the explanations themselves take (measured per model; see README).
+DEFAULT_TRUST_STEPS = 16  # deletion and insertion: pixels removed or revealed in 16 equal steps
+DEFAULT_RANDOMIZATION_STEPS = 3  # the head, the deeper half of the stages, every layer
+
+
 class BuildRefused(RuntimeError):
     """The build cannot go on as asked; the message names the culprit and the fix."""
 
@@ -36,6 +42,9 @@ class BuildOptions:
     memory_budget: float = DEFAULT_BUDGET_GIB  # GiB a model process may use (`methods.memory`)
     force: bool = False  # write into a non-empty folder the generator did not create
     isolate: bool = False  # compute each model in its own process (bounded memory; CLI default)
+    evaluate: bool = True  # check how far to trust each method (`trust_work`)
+    trust_steps: int = DEFAULT_TRUST_STEPS  # deletion and insertion steps
+    randomization_steps: int = DEFAULT_RANDOMIZATION_STEPS  # cascade steps, at most one a stage
     repeated: tuple[str, ...] = field(init=False, default=())  # models asked for more than once
 
     def __post_init__(self) -> None:

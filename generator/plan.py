@@ -14,7 +14,7 @@ import ast
 import hashlib
 import importlib.util
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache, partial
 from pathlib import Path, PurePosixPath
 from types import UnionType
@@ -40,10 +40,14 @@ from generator.site_records import (
     MethodTile,
     Prediction,
     ProjectionFigure,
+    RandomizationPart,
+    Scores,
+    Similarity,
 )
+from generator.trust_summary import BASELINES
 
 # The JSON shape of the cached records (`site_records`); a change makes old entries misses.
-RECORDS_VERSION = 3
+RECORDS_VERSION = 4
 
 
 # --- cache keys -------------------------------------------------------------------------------
@@ -152,14 +156,48 @@ def method_code(method: Method) -> str:
 
 
 def method_key(image_key: str, method: Method, options: BuildOptions) -> str:
-    """The key of one method's pictures of one image: its options and its own code, and for a
-    method that needs many passes, how many classes it explains (`--many-pass-top`)."""
+    """The key of one method's pictures of one image: its options and its own code, for a
+    method that needs many passes how many classes it explains (`--many-pass-top`), and the
+    code that compares its maps of the classes (`MethodPart.class_similarity`)."""
     return content_key(
         image=image_key,
         method=method.slug,
         options=method.options(),
         code=method_code(method),
         classes=options.many_pass_top if method.many_passes else None,
+        similarity=_source_digest(frozenset({SIMILARITY_MODULE})),
+    )
+
+
+# The trust checks' code (`generator/methods/trust/`): in the keys of their parts, so a change to
+# it recomputes the checks only; the class similarities live in the methods' parts.
+TRUST_PACKAGE = "generator.methods.trust"
+SIMILARITY_MODULE = f"{TRUST_PACKAGE}.similarity"
+
+
+@cache
+def trust_code() -> str:
+    """A digest of the trust checks' code, read from the package's source files."""
+    spec = importlib.util.find_spec(TRUST_PACKAGE)
+    assert spec is not None and spec.submodule_search_locations, f"{TRUST_PACKAGE} is missing"
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    modules = {f"{TRUST_PACKAGE}.{path.stem}" for path in folder.glob("*.py")}
+    return _source_digest(frozenset(modules - {f"{TRUST_PACKAGE}.__init__"}) | {TRUST_PACKAGE})
+
+
+def scores_key(image_key: str, scored: str, options: BuildOptions) -> str:
+    """The key of one map's deletion and insertion scores on one photo: `scored` is the
+    method's key, or a baseline's name."""
+    return content_key(image=image_key, scored=scored, steps=options.trust_steps, code=trust_code())
+
+
+def randomization_key(image_key: str, method_key: str, options: BuildOptions) -> str:
+    """The key of one method's randomization strip and similarities on the stated photo."""
+    return content_key(
+        image=image_key,
+        method=method_key,
+        steps=options.randomization_steps,
+        code=trust_code(),
     )
 
 
@@ -225,10 +263,17 @@ class MethodPart:
 
     tiles: list[MethodTile]
     seconds: float  # its share of the compute that made it
+    # its map of the top class against its map of each next class (`trust_work`); empty when
+    # it explains one class, or draws one map for every class
+    class_similarity: list[Similarity] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict) -> MethodPart:
-        return cls([MethodTile.from_json(tile) for tile in data["tiles"]], data["seconds"])
+        return cls(
+            [MethodTile.from_json(tile) for tile in data["tiles"]],
+            data["seconds"],
+            [Similarity.from_json(s) for s in data["class_similarity"]],
+        )
 
 
 CELLS = "cells"  # the name of a method part's array of grid cells (`render.CellColumn.cells`)
@@ -345,6 +390,33 @@ class _Cached:
             return None
         return part if valid and self.cache.has_arrays(key) else None
 
+    def scores(self, key: str) -> Scores | None:
+        try:
+            data = self.cache.get(key)
+            scores = None if data is None else Scores.from_json(data)
+        except _UNREADABLE:
+            return None
+        valid = scores is not None and all(
+            isinstance(value, float)
+            for value in [*scores.deletion, *scores.insertion, scores.deletion_auc,
+                          scores.insertion_auc]
+        )  # fmt: skip
+        return scores if valid else None
+
+    def randomization(self, key: str) -> RandomizationPart | None:
+        try:
+            data = self.cache.get(key)
+            if data is None:  # a miss
+                return None
+            part = RandomizationPart.from_json(data)
+            valid = all(
+                isinstance(s.spearman, float) and isinstance(s.ssim, float)
+                for s in part.similarities
+            ) and self._complete([part.strip], data["files"])
+        except _UNREADABLE:
+            return None
+        return part if valid else None
+
     def grid(self, key: str) -> Figure | None:
         try:
             data = self.cache.get(key)
@@ -367,14 +439,22 @@ class ImagePlan:
     methods: dict[str, MethodPart | None]  # method slug -> its cached pictures
     grid_key: str
     grid: Figure | None  # the printable grid of exactly these methods
+    # method slug or baseline name -> key of its deletion and insertion scores (`--no-evaluate`:
+    # none), and the scores cached
+    scores_keys: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, Scores | None] = field(default_factory=dict)
 
     @property
     def missing_methods(self) -> list[str]:
         return [slug for slug, part in self.methods.items() if part is None]
 
     @property
+    def missing_scores(self) -> list[str]:
+        return [name for name, scores in self.scores.items() if scores is None]
+
+    @property
     def needs_model(self) -> bool:
-        return self.shared is None or bool(self.missing_methods)
+        return self.shared is None or bool(self.missing_methods) or bool(self.missing_scores)
 
 
 @dataclass(frozen=True)
@@ -385,11 +465,24 @@ class Plan:
     card: ModelCard | None
     images: dict[str, ImagePlan]  # image slug -> what its section has
     methods: tuple[str, ...]  # the selected methods' slugs, in catalog order
+    # The model randomization check (`--no-evaluate`: none): the photo it explains, and per
+    # method slug the key of its part and the part cached
+    randomization_photo: str | None = None
+    randomization_keys: dict[str, str] = field(default_factory=dict)
+    randomization: dict[str, RandomizationPart | None] = field(default_factory=dict)
+
+    @property
+    def missing_randomization(self) -> list[str]:
+        return [slug for slug, part in self.randomization.items() if part is None]
 
     @property
     def needs_model(self) -> bool:
         """Something must be computed; otherwise at most grids are redrawn from stored cells."""
-        return self.card is None or any(image.needs_model for image in self.images.values())
+        return (
+            self.card is None
+            or any(image.needs_model for image in self.images.values())
+            or bool(self.missing_randomization)
+        )
 
     @property
     def complete(self) -> bool:
@@ -427,7 +520,28 @@ def plan_model(
                 slug: part if load_cells(cache, keys[slug], part) is not None else None
                 for slug, part in parts.items()
             }
+        scored = {**keys, **{name: name for name in BASELINES}} if options.evaluate else {}
+        scores_keys = {name: scores_key(key, of, options) for name, of in scored.items()}
+        scores = {name: read(partial(cached.scores, k)) for name, k in scores_keys.items()}
         planned[source.slug] = ImagePlan(
-            key, shared, keys, parts, grid_key(key, keys.values()), grid
+            key, shared, keys, parts, grid_key(key, keys.values()), grid, scores_keys, scores
         )
-    return Plan(cached.key, read(cached.card), planned, tuple(m.slug for m in methods))
+    slugs = tuple(m.slug for m in methods)
+    if not options.evaluate or not images:
+        return Plan(cached.key, read(cached.card), planned, slugs)
+    photo = planned[images[0].slug]  # the first photo by name: stated on the page
+    randomization_keys = {
+        slug: randomization_key(photo.key, photo.method_keys[slug], options) for slug in slugs
+    }
+    randomization = {
+        slug: read(partial(cached.randomization, key)) for slug, key in randomization_keys.items()
+    }
+    return Plan(
+        cached.key,
+        read(cached.card),
+        planned,
+        slugs,
+        images[0].slug,
+        randomization_keys,
+        randomization,
+    )

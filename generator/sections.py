@@ -9,19 +9,38 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 
 from generator import render
 from generator.cache import Cache
-from generator.figures import FigureWriter, ImageFigures
+from generator.figures import FigureWriter, ImageFigures, shown_method, trust_plots
 from generator.images import SourceImage
+from generator.methods import trust
 from generator.methods.base import Method
-from generator.plan import ImagePlan, MethodPart, ModelCard, SharedPart, load_cells, put_entry
+from generator.plan import (
+    ImagePlan,
+    MethodPart,
+    ModelCard,
+    Plan,
+    SharedPart,
+    load_cells,
+    put_entry,
+)
 from generator.registry import ModelSpec
-from generator.site_records import ClassExplanation, Figure, ImageSection
+from generator.site_records import (
+    ClassExplanation,
+    Figure,
+    ImageSection,
+    ModelTrust,
+    RandomizationPart,
+    Scores,
+    Similarity,
+    TrustSettings,
+)
+from generator.trust_summary import BASELINES, RANDOMIZATION_MARK, model_trust
 
 Cells = Callable[[], np.ndarray]  # a method's grid cells, perhaps still being drawn on a worker
 
@@ -33,6 +52,10 @@ class ImageOutcome:
     section: ImageSection
     seconds: float  # the section's compute seconds, as recorded when each part was made
     computed: list[str]  # slugs of the methods whose pictures were computed now
+    # method slug -> its map of the top class against each next class (`MethodPart`)
+    class_similarity: dict[str, list[Similarity]] = field(default_factory=dict)
+    # method slug -> its map of the top class, for the trust checks (methods computed now)
+    top_maps: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _columns(
@@ -130,7 +153,8 @@ def cached_section(
     else:
         writer.keep([grid])
     seconds = shared.seconds + sum(part.seconds for part in parts)
-    return ImageOutcome(join_section(source, shared, parts, grid, legend), seconds, [])
+    similarity = {m.slug: part.class_similarity for m, part in zip(methods, parts)}
+    return ImageOutcome(join_section(source, shared, parts, grid, legend), seconds, [], similarity)
 
 
 def _cells_or_fail(cache: Cache, key: str, part: MethodPart) -> np.ndarray:
@@ -139,3 +163,56 @@ def _cells_or_fail(cache: Cache, key: str, part: MethodPart) -> np.ndarray:
     if cells is None:
         raise OSError(f"the cached grid cells {key}.npz became unreadable during the build")
     return cells
+
+
+def trust_section(
+    writer: FigureWriter,
+    model: tuple[str, str],
+    plan: Plan,
+    steps: int,
+    methods: Sequence[Method],
+    outcomes: Sequence[ImageOutcome],
+    scores: Mapping[str, Mapping[str, Scores]],
+    randomization: Mapping[str, RandomizationPart],
+) -> ModelTrust:
+    """The model page's trust section from its parts (cached or made now), its plots drawn
+    from their numbers. `model` is the model's name and slug, `steps` the deletion steps."""
+    writer.keep(part.strip for part in plan.randomization.values() if part is not None)
+    name, slug = model
+    sections = {outcome.section.slug: outcome.section for outcome in outcomes}
+    photo = sections.get(plan.randomization_photo or "") or outcomes[0].section
+    label = photo.predictions[0].label if photo.predictions else ""
+    cascade = next((part.steps for part in randomization.values()), [])
+    similarities = [
+        (m.title, [s.spearman for s in randomization[m.slug].similarities])
+        for m in methods
+        if m.slug in randomization
+    ]
+    first = scores.get(photo.slug, {})
+    titles = {m.slug: m.title for m in methods} | BASELINES
+    curves = [
+        (titles[n], first[n].deletion, first[n].insertion, n in BASELINES)
+        for n in [*(m.slug for m in methods), *BASELINES]
+        if n in first
+    ]
+    plots = trust_plots(
+        writer, name, slug, photo.title, label, cascade, similarities, curves, RANDOMIZATION_MARK
+    )
+    settings = TrustSettings(
+        photo=photo.title,
+        photos=len(scores),
+        steps=steps,
+        cascade=list(cascade),
+        reference="the black photo",
+        blur=f"a Gaussian blur of the photo (σ = {trust.BLUR_SIGMA_FRACTION * 100:.1f} % of its width)",
+    )
+    by_method: dict[str, list[Scores]] = {}
+    for photo_scores in scores.values():
+        for scored, value in photo_scores.items():
+            by_method.setdefault(scored, []).append(value)
+    class_similarity: dict[str, list[Similarity]] = {}
+    for outcome in outcomes:
+        for method_slug, values in outcome.class_similarity.items():
+            class_similarity.setdefault(method_slug, []).extend(values)
+    shown = [shown_method(m) for m in methods]
+    return model_trust(settings, shown, randomization, class_similarity, by_method, plots)

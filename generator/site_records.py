@@ -257,6 +257,7 @@ class ModelPage:
     images: list[ImageSection]
     # One line per method this build left out for memory ("Score-CAM: needs about ...").
     left_out: list[str] = field(default_factory=list)
+    trust: ModelTrust | None = None  # None when the build did not evaluate the methods
 
     @classmethod
     def from_json(cls, data: dict) -> ModelPage:
@@ -271,6 +272,7 @@ class ModelPage:
                 "stages": [ChosenTensor.from_json(s) for s in data["stages"]],
                 "filters": [FilterFigure.from_json(f) for f in data["filters"]],
                 "images": [ImageSection.from_json(i) for i in data["images"]],
+                "trust": ModelTrust.from_json(data.get("trust")),
             }
         )
 
@@ -306,3 +308,186 @@ class MethodRecord:
     classes: int  # how many of the top classes it explains by default
     passes: str  # what it runs per image, besides the shared forward pass
     paragraph: str  # its template, e.g. "methods/grad-cam.md.j2"
+
+
+# --- how far to trust each method (`trust_summary` sums the cached parts up) --------------------
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """Two maps compared: Spearman rank correlation of their absolute values, and SSIM."""
+
+    spearman: float
+    ssim: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> Similarity:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One map's deletion and insertion curves on one photo: the class probability after each
+    step, and the areas under them. Cached per photo and method (and per baseline)."""
+
+    deletion: list[float]
+    insertion: list[float]
+    deletion_auc: float
+    insertion_auc: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> Scores:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class RandomizationPart:
+    """One method's maps of the stated photo's top class as the weights are re-initialised
+    from the top down: its similarity to the trained model's map after each step, and the strip
+    of maps (trained first). Cached per model and method."""
+
+    steps: list[str]  # the cascade's steps, top down ("head", ..., "all layers")
+    similarities: list[Similarity]  # one per cascade step
+    strip: Figure
+    seconds: float
+
+    @classmethod
+    def from_json(cls, data: dict) -> RandomizationPart:
+        return cls(
+            list(data["steps"]),
+            [Similarity.from_json(s) for s in data["similarities"]],
+            Figure(**data["strip"]),
+            data["seconds"],
+        )
+
+
+@dataclass(frozen=True)
+class Spread:
+    """A mean over photos (or classes), its standard deviation and how many values it has."""
+
+    mean: float
+    sd: float
+    count: int
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Spread | None:
+        return None if data is None else cls(**data)
+
+
+@dataclass(frozen=True)
+class TrustRow:
+    """One method's row of a model page's trust tables (or a baseline's: no method)."""
+
+    slug: str
+    title: str
+    method: ShownMethod | None  # None for a baseline map
+    randomized: list[Similarity]  # after each cascade step; empty when not measured
+    class_similarity: Spread | None  # Spearman, top class against each next class
+    deletion: Spread | None  # AUC over photos: lower is better
+    insertion: Spread | None  # AUC over photos: higher is better
+    strip: Figure | None
+    # check ("randomization", "class-sensitivity", "faithfulness") -> the plain sentence for a
+    # student that flags the method on this model; empty when no check flags it
+    marks: dict[str, str]
+
+    @property
+    def fully_randomized(self) -> Similarity | None:
+        return self.randomized[-1] if self.randomized else None
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrustRow:
+        method = data["method"]
+        return cls(
+            slug=data["slug"],
+            title=data["title"],
+            method=None if method is None else ShownMethod.from_json(method),
+            randomized=[Similarity.from_json(s) for s in data["randomized"]],
+            class_similarity=Spread.from_json(data["class_similarity"]),
+            deletion=Spread.from_json(data["deletion"]),
+            insertion=Spread.from_json(data["insertion"]),
+            strip=None if data["strip"] is None else Figure(**data["strip"]),
+            marks=dict(data["marks"]),
+        )
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """What the checks were run with, stated on the page."""
+
+    photo: str  # the photo of the randomization strips and the curves plot (its title)
+    photos: int  # photos scored by deletion and insertion
+    steps: int  # deletion and insertion steps
+    cascade: list[str]  # the randomization steps, in order ("head", ...)
+    reference: str  # what deleted pixels become
+    blur: str  # what insertion reveals pixels over
+
+
+@dataclass(frozen=True)
+class ModelTrust:
+    """The trust section of one model page."""
+
+    settings: TrustSettings
+    rows: list[TrustRow]  # the methods, in the page's order
+    baselines: list[TrustRow]  # the random and centred Gaussian maps (deletion and insertion)
+    similarity_plot: Figure | None
+    curves_plot: Figure | None
+    notes: list[str] = field(default_factory=list)  # what could not be measured, and why
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> ModelTrust | None:
+        if data is None:
+            return None
+
+        def figure(value: dict | None) -> Figure | None:
+            return None if value is None else Figure(**value)
+
+        return cls(
+            settings=TrustSettings(**data["settings"]),
+            rows=[TrustRow.from_json(row) for row in data["rows"]],
+            baselines=[TrustRow.from_json(row) for row in data["baselines"]],
+            similarity_plot=figure(data["similarity_plot"]),
+            curves_plot=figure(data["curves_plot"]),
+            notes=list(data["notes"]),
+        )
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure of the leaderboard, as its table heads and its explanation name it."""
+
+    slug: str
+    title: str
+    better: str  # "lower" or "higher"
+    meaning: str  # what the number says, in one sentence
+
+
+@dataclass(frozen=True)
+class LeaderCell:
+    value: float | None
+    marked: bool  # a mark of the model page flags this measure of this method
+
+
+@dataclass(frozen=True)
+class LeaderRow:
+    """One model's row of a measure's table: a cell per column (methods, then baselines)."""
+
+    model: str
+    model_slug: str
+    cells: list[LeaderCell]
+
+
+@dataclass(frozen=True)
+class LeaderTable:
+    measure: Measure
+    columns: list[tuple[str, str]]  # (slug, title): the methods, then the baselines it has
+    rows: list[LeaderRow]
+
+
+@dataclass(frozen=True)
+class MethodFindings:
+    """What the checks found for one method across the models built (the methods page)."""
+
+    slug: str
+    models: int  # models that measured it
+    medians: dict[str, float | None]  # measure slug -> median over those models
+    marked: dict[str, int]  # measure slug -> on how many models it was flagged

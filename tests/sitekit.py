@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
 # Builds that test the pipeline (cache, output safety, the terminal), not the methods, compute
-# one class map and one input attribution: every method traced would add minutes per test.
-# tests/test_build_e2e.py builds with every method.
+# one class map and one input attribution, and leave out the trust checks: every method and
+# check traced would add minutes per test. tests/test_build_e2e.py builds with every method and
+# the checks.
 QUICK_METHODS = ("grad-cam", "guided-backprop")
 
 
@@ -27,7 +28,7 @@ def small_build_options(images: Path, out: Path, top: int) -> list[str]:
     """`build` options for the smallest model with random weights: the tests' quickest real build."""
     return [
         "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
-        "--weights", "random", "--top", str(top), "--methods", *QUICK_METHODS,
+        "--weights", "random", "--top", str(top), "--methods", *QUICK_METHODS, "--no-evaluate",
     ]  # fmt: skip
 
 
@@ -45,6 +46,7 @@ def quick_build_options(images: Path, out: Path, top: int, **overrides) -> Build
         weights="random",
         top=top,
         methods=QUICK_METHODS,
+        evaluate=False,
     )
     return dataclasses.replace(options, **overrides)
 

@@ -57,6 +57,9 @@ from generator.registry import get_spec
 MODEL = "MobileNetV3Small"
 # Two methods of one pass each, and one of many passes (which --many-pass-top governs).
 METHODS = ("grad-cam", "guided-backprop", "score-cam")
+# The trust checks, when a sequence turns them on, at their cheapest settings.
+TRUST_STEPS = 2
+RANDOMIZATION_STEPS = 1
 CAT = (REPO / "sample_images" / "cat.jpg").read_bytes()
 ROCKET = (REPO / "sample_images" / "rocket.jpg").read_bytes()
 USER_PAGE = "my-notes.md"  # a page of the user's own, beside the generated ones
@@ -127,6 +130,7 @@ class BuildSequence(RuleBasedStateMachine):
         self.methods: tuple[str, ...] = ("grad-cam",)
         self.top = 1
         self.many_pass_top = 1
+        self.evaluate = False  # the trust checks, cheap settings (TRUST_ARGUMENTS) when on
         self.photos: dict[str, bytes] = {}
         self.edited: dict[str, bytes] = {}  # generated files the user changed, and their bytes
         self.unreported: set[str] = set()  # edits made since the last build
@@ -151,6 +155,12 @@ class BuildSequence(RuleBasedStateMachine):
     @rule(top=st.integers(1, 2), many_pass_top=st.integers(1, 2))
     def change_classes(self, top: int, many_pass_top: int) -> None:
         self.top, self.many_pass_top = top, min(top, many_pass_top)
+        self._build()
+
+    @rule()
+    def toggle_evaluation(self) -> None:
+        """The trust checks and their leaderboard come and go with `--no-evaluate`."""
+        self.evaluate = not self.evaluate
         self._build()
 
     @rule(name=st.sampled_from(sorted(PHOTOS)), version=st.integers(0, 1))
@@ -179,6 +189,9 @@ class BuildSequence(RuleBasedStateMachine):
             methods=self.methods,
             many_pass_top=self.many_pass_top,
             isolate=True,
+            evaluate=self.evaluate,
+            trust_steps=TRUST_STEPS,
+            randomization_steps=RANDOMIZATION_STEPS,
         )
         stdout, stderr = io.StringIO(), io.StringIO()
         with (
@@ -268,6 +281,8 @@ class BuildSequence(RuleBasedStateMachine):
             "build", "--models", MODEL, "--images", str(self.images), "--out", str(out),
             "--weights", "random", "--top", str(self.top), "--many-pass-top",
             str(self.many_pass_top), "--methods", *self.methods, "--in-process",
+            *(("--trust-steps", str(TRUST_STEPS), "--randomization-steps",
+               str(RANDOMIZATION_STEPS)) if self.evaluate else ("--no-evaluate",)),
         ]  # fmt: skip
 
     def _build(self) -> None:
@@ -308,7 +323,8 @@ class BuildSequence(RuleBasedStateMachine):
             assert file_sha256(self.out / relative) == sha256, f"{relative} is not as recorded"
 
     def _check_equals_fresh_build(self) -> None:
-        key = (self.methods, self.top, self.many_pass_top, tuple(sorted(self.photos.items())))
+        photos = tuple(sorted(self.photos.items()))
+        key = (self.methods, self.top, self.many_pass_top, self.evaluate, photos)
         fresh = _fresh_sites.get(key)
         if fresh is None:
             fresh = Path(tempfile.mkdtemp(prefix="gallery-fresh-")) / "site"
@@ -339,10 +355,12 @@ def test_the_sequence_of_issue_24_and_every_move_once() -> None:
         lambda: machine.add_or_replace_photo("rocket.jpg", 0),
         lambda: machine.kill_a_model_process(top=2),
         lambda: machine.change_methods(["grad-cam", "score-cam"]),
+        lambda: machine.toggle_evaluation(),  # on: the trust section and the leaderboard
         lambda: machine.change_classes(top=2, many_pass_top=2),
         lambda: machine.edit("compare/cat/index.md"),
         lambda: machine.edit("assets/mobilenetv3small/rocket/crop.webp"),
         lambda: machine.change_classes(top=1, many_pass_top=1),
+        lambda: machine.toggle_evaluation(),  # off: they go
         lambda: machine.delete_my_edits(),
         lambda: machine.delete("assets/mobilenetv3small/cat/explanations.webp"),
         lambda: machine.add_or_replace_photo("cat.jpg", 1),

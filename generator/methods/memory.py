@@ -162,6 +162,12 @@ class MemoryPlan:
         copies = next((p.chunk for p in passes if p.what == "forward of copies"), 1)
         return Chunks(gradients, copies)
 
+    def forward_chunk(self, rows: int) -> int:
+        """Inputs per chunk of a forward pass over `rows` inputs made in the same call (the
+        deletion and insertion steps), all of which are held while it runs."""
+        held = rows * self.profile.input_bytes
+        return min(rows, self._chunk(self.profile.forward_row(), held))
+
     def projection_chunk(self, objectives: int) -> int:
         """Rules (of guided and DeConvNet) the layer projections run at once."""
         return min(PROJECTION_ROWS, self._chunk(self.profile.backward_row(objectives)))
