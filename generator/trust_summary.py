@@ -45,6 +45,9 @@ RANDOMIZATION_MARK = 0.5
 # average is marked: it draws nearly the same map for every class.
 CLASS_MARK = 0.9
 BASELINES = {"random": "Random map", "gaussian": "Centred Gaussian map"}
+# Deletion and insertion flag no method when no curve of the model moves by this much: the class
+# probability then ignores the pixels (as in an untrained network), whatever the map.
+STILL = 0.01
 
 
 def _spread(values: Sequence[float]) -> Spread | None:
@@ -118,6 +121,16 @@ def model_trust(
         if scores.get(slug)
     ]
     random = next((row for row in baselines if row.slug == "random"), None)
+    curves = [c for photos in scores.values() for s in photos for c in (s.deletion, s.insertion)]
+    still = bool(curves) and all(max(c) - min(c) < STILL for c in curves)
+    notes = list(notes)
+    if still:
+        random = None  # no method is flagged against the random map
+        notes.append(
+            f"Deletion and insertion cannot tell the maps apart on this model: the class "
+            f"probability moves by less than {STILL:g} whatever pixels are removed or revealed, "
+            "so no method is flagged by them."
+        )
     rows = []
     for method in methods:
         part = randomization.get(method.slug)
@@ -139,7 +152,7 @@ def model_trust(
                 marks,
             )
         )
-    return ModelTrust(settings, rows, baselines, *figures, notes=list(notes))
+    return ModelTrust(settings, rows, baselines, *figures, notes=notes)
 
 
 # --- across models: the leaderboard and the methods page's summary ------------------------------
