@@ -17,6 +17,7 @@ PAGE_SIDE = (
     "generator.earlier",
     "generator.files",
     "generator.report",
+    "generator.trust_summary",
 )
 # Declarations the page records carry: TensorFlow-free modules of the methods package.
 DECLARATIONS = {"generator.methods", "generator.methods.families", "generator.methods.paper"}
