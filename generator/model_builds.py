@@ -252,6 +252,8 @@ def _model_line(name: str, plan: Plan, images: int, outcome: _Outcome, began: fl
         reused = [slug for slug in slugs if slug not in computed and slug not in left_out]
         what += f"; reused: {', '.join(reused)}" if reused else ""
         what += f"; left out for memory: {', '.join(left_out)}" if left_out else ""
+    checked = [f"{what_} of {count}" for what_, count in outcome.result.checked.items() if count]
+    what += f"; trust checks computed: {', '.join(checked)}" if checked else ""
     peak = f", peak {outcome.peak_gib:.2f} GiB" if outcome.peak_gib else ""
     return f"{name}: built ({what}; {time.perf_counter() - began:.1f} s{peak})"
 

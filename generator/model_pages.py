@@ -30,6 +30,9 @@ class ComputedPage:
     seconds: float  # as recorded when each part was made
     computed: dict[str, int]  # method slug -> images whose pictures of it were computed now
     left_out: dict[str, str] = field(default_factory=dict)  # slug -> why (memory)
+    # trust check -> how many of its parts were computed now ("deletion and insertion": maps
+    # scored on a photo; "randomization": methods)
+    checked: dict[str, int] = field(default_factory=dict)
 
 
 def model_page(

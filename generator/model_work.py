@@ -312,7 +312,7 @@ def compute_model_page(
             explain_image(writer, cache, work, explainer, projector, source, card, fields, methods)
         )
         progress.update(1)
-    trust = None
+    trust, checked = None, {}
     if options.evaluate and outcomes:
         progress.set_postfix_str(f"{spec.name}: checking the methods")
         inputs = TrustInputs(
@@ -327,12 +327,21 @@ def compute_model_page(
         )
         scores = score_photos(inputs, work.plan, options.trust_steps, writer, cache)
         parts = randomize(inputs, work.plan, options.randomization_steps, writer, cache)
+        plan = work.plan
+        checked = {  # the parts missing from the cache, made now
+            "deletion and insertion": sum(
+                n in scores[slug]
+                for slug, image in plan.images.items()
+                for n in image.missing_scores
+            ),
+            "randomization": sum(slug in parts for slug in plan.missing_randomization),
+        }
         model = (spec.name, spec.slug)
         trust = trust_section(
             writer, model, work.plan, options.trust_steps, methods, outcomes, scores, parts
         )
     computed = model_page(spec, options, card, outcomes, lines, trust)
-    return dataclasses.replace(computed, left_out=left_out)
+    return dataclasses.replace(computed, left_out=left_out, checked=checked)
 
 
 def _left_out_lines(left_out: dict[str, str]) -> list[str]:

@@ -337,7 +337,7 @@ class Scores:
 
     @classmethod
     def from_json(cls, data: dict) -> Scores:
-        return cls(**data)
+        return cls(data["deletion"], data["insertion"], data["deletion_auc"], data["insertion_auc"])
 
 
 @dataclass(frozen=True)

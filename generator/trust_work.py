@@ -54,21 +54,22 @@ class TrustInputs:
     methods: Sequence[Method]  # the methods computed for this model (none left out)
     images: Sequence[SourceImage]
     predictions: Mapping[str, Sequence[Prediction]]  # photo slug -> its predictions
-    top_maps: Mapping[str, Mapping[str, np.ndarray]]  # photo slug -> method slug -> top map
+    # photo slug -> method slug -> its map of the top class: the sections' own, and those the
+    # checks ask for (kept here, so that no map is asked for twice)
+    top_maps: dict[str, dict[str, np.ndarray]]
 
 
 def _top_maps(inputs: TrustInputs, source: SourceImage, slugs: Sequence[str]) -> dict:
     """The methods' maps of the photo's top class: reused, or computed in one call."""
-    known = inputs.top_maps.get(source.slug, {})
-    maps = {slug: known[slug] for slug in slugs if slug in known}
-    missing = [m for m in inputs.methods if m.slug in slugs and m.slug not in maps]
+    known = inputs.top_maps.setdefault(source.slug, {})
+    missing = [m for m in inputs.methods if m.slug in slugs and m.slug not in known]
     if missing:
         top = inputs.predictions[source.slug][0].class_index
         result = inputs.explainer.explain(
             _batch(inputs, source), classes=np.array([[top]]), methods=missing
         )
-        maps |= {m.slug: result.methods[m.slug].maps[0, 0] for m in missing}
-    return maps
+        known |= {m.slug: result.methods[m.slug].maps[0, 0] for m in missing}
+    return {slug: known[slug] for slug in slugs if slug in known}
 
 
 def _batch(inputs: TrustInputs, source: SourceImage) -> np.ndarray:

@@ -68,6 +68,24 @@ def test_every_model_page_shows_its_pictures_and_the_random_banner(built):
     assert crop.size == (224, 224)
 
 
+def test_every_model_page_checks_every_method_and_the_leaderboard_links_them(built):
+    from generator.methods import catalog
+
+    _, docs, _ = built
+    board = (docs / "trust.md").read_text(encoding="utf-8")
+    for slug in ("mobilenetv3small", "mobilenet"):
+        page = (docs / "models" / f"{slug}.md").read_text(encoding="utf-8")
+        assert 'id="trust"' in page or "{ #trust }" in page
+        for method in catalog.SLUGS:
+            assert f"trust--{method}" in page, (slug, method)
+            assert f"models/{slug}.md#trust--{method}" in board, (slug, method)
+            strip = docs / "assets" / slug / f"trust-randomization-{method}.webp"
+            assert strip.is_file() and strip.name in page
+        for plot in ("trust-randomization.webp", "trust-deletion-insertion.webp"):
+            assert (docs / "assets" / slug / plot).is_file() and plot in page
+    assert "trust.md" in (docs / "index.md").read_text(encoding="utf-8")
+
+
 def test_manifest_lists_exactly_the_generated_files(built):
     _, docs, _ = built
     manifest = json.loads((docs / ".gallery-manifest.json").read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import shutil
@@ -292,3 +293,37 @@ def test_adding_then_removing_a_method_in_model_processes_leaves_a_valid_site(tm
     (tmp_path / "mkdocs").mkdir()
     built = mkdocs_build(out, tmp_path / "mkdocs")  # (copies the site's static files into out)
     assert built.returncode == 0, built.stderr
+
+
+def test_a_trust_option_changed_recomputes_only_its_check(tmp_path, counted, capsys):
+    """--trust-steps recomputes the deletion and insertion scores only (each method's top map
+    asked once more, in one call); --randomization-steps the randomization only."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    out = tmp_path / "site"
+    options = quick_build_options(
+        images, out, top=2, evaluate=True, trust_steps=2, randomization_steps=1
+    )
+    assert build(options).ok
+    # The photo's explanations, then one randomization step: the scores reuse the photo's maps.
+    assert (counted["models"], counted["images"]) == (1, 2)
+    page = (out / "models" / "mobilenetv3small.md").read_text(encoding="utf-8")
+    assert "2 steps each" in page and (out / "trust.md").is_file()
+    strips = {p: _stamps(out)[p] for p in _stamps(out) if "trust-randomization-" in p}
+    assert len(strips) == len(QUICK_METHODS)
+
+    assert build(dataclasses.replace(options, trust_steps=3)).ok
+    assert (counted["models"], counted["images"]) == (2, 3)  # the top maps, for the scores
+    assert counted["asked"][-1] == sorted(QUICK_METHODS)
+    assert "3 steps each" in (out / "models" / "mobilenetv3small.md").read_text(encoding="utf-8")
+    assert {p: _stamps(out)[p] for p in strips} == strips  # randomization reused, untouched
+    line = capsys.readouterr().out
+    assert f"trust checks computed: deletion and insertion of {len(QUICK_METHODS) + 2}" in line
+
+    assert build(dataclasses.replace(options, trust_steps=3, randomization_steps=2)).ok
+    # The photo's top maps again, then one explain call per cascade step; scores are reused.
+    line = capsys.readouterr().out
+    assert (counted["models"], counted["images"]) == (3, 6), line
+    assert f"trust checks computed: randomization of {len(QUICK_METHODS)}" in line
+    assert "deletion and insertion of" not in line
