@@ -223,9 +223,10 @@ def _bench_trust(
     top = int(result.classes[0, 0])
     maps = [trust.importance(result.methods[m.slug].maps[0, 0], m.display) for m in methods]
     importances = np.stack([*maps, *trust.baseline_maps(*batch.shape[1:3]).values()])
-    rows = len(importances) * 2 * (steps + 1)
+    rows = len(importances) * 2 * steps  # at most: the curves' inner points and shared ends
     chunk = explainer.memory.forward_chunk(rows)
     evaluator = trust.DeletionInsertion(model, steps, chunk, rewired=explainer.rewired)
+    rows = len(importances) * evaluator.rows_per_map + 3
     reference = explainer.references.black.numpy()[0]
     copies = np.repeat(batch, rows, axis=0)
     seconds, floor = _paired_fastest(

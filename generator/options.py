@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 # How far to trust each method (`trust_work`): the defaults keep the checks within the compute
 # the explanations themselves take (measured per model; see README).
-DEFAULT_TRUST_STEPS = 16  # deletion and insertion: pixels removed or revealed in 16 equal steps
-DEFAULT_RANDOMIZATION_STEPS = 3  # the head, the deeper half of the stages, every layer
+DEFAULT_TRUST_STEPS = 8  # deletion and insertion: pixels removed or revealed in 8 equal steps
+DEFAULT_RANDOMIZATION_STEPS = 2  # the head, then every layer
 
 
 class BuildRefused(RuntimeError):

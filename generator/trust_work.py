@@ -77,15 +77,6 @@ def _batch(inputs: TrustInputs, source: SourceImage) -> np.ndarray:
     return np.asarray(inputs.spec.preprocess(crop[None]), np.float32)
 
 
-def _chunk(explainer: Explainer, maps: int, steps: int) -> int:
-    """Inputs per forward pass of the deletion and insertion steps: a divisor of one map's
-    inputs, so that no pass mixes two maps' inputs. A map's curves then come from the same
-    passes whichever maps are scored with it (a rebuild gives the same numbers, to the bit)."""
-    per_map = 2 * (steps + 1)
-    most = explainer.memory.forward_chunk(maps * per_map)
-    return max(d for d in range(1, per_map + 1) if per_map % d == 0 and d <= most)
-
-
 def score_photos(
     inputs: TrustInputs, plan: Plan, steps: int, writer: FigureWriter, cache: Cache
 ) -> dict[str, dict[str, Scores]]:
@@ -109,7 +100,8 @@ def score_photos(
                  for n in missing]
             )  # fmt: skip
             if evaluator is None:
-                chunk = _chunk(inputs.explainer, len(missing), steps)
+                rows = len(missing) * 2 * steps  # at most: DeletionInsertion.rows_per_map
+                chunk = inputs.explainer.memory.forward_chunk(rows)
                 evaluator = trust.DeletionInsertion(
                     inputs.model, steps, chunk, rewired=inputs.explainer.rewired
                 )

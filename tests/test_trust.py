@@ -139,7 +139,7 @@ def test_curves_equal_an_independent_loop_over_masked_images():
         ]
     ).astype(np.float32)
     label = 2
-    curves = DeletionInsertion(model, steps=steps, chunk=5)  # 36 inputs: 8 chunks, 4 padded
+    curves = DeletionInsertion(model, steps=steps, chunk=5)  # passes of 4: a map has 8 inner rows
     deletion, insertion = curves.curves(image, reference, maps, label)
 
     sigma = BLUR_SIGMA_FRACTION * size
@@ -161,11 +161,15 @@ def test_curves_equal_an_independent_loop_over_masked_images():
     np.testing.assert_allclose(insertion, expected[1], atol=2e-5)
     assert np.ptp(expected[0]) > 0.05 and np.ptp(expected[1]) > 0.05  # curves that move
 
+    # A map's curves come from passes of its own inputs: scored alone, the same bits.
+    alone = curves.curves(image, reference, maps[1:2], label)
+    assert np.array_equal(alone[0][0], deletion[1]) and np.array_equal(alone[1][0], insertion[1])
+
     # One trace per map count and size: other photos and classes reuse it.
     curves.curves(blurred, reference, maps, 0)
-    assert curves._curves.experimental_get_tracing_count() == 1
+    assert curves._curves.experimental_get_tracing_count() == 2  # three maps, and one
     curves.curves(image, reference, maps[:2], label)
-    assert curves._curves.experimental_get_tracing_count() == 2
+    assert curves._curves.experimental_get_tracing_count() == 3
 
 
 def test_auc_is_the_trapezoid_over_zero_to_one():
@@ -212,7 +216,7 @@ def test_a_map_of_the_true_evidence_beats_the_random_map_which_beats_its_inverse
     truth = np.zeros((size, size), np.float32)
     truth[corner[0] : corner[0] + side, corner[1] : corner[1] + side] = 1.0
     maps = np.stack([truth, baseline_maps(size, size)["random"], 1.0 - truth])
-    deletion, insertion = DeletionInsertion(model).curves(image, np.zeros_like(image), maps, 0)
+    deletion, insertion = DeletionInsertion(model, 16).curves(image, np.zeros_like(image), maps, 0)
     assert deletion[0, 0] > 0.9  # the photo: class 0 is sure
     # The square is 64 of 1024 pixels: gone after the first of 16 steps, class 0 at chance.
     np.testing.assert_allclose(deletion[0, 1:], 0.5, atol=1e-6)
@@ -451,7 +455,7 @@ def measured(trained) -> dict:
             class_rank[method.slug] = _mean(rank_correlation, pair_maps[:, 0], pair_maps[:, 1])
 
     baselines = baseline_maps(shapes.SIZE, shapes.SIZE)
-    curves = DeletionInsertion(_with_neither(model))
+    curves = DeletionInsertion(_with_neither(model), 16)
     black = explainer.references.black[0].numpy()
     deletion, insertion = [], []
     for i, photo in enumerate(photos):

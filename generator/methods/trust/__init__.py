@@ -24,7 +24,6 @@ from generator.methods.trust.similarity import importance, rank_correlation, ssi
 if TYPE_CHECKING:
     from generator.methods.trust.deletion import (
         BLUR_SIGMA_FRACTION,
-        DEFAULT_STEPS,
         DeletionInsertion,
         auc,
         baseline_maps,
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     **dict.fromkeys(
-        ("BLUR_SIGMA_FRACTION", "DEFAULT_STEPS", "DeletionInsertion", "auc", "baseline_maps"),
+        ("BLUR_SIGMA_FRACTION", "DeletionInsertion", "auc", "baseline_maps"),
         "generator.methods.trust.deletion",
     ),
     **dict.fromkeys(
@@ -51,7 +50,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BLUR_SIGMA_FRACTION",
-    "DEFAULT_STEPS",
     "CascadeStep",
     "DeletionInsertion",
     "auc",

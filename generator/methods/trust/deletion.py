@@ -21,7 +21,6 @@ import tensorflow as tf
 from generator.methods.backward_rules import RewiredModel
 from generator.methods.batching import in_chunks
 
-DEFAULT_STEPS = 16  # 17 points per curve, 0 % to 100 % of the pixels
 # Insertion's start: the photo blurred by a Gaussian of standard deviation 5/224 of its width
 # (5 pixels at 224, as in RISE), truncated at 4 standard deviations (scipy's default).
 BLUR_SIGMA_FRACTION = 5 / 224
@@ -55,12 +54,15 @@ class DeletionInsertion:
     (a model's final softmax is bypassed, then applied here once). `rewired` shares an
     `Explainer`'s graph (`Explainer.rewired`); without it one is made from `model`. `steps`
     is the number of steps per curve; `chunk` how many inputs one forward pass holds at most.
+    A pass never mixes two maps' inputs (it holds a divisor of `rows_per_map`), so a map's
+    curves come from the same passes whichever maps are scored with it: a rebuild that scores
+    another set of maps gives the same numbers, to the bit.
     """
 
     def __init__(
         self,
         model: keras.Model,
-        steps: int = DEFAULT_STEPS,
+        steps: int,
         chunk: int = 32,
         rewired: RewiredModel | None = None,
     ):
@@ -97,41 +99,63 @@ class DeletionInsertion:
         )  # fmt: skip
         return deletion.numpy(), insertion.numpy()
 
+    @property
+    def rows_per_map(self) -> int:
+        """Inputs one map adds to the call: its curves' inner points. Every curve's ends are
+        the same for every map (the photo, the black photo, the blurred photo): those three
+        inputs run once per call, in a pass of their own."""
+        return 2 * (self.steps - 1)
+
     def _curves_step(
         self, image: tf.Tensor, reference: tf.Tensor, importances: tf.Tensor, class_index: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        """Both curves of every map: rows (map, deletion or insertion, step), each row's input
-        made from the map's pixel ranks inside its chunk, so only a chunk of inputs exists at
-        once."""
+        """Both curves of every map: the shared ends, then rows (map, deletion or insertion,
+        inner step), each row's input made from the map's pixel ranks inside its chunk, so
+        only a chunk of inputs exists at once."""
         maps, height, width = importances.shape
         pixels = height * width
-        points = self.steps + 1
-        order = tf.argsort(
-            tf.reshape(importances, [maps, pixels]), direction="DESCENDING", stable=True
-        )
-        ranks = tf.argsort(order)  # each pixel's place in its map's order (inverse permutation)
-        counts = tf.constant([round(t * pixels / self.steps) for t in range(points)], tf.int32)
         blurred = _blur(image, BLUR_SIGMA_FRACTION * width)
-        rows = (
-            tf.repeat(tf.range(maps), 2 * points),  # the map
-            tf.tile(tf.repeat([True, False], points), [maps]),  # deletion, else insertion
-            tf.tile(counts, [2 * maps]),  # how many pixels are changed
-        )
 
-        def probabilities(
-            map_index: tf.Tensor, deleting: tf.Tensor, count: tf.Tensor
-        ) -> tuple[tf.Tensor]:
-            changed = tf.gather(ranks, map_index) < count[:, None]  # (B, pixels)
-            changed = tf.reshape(changed, [-1, height, width, 1])
-            deleting = deleting[:, None, None, None]
-            start = tf.where(deleting, image, blurred)
-            end = tf.where(deleting, reference, image)
-            _, logits = self._rewired(tf.where(changed, end, start), "plain")
-            return (tf.gather(tf.nn.softmax(logits), class_index, axis=1),)
+        def probabilities(inputs: tf.Tensor) -> tf.Tensor:
+            _, logits = self._rewired(inputs, "plain")
+            return tf.gather(tf.nn.softmax(logits), class_index, axis=1)
 
-        (probability,) = in_chunks(probabilities, rows, self.chunk, outputs=1)
-        curves = tf.reshape(probability, [maps, 2, points])
-        return curves[:, 0], curves[:, 1]
+        photo, black, blur = tf.unstack(probabilities(tf.stack([image, reference, blurred])))
+        inner = self.steps - 1
+        if inner:
+            order = tf.argsort(
+                tf.reshape(importances, [maps, pixels]), direction="DESCENDING", stable=True
+            )
+            ranks = tf.argsort(order)  # each pixel's place in its map's order (inverse permutation)
+            counts = tf.constant(
+                [round(t * pixels / self.steps) for t in range(1, self.steps)], tf.int32
+            )
+            rows = (
+                tf.repeat(tf.range(maps), 2 * inner),  # the map
+                tf.tile(tf.repeat([True, False], inner), [maps]),  # deletion, else insertion
+                tf.tile(counts, [2 * maps]),  # how many pixels are changed
+            )
+
+            def changed_inputs(
+                map_index: tf.Tensor, deleting: tf.Tensor, count: tf.Tensor
+            ) -> tuple[tf.Tensor]:
+                changed = tf.gather(ranks, map_index) < count[:, None]  # (B, pixels)
+                changed = tf.reshape(changed, [-1, height, width, 1])
+                deleting = deleting[:, None, None, None]
+                start = tf.where(deleting, image, blurred)
+                end = tf.where(deleting, reference, image)
+                return (probabilities(tf.where(changed, end, start)),)
+
+            per_map = self.rows_per_map
+            most = max(d for d in range(1, per_map + 1) if per_map % d == 0 and d <= self.chunk)
+            (probability,) = in_chunks(changed_inputs, rows, most, outputs=1)
+            middle = tf.reshape(probability, [maps, 2, inner])
+        else:
+            middle = tf.zeros([maps, 2, 0])
+        ends = tf.ones([maps, 1])
+        deletion = tf.concat([photo * ends, middle[:, 0], black * ends], axis=1)
+        insertion = tf.concat([blur * ends, middle[:, 1], photo * ends], axis=1)
+        return deletion, insertion
 
 
 def _blur(image: tf.Tensor, sigma: float) -> tf.Tensor:
