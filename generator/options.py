@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # How far to trust each method (`trust_work`): the defaults keep the checks within the compute
 # the explanations themselves take (measured per model; see README).
-DEFAULT_TRUST_STEPS = 8  # deletion and insertion: pixels removed or revealed in 8 equal steps
+DEFAULT_TRUST_STEPS = 6  # deletion and insertion: pixels removed or revealed in 6 equal steps
 DEFAULT_RANDOMIZATION_STEPS = 2  # the head, then every layer
 
 
