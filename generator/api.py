@@ -7,12 +7,20 @@
     result.methods["grad-cam"].maps  # (N, 3, H, W): each image's top-3 classes
     maps = api.maps(model, images, classes, "guided-backprop")  # (N, H, W, 3) for classes[n]
 
-`model` is any Keras functional model with one output of class scores (pre-softmax logits, or
-the model's own output if it has no softmax layer to read before); `images` are its inputs
-(N, H, W, 3), already preprocessed; `preprocess` maps 0-255 photos to inputs, for the methods
-that compare against a black or grey photo. Each call builds and compiles an `Explainer`: for
-many batches of one model, make one `explain.Explainer` and call its `explain` instead. The
-model is only read, never changed.
+`model` is any single-input image classifier built with Keras' functional API or as a
+`keras.Sequential`: one image input (N, H, W, 3) and one output of class scores (N, classes).
+Nested models are looked into: a transfer model that wraps a `keras.applications` base in a
+Sequential or functional model with a new head is explained inside the base (Grad-CAM reads
+the base's last spatial tensor; `target_layer` may name a tensor inside it by its path,
+"mobilenetv2_1.00_224/out_relu"), and the guided rules reach the base's own layers. Class
+scores are the logits: a model ending in a softmax (an activation of its last Dense, or a
+separate Activation or Softmax layer) is read before it, a model already giving logits as it
+is (`Explainer.softmax_bypassed` tells which). A model with several inputs or outputs, or with
+no spatial layer (a convolutional feature map) for Grad-CAM to read, is refused with a
+ValueError saying so. `images` are the model's inputs, already preprocessed; `preprocess` maps
+0-255 photos to inputs, for the methods that compare against a black or grey photo. Each call
+builds and compiles an `Explainer`: for many batches of one model, make one
+`explain.Explainer` and call its `explain` instead. The model is only read, never changed.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import numpy as np
 from generator.methods import catalog
 from generator.methods.budget import budget_bytes
 from generator.methods.explain import Explainer, Explanations
+from generator.methods.layers import functional_graph
 
 
 def methods() -> tuple[str, ...]:
@@ -47,6 +56,7 @@ def explain(
     """The named methods' maps for the `top` classes of each image (or `classes`, (N, K)),
     with the predictions; the methods that need many passes explain `many_passes_top` of them.
     `target_layer` overrides the tensor Grad-CAM and its kin read (chosen from the graph)."""
+    check_classifier(model)
     explainer = Explainer(
         model,
         target_layer=target_layer,
@@ -73,3 +83,30 @@ def maps(
         model, images, [method], classes=columns, preprocess=preprocess, target_layer=target_layer
     )
     return result.methods[method].maps[:, 0]
+
+
+def check_classifier(model: keras.Model) -> None:
+    """Refuse, with what is wrong, a model that is not a single-input image classifier: the
+    explainer runs one image input through the model's graph to one vector of class scores."""
+    if functional_graph(model) is None:
+        raise ValueError(
+            f"{model.name} is not a functional or Sequential Keras model (a subclassed model "
+            "has no graph of layers to read); build it with keras.Model(inputs, outputs)"
+        )
+    if len(model.inputs) != 1:
+        raise ValueError(f"{model.name} has {len(model.inputs)} inputs; one image input expected")
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(
+            f"{model.name}'s input has shape {shape}; an image input (batch, height, width, 3) "
+            "expected"
+        )
+    if len(model.outputs) != 1:
+        raise ValueError(
+            f"{model.name} has {len(model.outputs)} outputs; one output of class scores expected"
+        )
+    if len(model.outputs[0].shape) != 2:
+        raise ValueError(
+            f"{model.name}'s output has shape {tuple(model.outputs[0].shape)}; class scores "
+            "(batch, classes) expected"
+        )

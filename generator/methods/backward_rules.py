@@ -2,9 +2,11 @@
 
 Guided Backprop (Springenberg et al. 2015) and DeConvNet (Zeiler & Fergus 2014) differ from the
 plain gradient only in what each nonlinearity passes backwards. Instead of cloning or editing the
-model, `RewiredModel` walks the model's own graph with Keras'
-`Functional._run_through_graph(inputs, operation_fn=...)` and maps every nonlinear operation to a
-wrapper whose forward value is unchanged and whose gradient follows the chosen rule. The model's
+model, `RewiredModel` runs the calls of the model's own graph (`layers.TensorGraph`: a transfer
+model's base opened, so every layer inside it is a call) and maps every nonlinear operation to a
+wrapper whose forward value is unchanged and whose gradient follows the chosen rule. A nested
+block the graph keeps closed runs its own graph with Keras'
+`Functional._run_through_graph(inputs, operation_fn=...)` under the same mapping. The model's
 layers, activations and weights are never touched, and `NonlinearityReport` says what was changed
 and what was not. The rules are TensorFlow `tf.custom_gradient`s (the project's Keras backend).
 See docs/methods_rules.md for why each rule is what it is.
@@ -21,6 +23,8 @@ from typing import Any, Literal, TypeAlias
 import keras
 import tensorflow as tf
 from keras import layers
+
+from generator.methods.layers import TensorGraph, functional_graph, graph_nodes
 
 Rule = Literal["plain", "guided", "deconvnet"]
 RULES: tuple[Rule, ...] = ("plain", "guided", "deconvnet")
@@ -198,6 +202,12 @@ class NonlinearityReport:
         """The lines joined into one, for logs and error messages."""
         return "; ".join(self.lines())
 
+    @property
+    def softmax_bypassed(self) -> bool:
+        """Whether the model ends in a softmax read before it (class scores are the logits it
+        normalises); False: the model's output already is its class scores."""
+        return any(entry.treatment == BYPASSED for entry in self.counts)
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -218,7 +228,7 @@ class _Plan:
         "depthwise",
     ]
     gate_index: int = -1  # for "hold": which input of the Multiply is the gate
-    graph: Any = None  # for "nested": the inner Functional
+    graph: Any = None  # for "nested": the inner Functional of a block the graph keeps closed
 
 
 class _WithoutActivation:
@@ -240,20 +250,22 @@ class _WithoutActivation:
 class RewiredModel:
     """A model's own layers run as a graph whose nonlinearities follow a chosen backward rule.
 
-    Outputs are the values of `tensors` (symbolic tensors of the model's graph: layer outputs
-    or outputs of operations that are not layers, such as ConvNeXt's residual sums) and the
-    pre-softmax logits. "plain" is the model's true gradient (only a final softmax is bypassed
-    so that logits come out); "guided" and "deconvnet" replace the backward rule of every
-    nonlinearity the report lists as modified.
+    Outputs are the values of `tensors` (symbolic tensors of the model's `TensorGraph`: layer
+    outputs, outputs of operations that are not layers such as ConvNeXt's residual sums, or
+    tensors inside a nested base) and the pre-softmax logits. "plain" is the model's true
+    gradient (only a final softmax is bypassed so that logits come out); "guided" and
+    "deconvnet" replace the backward rule of every nonlinearity the report lists as modified.
+    `graph` is the model's, if it was already read.
     """
 
-    def __init__(self, model: keras.Model, tensors: Sequence[Any] = ()):
-        if len(model.outputs) != 1:
-            raise ValueError(f"{model.name} has {len(model.outputs)} outputs; one expected")
-        # A new functional over the same operations: nothing is cloned, nothing is edited.
-        self._graph = keras.Model(model.inputs, [*tensors, model.outputs[0]])
-        classifier = model.outputs[0]._keras_history.operation
-        self._plans = _plan_graph(self._graph, classifier)
+    def __init__(
+        self, model: keras.Model, tensors: Sequence[Any] = (), graph: TensorGraph | None = None
+    ):
+        # The model's own calls, run one by one: nothing is cloned, nothing is edited.
+        self._graph = graph or TensorGraph(model)
+        self._tensors = [self._graph.same(tensor) for tensor in tensors]
+        classifier = self._graph.producer(self._graph.output)
+        self._plans = _plan_graph([call.node for call in self._graph.calls], classifier)
         self.report = _report(self._plans)
 
     def __call__(
@@ -267,10 +279,15 @@ class RewiredModel:
         several rules, and one compiled function does the work of several.
         """
         guided = _guided_rows(images, rule)
-        outputs = self._graph._run_through_graph(
-            [images], operation_fn=lambda op: self._operation(op, guided)
-        )
-        return list(outputs[:-1]), outputs[-1]
+        values: dict[int, tf.Tensor] = {}  # id of a symbolic tensor -> its value in this run
+        for tensor in self._graph.inputs:
+            values.update((id(same), images) for same in self._graph.aliases(tensor))
+        for call in self._graph.calls:
+            args, kwargs = call.node.arguments.fill_in(values)
+            outputs = self._operation(call.operation, guided)(*args, **kwargs)
+            for tensor, value in zip(call.outputs, keras.tree.flatten(outputs)):
+                values.update((id(same), value) for same in self._graph.aliases(tensor))
+        return [values[id(t)] for t in self._tensors], values[id(self._graph.output)]
 
     def _operation(self, op: Any, guided: GuidedRows) -> Callable:
         """The callable that replaces `op` in a run where rows follow `guided` (None: plain)."""
@@ -297,7 +314,7 @@ class RewiredModel:
                 [tf.stop_gradient(x) if i == plan.gate_index else x for i, x in enumerate(inputs)],
                 **kwargs,
             )
-        # "nested": a model inside the model; run its own graph with the same mapping.
+        # "nested": a block the graph keeps closed; run its own graph with the same mapping.
         return lambda *args, **kwargs: _single(
             plan.graph._run_through_graph(
                 args[0], operation_fn=lambda inner: self._operation(inner, guided)
@@ -380,8 +397,11 @@ def _single(outputs: Any) -> Any:
 
 
 def _pre_activation(layer: Any, args: tuple, kwargs: dict) -> tf.Tensor:
-    """The value a layer feeds into its activation (the identity for an activation layer)."""
-    if isinstance(layer, (layers.Activation, layers.Softmax)):
+    """The value a layer feeds into its activation (the identity for an activation layer, or an
+    operation that is not a layer, such as `keras.ops.softmax`)."""
+    if isinstance(layer, (layers.Activation, layers.Softmax)) or not isinstance(
+        layer, layers.Layer
+    ):
         return args[0]
     return type(layer).call(_WithoutActivation(layer), *args, **kwargs)
 
@@ -543,27 +563,13 @@ def _se_gate(node: Any) -> tuple[int, Any, str, list[tuple[Any, Any]]] | None:
     return None
 
 
-def _nodes(graph: Any) -> list[Any]:
-    """The graph's nodes from input to output (largest depth first), so reports read in order."""
-    by_depth = graph._nodes_by_depth
-    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
-
-
-def _inner_graph(op: Any) -> Any:
-    """The functional graph of a model nested as a layer, if it has one."""
-    if isinstance(op, keras.Sequential):
-        return op._functional
-    if isinstance(op, keras.Model) and hasattr(op, "_nodes_by_depth"):
-        return op
-    return None
-
-
-def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
-    """A plan for every nonlinear operation of `graph` (and of models nested in it), by id."""
+def _plan_graph(nodes: list[Any], classifier: Any = None) -> dict[int, _Plan]:
+    """A plan for every nonlinear operation called at `nodes` (Keras nodes, producers first)
+    and in the closed blocks they call, by id."""
     plans: dict[int, _Plan] = {}
     gate_kinds: dict[int, str] = {}
     in_gates: set[int] = set()  # every other operation of a held gate's branch
-    for node in _nodes(graph):
+    for node in nodes:
         gate = _se_gate(node)
         if gate is not None:
             index, squash, kind, branch = gate
@@ -572,7 +578,7 @@ def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
             )
             gate_kinds[id(squash)] = f"{kind} (SE gate)"
             in_gates.update(id(op) for op, _ in branch)
-    for node in _nodes(graph):
+    for node in nodes:
         op = node.operation
         if node.is_input or id(op) in plans:
             continue
@@ -585,9 +591,9 @@ def _plan_graph(graph: Any, classifier: Any = None) -> dict[int, _Plan]:
         if is_depthwise_grouped(op):  # linear: not a nonlinearity, not in the report
             plans[id(op)] = _Plan(op.name, "grouped convolution", "depthwise")
             continue
-        inner = _inner_graph(op)
+        inner = functional_graph(op)
         if inner is not None:
-            inner_plans = _plan_graph(inner)
+            inner_plans = _plan_graph(graph_nodes(inner))
             if inner_plans:
                 plans.update(inner_plans)
                 plans[id(op)] = _Plan(op.name, "model", "nested", graph=inner)

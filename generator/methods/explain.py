@@ -71,7 +71,8 @@ class Explainer:
     `stage_layers` name the tensors whose values `explain` returns (and whose channels
     `projections.LayerProjections` projects back to the input; `stage_widths` gives their
     channel counts). Names are those of `layers.TensorGraph`: a
-    layer's name for its output, or e.g. "add_17" for an operation that is not a layer.
+    layer's name for its output, or e.g. "add_17" for an operation that is not a layer; inside
+    a nested base, its path, e.g. "mobilenetv2_1.00_224/out_relu".
     `preprocess` maps photos (0-255) to model inputs; methods that compare against a black or
     grey photo use it (identity when absent). `memory_budget` (bytes; default
     `budget.DEFAULT_BUDGET_GIB`) bounds how many inputs each pass holds at once
@@ -99,9 +100,12 @@ class Explainer:
         self.stage_widths = {
             name: int(tensor.shape[-1]) for name, tensor in zip(self.stage_layers, tensors[1:])
         }
-        self._rewired = RewiredModel(model, tensors)
+        self._rewired = RewiredModel(model, tensors, graph)
         self.references = references(model, preprocess)
         self.report: NonlinearityReport = self._rewired.report
+        # True: the model ends in a softmax, and class scores are the logits before it;
+        # False: its output is used as it is (it already gives logits).
+        self.softmax_bypassed = self.report.softmax_bypassed
         self.memory = MemoryPlan(
             MemoryProfile.of(model, graph),
             budget_bytes(DEFAULT_BUDGET_GIB) if memory_budget is None else memory_budget,

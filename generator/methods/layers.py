@@ -10,12 +10,15 @@ the output of a block is what the next block and the classifier read.
 Tensors are named by what produces them: a layer's name, or for an operation that is not a
 layer a canonical name (`add_17`: the operation's kind and its rank among the model's
 operations of that kind, in graph order), so names do not depend on what else the process
-built before.
+built before. A transfer model's base (a nested model) is opened: its tensors are named by
+the path to them, `mobilenetv2_1.00_224/out_relu`, so the choices reach inside it.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +46,7 @@ _STAGE_SHRINK = 1.5
 class TensorChoice:
     """A tensor of the model's graph the gallery reads, and why it was chosen (plain text)."""
 
-    name: str  # the producing layer's name, or an operation's canonical name (`add_17`)
+    name: str  # the producing layer's name, or an operation's (`add_17`); a path when nested
     shape: tuple[int, int, int]  # (height, width, channels)
     reason: str
 
@@ -57,6 +60,46 @@ def iter_layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
             yield layer
 
 
+def functional_graph(model: Any) -> Any:
+    """The functional graph a model runs, or None (a layer, or a subclassed model). A Sequential
+    keeps its graph in the Functional it builds, `_functional`: Keras gives it no public name."""
+    if isinstance(model, keras.Sequential):
+        return model._functional
+    if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth"):
+        return model
+    return None
+
+
+# Layers that are nonlinear activations whatever their configuration.
+_ACTIVATION_LAYERS = (
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Softmax,
+)
+
+
+def _holds_activation(model: keras.Model) -> bool:
+    """Whether a nested model applies an activation anywhere inside (an activation layer, or a
+    layer with a nonlinear `activation`): a network, as opposed to a block of linear layers and
+    normalisations such as ConvNeXt's stem and downsampling blocks."""
+    for layer in iter_layers(model):
+        activation = getattr(layer, "activation", None)
+        if isinstance(layer, _ACTIVATION_LAYERS) or (
+            activation is not None and getattr(activation, "__name__", "") != "linear"
+        ):
+            return True
+    return False
+
+
+def graph_nodes(graph: Any) -> list[Any]:
+    """A functional graph's nodes, producers before consumers (largest depth first)."""
+    by_depth = graph._nodes_by_depth
+    return [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -65,84 +108,195 @@ def _dims(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape)
 
 
-class TensorGraph:
-    """The model's top-level graph as tensors: names, producers, consumers and dominators.
+class _Namer:
+    """Stable names of the tensors one functional graph makes, prefixed by its place (`base/`).
 
-    Nested models (ConvNeXt's stem and downsampling blocks) count as one operation: their
-    outputs are tensors of this graph, their insides are not.
+    A layer's output is named by the layer (`@i` for its i-th call); an operation that is not
+    a layer by its kind and rank among the graph's operations of that kind, in graph order
+    (`add_17`); `:i` marks the i-th output of a call with several."""
+
+    def __init__(self, graph: Any, prefix: str):
+        self.prefix = prefix
+        self.layer_names = {layer.name for layer in graph.layers}
+        self.counted: dict[str, int] = {}  # operation kind -> how many are named so far
+        self.operation_names: dict[int, str] = {}  # id(operation) -> its name
+
+    def __call__(self, tensor: Any, outputs: int) -> str:
+        op, node_index, tensor_index = tensor._keras_history
+        if isinstance(op, keras.layers.Layer):
+            name = op.name + (f"@{node_index}" if node_index else "")
+        else:
+            if id(op) not in self.operation_names:
+                kind = _snake(type(op).__name__)
+                rank = self.counted.get(kind, 0)
+                self.counted[kind] = rank + 1
+                candidate = kind if rank == 0 else f"{kind}_{rank}"
+                while candidate in self.layer_names:
+                    candidate += "_op"
+                self.operation_names[id(op)] = candidate
+            name = self.operation_names[id(op)]
+        if outputs > 1:
+            name += f":{tensor_index}"
+        return self.prefix + name
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of an operation in the graph: its Keras node, and its input tensors as tensors
+    of the graph (inside an opened nested model, its input is the tensor fed to it)."""
+
+    node: Any
+    inputs: tuple[Any, ...]
+
+    @property
+    def operation(self) -> Any:
+        return self.node.operation
+
+    @property
+    def outputs(self) -> list[Any]:
+        return list(self.node.output_tensors)
+
+
+class TensorGraph:
+    """The model's graph as tensors: names, producers, consumers and dominators.
+
+    Nested models that apply an activation (a transfer model's `keras.applications` base, at
+    any depth, Sequential or functional) are opened: their insides are tensors of this graph,
+    named "<nested model>/<inner name>" (e.g. `mobilenetv2_1.00_224/out_relu`), and their
+    calls are calls of this graph, so the choices and the rewired pass reach them. The tensor
+    a nested model takes is the tensor fed to it, and the tensor it returns is its inner
+    output, also known by the nested model's own name. Nested blocks without activations
+    (ConvNeXt's stem and downsampling blocks: a convolution and a LayerNorm) stay one
+    operation, as a layer does: they make one map, with no rectified map inside to look at.
+    So does a nested model called more than once, whose insides would be several tensors each.
     """
 
     def __init__(self, model: keras.Model):
-        if len(model.outputs) != 1:
-            raise ValueError(f"{model.name} has {len(model.outputs)} outputs; one expected")
+        root = functional_graph(model)
+        if root is None:
+            raise ValueError(
+                f"{model.name} is not a functional or Sequential Keras model: its graph of "
+                "layers cannot be read"
+            )
+        if len(root.outputs) != 1:
+            raise ValueError(f"{model.name} has {len(root.outputs)} outputs; one expected")
         self.model = model
-        by_depth = model._nodes_by_depth
-        self.nodes = [node for depth in sorted(by_depth, reverse=True) for node in by_depth[depth]]
+        self.inputs: list[Any] = list(root.inputs)
+        self.calls: list[Call] = []  # producers before consumers, opened models' calls inline
         self.order: list[Any] = []  # every tensor, producers before consumers
         self._position: dict[int, int] = {}
-        self._node_of: dict[int, Any] = {}
-        self._consumers: dict[int, list[Any]] = {}
-        for node in self.nodes:
-            for tensor in node.output_tensors:
-                self._position[id(tensor)] = len(self.order)
-                self._node_of[id(tensor)] = node
-                self.order.append(tensor)
-            for tensor in [] if node.is_input else node.input_tensors:
-                self._consumers.setdefault(id(tensor), []).append(node)
-        self.output = model.outputs[0]
-        self._names = self._name_tensors()
-        self._by_name = {name: self.order[i] for i, name in self._names.items()}
+        self._call_of: dict[int, Call] = {}
+        self._consumers: dict[int, list[Call]] = {}
+        self._names: dict[int, str] = {}
+        self._by_name: dict[str, Any] = {}
+        self._same: dict[int, Any] = {}  # id of a tensor -> the tensor of this graph it equals
+        self._aliases: dict[int, list[Any]] = {}  # id of a tensor of this graph -> its aliases
+        self._opened: set[int] = set()  # ids of the nested models opened
+        namer = _Namer(root, "")
+        for tensor in self.inputs:
+            self._add(tensor, namer(tensor, 1), None)
+        self._open(root, namer)
+        self.output = self.same(root.outputs[0])
+
+    def _add(self, tensor: Any, name: str, call: Call | None) -> None:
+        self._position[id(tensor)] = len(self.order)
+        self.order.append(tensor)
+        self._names[id(tensor)] = name
+        self._by_name[name] = tensor
+        if call is not None:
+            self._call_of[id(tensor)] = call
+
+    def _alias(self, tensor: Any, same: Any) -> None:
+        """Record that `tensor` (of a nested model's boundary) is `same`, a tensor of this graph."""
+        self._same[id(tensor)] = same
+        self._aliases.setdefault(id(same), []).append(tensor)
+
+    def _open(self, graph: Any, namer: _Namer) -> None:
+        """Add the calls and tensors of `graph`, opening the nested models it calls once."""
+        nodes = [node for node in graph_nodes(graph) if not node.is_input]
+        calls = Counter(id(node.operation) for node in nodes)
+        for node in nodes:
+            op = node.operation
+            inputs = tuple(self.same(tensor) for tensor in node.input_tensors)
+            inner = functional_graph(op)
+            if inner is not None and calls[id(op)] == 1 and _holds_activation(op):
+                self._opened.add(id(op))
+                for inner_input, fed in zip(inner.inputs, inputs):
+                    self._alias(inner_input, fed)
+                self._open(inner, _Namer(inner, f"{namer.prefix}{op.name}/"))
+                for outer, inner_output in zip(node.output_tensors, inner.outputs):
+                    same = self.same(inner_output)
+                    self._alias(outer, same)
+                    self._by_name.setdefault(namer(outer, len(node.output_tensors)), same)
+                continue
+            call = Call(node, inputs)
+            self.calls.append(call)
+            for tensor in inputs:
+                self._consumers.setdefault(id(tensor), []).append(call)
+            for tensor in call.outputs:
+                self._add(tensor, namer(tensor, len(call.outputs)), call)
 
     # ------------------------------------------------------------------ naming
 
-    def _name_tensors(self) -> dict[int, str]:
-        """Position -> stable name of every tensor."""
-        layer_names = {layer.name for layer in self.model.layers}
-        counted: dict[str, int] = {}  # operation kind -> how many are named so far
-        operation_names: dict[int, str] = {}  # id(operation) -> its name
-        names = {}
-        for position, tensor in enumerate(self.order):
-            op, node_index, tensor_index = tensor._keras_history
-            if isinstance(op, keras.layers.Layer):
-                name = op.name + (f"@{node_index}" if node_index else "")
-            else:
-                if id(op) not in operation_names:
-                    kind = _snake(type(op).__name__)
-                    rank = counted.get(kind, 0)
-                    counted[kind] = rank + 1
-                    candidate = kind if rank == 0 else f"{kind}_{rank}"
-                    while candidate in layer_names:
-                        candidate += "_op"
-                    operation_names[id(op)] = candidate
-                name = operation_names[id(op)]
-            if len(self._node_of[id(tensor)].output_tensors) > 1:
-                name += f":{tensor_index}"
-            names[position] = name
-        return names
-
     def name(self, tensor: Any) -> str:
-        return self._names[self._position[id(tensor)]]
+        return self._names[id(self.same(tensor))]
+
+    def names(self) -> list[str]:
+        """Every tensor's name, in graph order."""
+        return [self._names[id(tensor)] for tensor in self.order]
 
     def tensor(self, name: str) -> Any:
-        """The tensor of this name; a clear error lists where the names come from."""
+        """The tensor of this name; a clear error says where names come from and lists the
+        names closest to it."""
         if name not in self._by_name:
+            known = list(self._by_name)
+            last = name.rsplit("/", 1)[-1]
+            close = [n for n in known if n != name and n.rsplit("/", 1)[-1] == last]
+            close += difflib.get_close_matches(name, known, n=5)
+            hint = f"; closest: {', '.join(dict.fromkeys(close))}" if close else ""
             raise ValueError(
                 f"{self.model.name} has no layer or operation output named {name!r}; names are "
-                "layer names, or for operations that are not layers e.g. 'add_17'"
+                "layer names, inside a nested model 'nested_model/layer', or for operations "
+                f"that are not layers e.g. 'add_17'{hint}"
             )
         return self._by_name[name]
+
+    def same(self, tensor: Any) -> Any:
+        """The tensor of this graph `tensor` is: itself, or for a nested model's input or output
+        the tensor it equals."""
+        same = self._same.get(id(tensor), tensor)
+        if id(same) not in self._position:
+            raise ValueError(f"{tensor!r} is not a tensor of {self.model.name}'s graph")
+        return same
+
+    def aliases(self, tensor: Any) -> list[Any]:
+        """`tensor` and every tensor of a nested model's boundary that equals it: where a run of
+        the graph stores its value (`backward_rules.RewiredModel`)."""
+        return [tensor, *self._aliases.get(id(tensor), [])]
+
+    def layers(self) -> Iterator[keras.layers.Layer]:
+        """The model's layers in its order of layers, each opened nested model replaced by its
+        own layers."""
+        yield from self._layers_of(self.model)
+
+    def _layers_of(self, model: keras.Model) -> Iterator[keras.layers.Layer]:
+        for layer in model.layers:
+            if id(layer) in self._opened:
+                yield from self._layers_of(layer)
+            else:
+                yield layer
 
     # ------------------------------------------------------------------ structure
 
     def producer(self, tensor: Any) -> Any:
-        return tensor._keras_history.operation
+        return self.same(tensor)._keras_history.operation
 
     def inputs_of(self, tensor: Any) -> list[Any]:
-        node = self._node_of[id(tensor)]
-        return [] if node.is_input else list(node.input_tensors)
+        call = self._call_of.get(id(self.same(tensor)))
+        return [] if call is None else list(call.inputs)
 
-    def consumers(self, tensor: Any) -> list[Any]:
-        return self._consumers.get(id(tensor), [])
+    def consumers(self, tensor: Any) -> list[Call]:
+        return self._consumers.get(id(self.same(tensor)), [])
 
     def _reach(self, starts: list[Any], forward: bool) -> set[int]:
         """ids of the tensors reachable from `starts` (downstream if forward, else upstream)."""
@@ -151,7 +305,7 @@ class TensorGraph:
         while stack:
             tensor = stack.pop()
             if forward:
-                following = [t for node in self.consumers(tensor) for t in node.output_tensors]
+                following = [t for call in self.consumers(tensor) for t in call.outputs]
             else:
                 following = self.inputs_of(tensor)
             for other in following:
@@ -162,7 +316,7 @@ class TensorGraph:
 
     def relevant(self) -> set[int]:
         """ids of the tensors on some path from the inputs to the output."""
-        return self._reach(list(self.model.inputs), True) & self._reach([self.output], False)
+        return self._reach(self.inputs, True) & self._reach([self.output], False)
 
     def bypasses(self) -> dict[int, int]:
         """For every tensor on an input-to-output path: how many other such tensors are made
@@ -175,11 +329,11 @@ class TensorGraph:
         """
         relevant = self.relevant()
         last_read: dict[int, int] = {}
-        for node in self.nodes:
-            if node.is_input or not any(id(t) in relevant for t in node.output_tensors):
+        for call in self.calls:
+            if not any(id(t) in relevant for t in call.outputs):
                 continue
-            reader = max(self._position[id(t)] for t in node.output_tensors if id(t) in relevant)
-            for tensor in node.input_tensors:
+            reader = max(self._position[id(t)] for t in call.outputs if id(t) in relevant)
+            for tensor in call.inputs:
                 if id(tensor) in relevant:
                     last_read[id(tensor)] = max(last_read.get(id(tensor), 0), reader)
         live = [0] * (len(self.order) + 1)
@@ -254,9 +408,9 @@ class TensorGraph:
         downstream = self._reach([tensor], True) & self._reach([self.output], False)
         downstream.discard(id(tensor))
         kinds = []
-        for node in self.nodes:
-            if not node.is_input and any(id(t) in downstream for t in node.output_tensors):
-                kind = type(node.operation).__name__
+        for call in self.calls:
+            if any(id(t) in downstream for t in call.outputs):
+                kind = type(call.operation).__name__
                 if kind not in kinds:
                     kinds.append(kind)
         return kinds
@@ -301,9 +455,15 @@ def gradcam_target(model: keras.Model, graph: TensorGraph | None = None) -> Tens
     graph = graph or TensorGraph(model)
     spatial = _seen_tensors(graph, graph.dominators())
     if not spatial:
+        if spatial_shape(graph.inputs[0]) is None:
+            raise ValueError(
+                f"model {model.name!r} has no tensor with a fixed spatial grid larger than 1x1 "
+                "for Grad-CAM; build it with a fixed input_shape, e.g. (224, 224, 3)"
+            )
         raise ValueError(
-            f"model {model.name!r} has no tensor with a fixed spatial grid larger than 1x1 for "
-            "Grad-CAM; build it with a fixed input_shape, e.g. (224, 224, 3)"
+            f"model {model.name!r} has no spatial layer for Grad-CAM: no tensor with a grid "
+            "larger than 1x1 (a convolutional feature map) that every path from the image to "
+            "the output passes through"
         )
     target = spatial[-1]
     pooled = []

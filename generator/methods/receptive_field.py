@@ -21,7 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from generator.methods.layers import TensorGraph
+from generator.methods.layers import TensorGraph, functional_graph
 
 
 @dataclass(frozen=True)
@@ -131,12 +131,9 @@ _WINDOWED = (
 
 def _propagate(model: keras.Model, known: dict[int, ReceptiveField | None]) -> None:
     """Fill `known` (id of a tensor -> its field, None for tensors without a grid) for every
-    tensor of `model`'s graph whose inputs are known, descending into nested models.
-
-    A nested Sequential (ConvNeXt's stem and downsampling blocks) keeps its graph in the
-    Functional it builds, `_functional`; Keras gives no public name for it."""
-    graph = model._functional if isinstance(model, keras.Sequential) else model
-    for operation in graph.operations:
+    tensor of `model`'s graph whose inputs are known, descending into nested models (a
+    transfer model's base, ConvNeXt's stem), so fields of their inner tensors are known too."""
+    for operation in functional_graph(model).operations:
         for node in operation._inbound_nodes:
             inputs = list(node.input_tensors)
             if not inputs or not all(id(t) in known for t in inputs):

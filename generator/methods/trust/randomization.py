@@ -41,7 +41,8 @@ def cascade(
     also takes everything before the first stage, so it randomizes every weighted layer.
 
     `stage_names` name tensors as `layers.stage_outputs` does. Layers are the model's top-level
-    layers: a nested model (ConvNeXt's stem) is one layer, randomized whole. A step that adds
+    layers and those of the nested models its graph opens (a transfer model's base); a nested
+    block the graph keeps closed (ConvNeXt's stem) is one layer, randomized whole. A step that adds
     no layer to the one before it is left out (the deeper label is kept). The input's Normalization (EfficientNet) is not a weighted layer
     here: its statistics describe the photos, not what the model learned.
     """
@@ -49,15 +50,15 @@ def cascade(
     position = {id(tensor): index for index, tensor in enumerate(graph.order)}
     # A layer's place: its last output in the graph (a layer used twice belongs to its later use).
     place: dict[str, int] = {}
-    for node in graph.nodes:
-        layer = node.operation
-        if not node.is_input and _is_weighted(layer):
-            at = max(position[id(tensor)] for tensor in node.output_tensors)
+    for call in graph.calls:
+        layer = call.operation
+        if _is_weighted(layer):
+            at = max(position[id(tensor)] for tensor in call.outputs)
             place[layer.name] = max(place.get(layer.name, at), at)
     stages = sorted(
         ((position[id(graph.tensor(name))], name) for name in stage_names), reverse=True
     )
-    everything = [layer.name for layer in model.layers if _is_weighted(layer)]
+    everything = [layer.name for layer in graph.layers() if _is_weighted(layer)]
     # Thresholds p_S, ..., p_1, then none: a step takes every layer placed after its threshold.
     labels = ["head", *(f"stage {len(stages) - i} ({name})" for i, (_, name) in enumerate(stages))]
     steps = [
