@@ -160,6 +160,29 @@ def test_the_graph_opens_the_base_and_chooses_inside_it():
         ]
 
 
+def test_blocks_without_activations_and_models_called_twice_stay_one_operation():
+    """As ConvNeXt's stem: a nested convolution and LayerNorm is one step, named as a layer; a
+    nested model called twice is two calls of one operation (its insides would be two
+    tensors each). The rewired pass still runs their insides."""
+    block = keras.Sequential(
+        [layers.Conv2D(4, 2, strides=2, name="down_conv"), layers.LayerNormalization()],
+        name="down",
+    )
+    shared = keras.Sequential(
+        [layers.Conv2D(4, 3, padding="same", activation="relu", name="shared_conv")],
+        name="shared",
+    )
+    inputs = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(inputs, _head(shared(shared(block(inputs)))))
+    graph = TensorGraph(model)
+    assert graph.names()[1:] == ["down", "shared", "shared@1", "gap", "logits"]
+    assert gradcam_target(model, graph).name == "shared@1"
+    explainer = Explainer(model, methods=catalog.select(["guided-backprop"]))
+    assert explainer.report.count("ReLU").modified == 1
+    maps = explainer.explain(_images(), top=1).methods["guided-backprop"].maps
+    assert np.abs(maps).max() > 0
+
+
 def test_filters_are_found_inside_the_base():
     flat, nested = _models()["flat"], _models()["sequential"]
     first = filters.first_layer_filters(nested)
