@@ -263,6 +263,8 @@ class RewiredModel:
     ):
         # The model's own calls, run one by one: nothing is cloned, nothing is edited.
         self._graph = graph or TensorGraph(model)
+        if len(self._graph.inputs) != 1:
+            raise ValueError(f"{model.name} has {len(self._graph.inputs)} inputs; one expected")
         self._tensors = [self._graph.same(tensor) for tensor in tensors]
         classifier = self._graph.producer(self._graph.output)
         self._plans = _plan_graph([call.node for call in self._graph.calls], classifier)
