@@ -312,6 +312,9 @@ def test_a_trust_option_changed_recomputes_only_its_check(tmp_path, counted, cap
     assert "2 steps each" in page and (out / "trust.md").is_file()
     strips = {p: _stamps(out)[p] for p in _stamps(out) if "trust-randomization-" in p}
     assert len(strips) == len(QUICK_METHODS)
+    stamps = _stamps(out)
+    assert build(options).ok  # nothing changed: no model, no file written (plots redrawn alike)
+    assert (counted["models"], counted["images"]) == (1, 2) and _stamps(out) == stamps
 
     assert build(dataclasses.replace(options, trust_steps=3)).ok
     assert (counted["models"], counted["images"]) == (2, 3)  # the top maps, for the scores
