@@ -415,8 +415,9 @@ def trust_plots(
     what = f"{model_name}, image '{photo}', class '{label}'"
     similarity = None
     if similarities:
+        methods = render.joined([title for title, _ in similarities])
         caption = (
-            f"{what}: how similar each method's map stays to the trained network's map "
+            f"{what}: how similar the maps of {methods} stay to the trained network's maps "
             "(Spearman rank correlation of absolute values) as the weights are re-initialised "
             f"from the top down; at or above the dashed line ({threshold:g}) a map barely "
             "depends on what the network learned"
@@ -429,10 +430,11 @@ def trust_plots(
         )
     deletion = None
     if curves:
+        maps = render.joined([title for title, _, _, baseline in curves if not baseline])
         caption = (
-            f"{what}: the class probability as each map's most important pixels are removed "
-            "(left, replaced by black) or revealed over a blurred copy of the photo (right); "
-            "dashed: a random and a centred Gaussian map, for comparison"
+            f"{what}: the class probability as the most important pixels of the maps of {maps} "
+            "are removed (left, replaced by black) or revealed over a blurred copy of the photo "
+            "(right); dashed: a random and a centred Gaussian map, for comparison"
         )
         deletion = writer.image(
             f"assets/{model_slug}/trust-deletion-insertion.webp",
