@@ -463,6 +463,8 @@ class Measure:
 
 @dataclass(frozen=True)
 class LeaderCell:
+    """One method's number for one model in a leaderboard table (None: not measured)."""
+
     value: float | None
     marked: bool  # a mark of the model page flags this measure of this method
 
@@ -478,6 +480,8 @@ class LeaderRow:
 
 @dataclass(frozen=True)
 class LeaderTable:
+    """One measure's table of the leaderboard: a row per model, a column per method."""
+
     measure: Measure
     columns: list[tuple[str, str]]  # (slug, title): the methods, then the baselines it has
     rows: list[LeaderRow]
