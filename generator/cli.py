@@ -269,7 +269,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="evaluate",
         action="store_false",
         help="leave out the checks of how far to trust each method (model randomization, class "
-        "sensitivity, deletion and insertion) and the leaderboard (default: on)",
+        "sensitivity, deletion and insertion) and the leaderboard; without it they run "
+        "(default: off)",
     )
     build.add_argument(
         "--trust-steps",

@@ -1,5 +1,6 @@
 """The command line: fast failures with useful messages, defaults in --help, a quiet terminal."""
 
+import argparse
 import os
 import re
 import shutil
@@ -182,7 +183,9 @@ def test_help_of_every_command_shows_every_default(command):
         shown = " ".join((action.help % {"default": action.default}).split())
         assert shown in text, action.option_strings  # the help printed is this text
         assert "default" in shown, action.option_strings
-        if action.default not in (None, False):
+        if isinstance(action, argparse._StoreFalseAction):  # a --no-... flag, not given
+            assert "(default: off)" in shown, action.option_strings
+        elif action.default not in (None, False):
             assert f"(default: {action.default})" in shown, action.option_strings
     if command == "build":
         assert "exit codes: 0 all built; 1 some model or image failed" in text
