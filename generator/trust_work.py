@@ -38,7 +38,12 @@ def class_similarity(method: Method, maps: np.ndarray) -> list[Similarity]:
     none for a method whose map does not depend on the class, or that explains one class."""
     if not method.class_specific or len(maps) < 2:
         return []
-    shown = trust.importance(np.asarray(maps), method.display)
+    return _against_first(method, np.asarray(maps))
+
+
+def _against_first(method: Method, maps: np.ndarray) -> list[Similarity]:
+    """How similar each of a method's maps after the first is to the first (`maps` (K, ...))."""
+    shown = trust.importance(maps, method.display)
     return [Similarity(trust.rank_correlation(shown[0], other), trust.ssim(shown[0], other))
             for other in shown[1:]]  # fmt: skip
 
@@ -85,6 +90,7 @@ def score_photos(
     displays = {m.slug: m.display for m in inputs.methods}
     scored: dict[str, dict[str, Scores]] = {}
     evaluator: trust.DeletionInsertion | None = None
+    reference = inputs.explainer.references.black.numpy()[0]  # deleted pixels become black
     for source in inputs.images:
         image: ImagePlan = plan.images[source.slug]
         scores = {name: s for name, s in image.scores.items() if s is not None}
@@ -106,7 +112,6 @@ def score_photos(
                     inputs.model, steps, chunk, rewired=inputs.explainer.rewired
                 )
             top = inputs.predictions[source.slug][0].class_index
-            reference = inputs.explainer.references.black.numpy()[0]
             deletion, insertion = evaluator.curves(batch[0], reference, importances, top)
             areas = trust.auc(deletion), trust.auc(insertion)
             for row, name in enumerate(missing):
@@ -160,15 +165,8 @@ def randomize(
     crop = center_crop(source.pixels, inputs.spec.input_size)
     seconds = round((time.perf_counter() - began) / len(missing), 2)
     for method in missing:
-        shown = trust.importance(
-            np.stack([trained[method.slug], *(maps[method.slug] for maps in randomized)]),
-            method.display,
-        )
-        similarities = [
-            Similarity(trust.rank_correlation(shown[0], after), trust.ssim(shown[0], after))
-            for after in shown[1:]
-        ]
         maps = np.stack([trained[method.slug], *(m[method.slug] for m in randomized)])
+        similarities = _against_first(method, maps)
         strip = randomization_strip(
             writer,
             (inputs.spec.name, inputs.spec.slug),
