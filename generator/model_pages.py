@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 from generator.options import BuildOptions
 from generator.plan import ModelCard
 from generator.reference_times import reference_times
-from generator.site_records import ModelPage, ModelSummary, ModelTrust
+from generator.site_records import (
+    FilterFigure,
+    ModelPage,
+    ModelSummary,
+    ModelTrust,
+    OwnModelFacts,
+)
 from generator.weights import model_weights_label
 
 if TYPE_CHECKING:
@@ -66,6 +72,34 @@ def model_page(
     computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
     seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)
     return ComputedPage(page, seconds, dict(computed))
+
+
+def limited_page(
+    spec: ModelSpec,
+    options: BuildOptions,
+    filters: list[FilterFigure],
+    own: OwnModelFacts,
+    not_drawn: list[str],
+    seconds: float,
+) -> ComputedPage:
+    """The page of an own model the gallery cannot explain (several inputs, no spatial layer,
+    ...): its card and filters, and what is not drawn, and why."""
+    page = ModelPage(
+        summary=model_summary(spec, None, "built", None),
+        paper=None,
+        paper_url=None,
+        preprocessing=spec.preprocessing,
+        weights_random=False,
+        weights_label=model_weights_label(spec, options.weights)[1],
+        nonlinearity_report=[],
+        target=None,
+        stages=[],
+        filters=filters,
+        images=[],
+        own=own,
+        not_drawn=not_drawn,
+    )
+    return ComputedPage(page, seconds, {})
 
 
 def model_summary(

@@ -45,7 +45,7 @@ from generator.methods.layers import (
 )
 from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
-from generator.model_pages import ComputedPage, model_page
+from generator.model_pages import ComputedPage, limited_page, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
 from generator.options import BuildOptions
 from generator.own_models import NO_PREPROCESSING, OwnModelError, describe_preprocessing
@@ -288,10 +288,18 @@ def compute_model_page(
     progress.set_postfix_str(f"{spec.name}: building the model")
     model = build_model(spec, resolve_weights(spec.name, work.weights))
     if spec.file is not None:
+        cannot = _cannot_explain(model)
+        if cannot is not None:
+            return _limited_page(work, writer, progress, model, cannot, start)
         work = _fitted_to_own_model(work, model)
         options = work.options
     graph = TensorGraph(model)  # read once: targets, stages, memory and receptive fields
-    target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
+    try:
+        target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
+    except ValueError as error:
+        if spec.file is None:
+            raise
+        return _limited_page(work, writer, progress, model, str(error), start)
     stage_names = [stage.name for stage in stages]
     explainer = Explainer(
         model,
@@ -373,16 +381,60 @@ def compute_model_page(
     return dataclasses.replace(computed, left_out=left_out, checked=checked)
 
 
-def _fitted_to_own_model(work: ModelWork, model: keras.Model) -> ModelWork:
-    """An own model's work, checked against what its file holds (OwnModelError naming the
-    file and the fix), with `--top` cut to the classes the model has."""
-    spec = work.spec
+def _cannot_explain(model: keras.Model) -> str | None:
+    """Why the gallery cannot explain an own model (not a single-input image classifier)."""
     try:
         check_classifier(model)
     except ValueError as error:
-        raise OwnModelError(
-            f"{spec.name}: {error}; the gallery draws single-input image classifiers"
-        ) from None
+        return str(error)
+    return None
+
+
+def _limited_page(
+    work: ModelWork,
+    writer: FigureWriter,
+    progress: tqdm | PipeProgress,
+    model: keras.Model,
+    why: str,
+    start: float,
+) -> ComputedPage:
+    """An own model the gallery cannot explain: its card and the filters it has, and what
+    is not drawn, and why. Not cached: it costs only the model's loading."""
+    spec = work.spec
+    sets = []
+    try:
+        sets.append(first_layer_filters(model))
+        sets += [layer_filters(layer) for layer in deeper_filter_layers(model)]
+    except ValueError:  # no convolution over the colour channels: no filters to draw
+        pass
+    filters = [filter_figure(writer, spec.name, spec.slug, filters) for filters in sets]
+    outputs = model.outputs if isinstance(model.outputs, list) else []
+    classes = (
+        int(outputs[0].shape[-1]) if len(outputs) == 1 and len(outputs[0].shape) == 2 else None
+    )
+    assert spec.file is not None and spec.file_sha256 is not None
+    own = OwnModelFacts(
+        file=spec.file.name,
+        sha256=spec.file_sha256,
+        classes=classes,
+        class_names_file=spec.class_names_file,
+        preprocessing=describe_preprocessing(spec.preprocessing or NO_PREPROCESSING),
+        softmax_bypassed=False,
+    )
+    sections = (
+        "Predictions, class explanations by every method, feature maps, layer projections "
+        "and the trust checks"
+    )
+    lines = [f"{sections}: {why}."]
+    seconds = round(time.perf_counter() - start, 1)
+    progress.update(len(work.images))
+    return limited_page(spec, work.options, filters, own, lines, seconds)
+
+
+def _fitted_to_own_model(work: ModelWork, model: keras.Model) -> ModelWork:
+    """An own model's work, checked against its class names (OwnModelError naming the file
+    and the fix), with `--top` cut to the classes the model has."""
+    spec = work.spec
     classes = int(model.outputs[0].shape[-1])
     if spec.class_names is not None and len(spec.class_names) != classes:
         raise OwnModelError(

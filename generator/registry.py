@@ -312,15 +312,32 @@ def load_own_model(spec: ModelSpec) -> keras.Model:
                 "gallery loads files with Keras' own objects only; save a model built from "
                 "Keras layers (or fold the custom part into them)"
             )
+        elif _is_hdf5(spec.file):
+            fix = (
+                "Keras 3 could not rebuild the model from this legacy HDF5 file; load it with "
+                "the Keras that saved it and save it again with model.save('name.keras')"
+            )
         else:
             fix = (
                 "it is corrupt or not a saved Keras model; save it again with "
                 "model.save('name.keras')"
             )
-        raise OwnModelError(f"{spec.file.name} cannot be loaded: {fix} ({text[:300]})") from error
+        keras_says = text.split(". ")[0][:200]  # its first sentence; the log has the rest
+        raise OwnModelError(f"{spec.file.name} cannot be loaded: {fix} ({keras_says})") from error
     if not isinstance(model, keras.Model):
         raise OwnModelError(f"{spec.file.name} holds no Keras model; save one with model.save")
     return model
+
+
+def _is_hdf5(path: Path) -> bool:
+    """Whether the file is a readable HDF5 file (a legacy Keras save, or another program's)."""
+    import h5py  # Keras' own dependency
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return "model_config" in h5.attrs
+    except OSError:
+        return False
 
 
 def _as_built_for_imagenet(spec: ModelSpec, model: keras.Model) -> None:

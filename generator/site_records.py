@@ -236,7 +236,7 @@ class OwnModelFacts:
 
     file: str  # the file's name
     sha256: str  # of the file: the page says exactly which file it shows
-    classes: int  # class scores the model gives
+    classes: int | None  # class scores the model gives; None: not a classifier the gallery reads
     class_names_file: str | None  # None: the pages show class indices
     preprocessing: str  # in words
     softmax_bypassed: bool  # it ends in a softmax, read before it; else its output is logits
@@ -277,6 +277,9 @@ class ModelPage:
     left_out: list[str] = field(default_factory=list)
     trust: ModelTrust | None = None  # None when the build did not evaluate the methods
     own: OwnModelFacts | None = None  # a user's own model (`--model-file`)
+    # Sections an own model cannot have, each line naming them and why ("Predictions, ...: it
+    # has 2 inputs; ..."); the page shows the rest.
+    not_drawn: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict) -> ModelPage:
