@@ -230,8 +230,7 @@ def test_a_trained_model_with_class_names_predicts_named_classes_and_grad_cam_fi
     tmp_path, shapes_file
 ):
     path, names, photos, labels, corners = shapes_file
-    own = _own(path, class_names=("square", "cross"), class_names_file="names.txt",
-               preprocessing=parse_preprocessing("scale:1/255"))  # fmt: skip
+    (own,) = own_model_files([path], class_names=[str(names)], preprocess=["scale:1/255"])
     out = tmp_path / "site"
     report = build(_options(out, photos, own, methods=("grad-cam",)))
     assert report.ok, report.failed
