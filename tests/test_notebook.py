@@ -15,7 +15,6 @@ import json
 from pathlib import Path
 
 import nbformat
-import numpy as np
 from nbclient import NotebookClient
 from PIL import Image
 from sitekit import REPO
@@ -132,7 +131,8 @@ def test_notebook_runs_and_shows_the_model_page(tmp_path: Path) -> None:
             assert figure.caption in text_of(cells[cell_id])
 
     # The Python API on the sample photo: the same untrained network (seeded) and crop as the
-    # build's, so the same classes; one grid of four methods by three classes, one class map.
+    # build's, so the same classes; a grid of four methods by three classes, one of Grad-CAM by
+    # two classes.
     cup = next(image for image in page.images if image.slug == "cat-and-cup")
     assert "Explaining" in text_of(cells["upload"]) and "cat-and-cup.jpg" in text_of(
         cells["upload"]
@@ -142,7 +142,5 @@ def test_notebook_runs_and_shows_the_model_page(tmp_path: Path) -> None:
         assert f"| {rank} | {prediction.label} |" in api_text
     (grid,) = shown_pictures(cells["api"])
     assert grid.width > 4 * 200 and grid.height > 3 * 200
-    (class_map,) = shown_pictures(cells["class"])
-    assert class_map.size == (224, 224)
-    crop = Image.open(out / cup.crop.path).convert("RGB")
-    assert not np.array_equal(np.asarray(class_map.convert("RGB")), np.asarray(crop))
+    (classes,) = shown_pictures(cells["class"])  # Grad-CAM of the top class and of CLASS
+    assert 200 < classes.width < grid.width and 2 * 200 < classes.height < grid.height
