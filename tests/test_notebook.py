@@ -48,6 +48,15 @@ def shown_pictures(cell: nbformat.NotebookNode) -> list[Image.Image]:
     ]
 
 
+def alt_texts(cell: nbformat.NotebookNode) -> list[str]:
+    """The description of each picture a cell shows, for screen readers."""
+    return [
+        output.metadata.get("image/png", {}).get("alt", "")
+        for output in cell.outputs
+        if "image/png" in output.get("data", {})
+    ]
+
+
 def text_of(cell: nbformat.NotebookNode) -> str:
     """Everything a cell printed or displayed as text or Markdown."""
     parts = []
@@ -127,6 +136,7 @@ def test_notebook_runs_and_shows_the_model_page(tmp_path: Path) -> None:
     for cell_id, figures in expected.items():
         shown = [pixels(picture) for picture in shown_pictures(cells[cell_id])]
         assert shown == [pixels(Image.open(out / figure.path)) for figure in figures], cell_id
+        assert alt_texts(cells[cell_id]) == [figure.alt for figure in figures]
         for figure in figures:
             assert figure.caption in text_of(cells[cell_id])
 
@@ -141,6 +151,7 @@ def test_notebook_runs_and_shows_the_model_page(tmp_path: Path) -> None:
     for rank, prediction in enumerate(cup.predictions, 1):
         assert f"| {rank} | {prediction.label} |" in api_text
     (grid,) = shown_pictures(cells["api"])
+    assert all(alt_texts(cells[cell_id]) for cell_id in ("api", "class"))
     assert grid.width > 4 * 200 and grid.height > 3 * 200
     (classes,) = shown_pictures(cells["class"])  # Grad-CAM of the top class and of CLASS
     assert 200 < classes.width < grid.width and 2 * 200 < classes.height < grid.height
