@@ -307,10 +307,15 @@ def test_bad_files_fail_alone_with_what_to_do_and_unexplainable_models_keep_a_pa
     flat = tmp_path / "flat.keras"
     keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
                       keras.layers.Dense(2)]).save(flat)  # fmt: skip
+    typo = tmp_path / "typo.keras"
+    typo.write_bytes(good.read_bytes())
     files = [corrupt, foreign, custom, two_inputs, flat, legacy, good]
+    owns = [*(_own(path) for path in files), _own(typo, target_layer="top_conf")]
     out = tmp_path / "site"
-    report = build(_options(out, photos, *(_own(path) for path in files)))
-    assert set(report.failed) == {"corrupt.keras", "foreign.h5", "custom.keras"}
+    report = build(_options(out, photos, *owns))
+    assert set(report.failed) == {"corrupt.keras", "foreign.h5", "custom.keras", "typo.keras"}
+    assert "--target-layer top_conf" in report.failed["typo.keras"]
+    assert "closest: top_conv" in report.failed["typo.keras"]
     assert "corrupt or not a saved Keras model" in report.failed["corrupt.keras"]
     assert "corrupt or not a saved Keras model" in report.failed["foreign.h5"]
     assert "custom layer" in report.failed["custom.keras"]
