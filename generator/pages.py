@@ -45,7 +45,6 @@ from generator.site_records import (
     Spread,
     Thumbnail,
 )
-from generator.walkthrough import START_PAGE, walkthrough
 from generator.trust_summary import (
     BASELINES,
     CLASS_MARK,
@@ -54,6 +53,7 @@ from generator.trust_summary import (
     leaderboard,
     method_findings,
 )
+from generator.walkthrough import START_PAGE, walkthrough
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
