@@ -344,14 +344,34 @@ class MissingParagraph(ValueError):
     """A catalog method without its paragraph for the methods page."""
 
 
+# The parts every method's paragraph has, in this order, so that readers find each by name.
+PARAGRAPH_PARTS = (
+    "Paper: ",
+    "**What it shows.**",
+    "**Where it misleads.**",
+    "**Options and cost.**",
+)
+
+
 def check_paragraphs(records: Sequence[MethodRecord], templates: Path) -> None:
-    """Stop the build with a clear message when a method has no paragraph to show."""
+    """Stop the build with a clear message when a method has no paragraph to show, or one
+    without the parts every other has (`PARAGRAPH_PARTS`, in order)."""
     for record in records:
-        if not (templates / record.paragraph).is_file():
+        path = templates / record.paragraph
+        what = (
+            f"templates/{record.paragraph} (heading '### {record.title} {{ #{record.slug} }}', "
+            "formula, then the parts " + ", ".join(p.strip("*: ") for p in PARAGRAPH_PARTS) + ")"
+        )
+        if not path.is_file():
             raise MissingParagraph(
-                f"the method {record.slug!r} has no paragraph for the methods page: write "
-                f"templates/{record.paragraph} (heading '### {record.title} {{ #{record.slug} }}', "
-                "formula, paper, what it shows, where it misleads, options and cost)"
+                f"the method {record.slug!r} has no paragraph for the methods page: write {what}"
+            )
+        text = path.read_text(encoding="utf-8")
+        places = [text.find(f"\n{part}") for part in PARAGRAPH_PARTS]
+        if -1 in places or places != sorted(places):
+            raise MissingParagraph(
+                f"the paragraph of the method {record.slug!r} lacks a part or has them out of "
+                f"order: each starts a line, in this order, in {what}"
             )
 
 

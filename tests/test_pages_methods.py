@@ -140,3 +140,16 @@ def test_every_method_section_has_the_same_parts_and_this_builds_example(imagene
             assert f"../models/alphanet/#cat--tabby-cat--{record.slug}" in links, record.slug
         else:
             assert not pictures and "this build did not compute" in text, record.slug
+
+
+def test_a_paragraph_without_every_part_stops_the_pages(tmp_path):
+    templates = tmp_path / "templates"
+    (templates / "methods").mkdir(parents=True)
+    record = catalog_records()[0]
+    source = (pages.TEMPLATES_DIR / record.paragraph).read_text(encoding="utf-8")
+    assert all(f"\n{part}" in source for part in pages.PARAGRAPH_PARTS)
+    pages.check_paragraphs(catalog_records(), pages.TEMPLATES_DIR)  # every catalog one passes
+    for part in pages.PARAGRAPH_PARTS:
+        (templates / record.paragraph).write_text(source.replace(f"\n{part}", "\n"), "utf-8")
+        with pytest.raises(MissingParagraph, match="lacks a part"):
+            pages.check_paragraphs([record], templates)
