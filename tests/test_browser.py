@@ -520,6 +520,7 @@ def test_the_walkthrough_is_linked_first_and_its_links_and_pictures_work(base_ur
             + ' .md-nav__item > a.md-nav__link, .md-nav--primary > .md-nav__list >'
             + ' .md-nav__item > label.md-nav__link'), a => a.textContent.trim())"""
     )
+    nav = list(dict.fromkeys(nav))  # the section of the home page names it twice
     assert nav[:2] == ["Home", "Start here"] and nav[-1] == "About this build", nav
     first.click()
     page.wait_for_url("**/start/")
@@ -539,7 +540,7 @@ def test_the_walkthrough_is_linked_first_and_its_links_and_pictures_work(base_ur
     )
     assert len(widths) >= len(SHOWN) + 4
     assert all(natural > 0 for _, natural, _ in widths), widths
-    tiles = [(src, shown) for src, _, shown in widths if src.endswith("-1.webp")]
+    tiles = [(src, w) for src, _, w in widths if any(f"/{m}-1-" in src for m in SHOWN)]
     assert len(tiles) == len(SHOWN) and all(shown >= 150 for _, shown in tiles), tiles
     # Every link into the gallery resolves, and the anchor is on its page.
     links = page.evaluate("Array.from(document.querySelectorAll('article a[href]'), a => a.href)")
@@ -586,7 +587,7 @@ def test_every_method_section_has_the_same_parts_and_a_picture_from_this_build(b
         if slug in SHOWN:
             # This build's picture, the same model and photo for every method.
             [(src, natural)] = section["pictures"]
-            assert natural > 0 and f"/mobilenetv3small/cat-and-cup/{slug}-1.webp" in src, src
+            assert natural > 0 and f"/mobilenetv3small/cat-and-cup/{slug}-1-" in src, src
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
