@@ -443,7 +443,6 @@ def write_site(
     ]
     findings = method_findings([trust for _, trust in trusted])
     description = front_matter_value(site_description(site))
-    walk = walkthrough(models, pages, legends)
 
     def write(relative: str, template: str, title: str, **context: Any) -> bool:
         page_dir = posixpath.dirname(relative)
@@ -466,6 +465,20 @@ def write_site(
         trust_page=bool(trusted),
         families=by_family(compared.methods, lambda method: method.family),
     )
+    unwritten = set()
+    for page in pages:
+        if not write(
+            page_path(page),
+            "model.md.j2",
+            f"{site.title}: {page.summary.name}",
+            page=page,
+            images=image_blocks(page, legends),
+        ):
+            unwritten.add(page.summary.slug)
+    if unwritten:
+        compared = comparisons(models, pages, images, earlier, unanchored=unwritten)
+    # The walkthrough and the methods page's examples link into blocks of a page written now.
+    walk = walkthrough(models, [p for p in pages if p.summary.slug not in unwritten], legends)
     write(
         START_PAGE,
         "start.md.j2",
@@ -488,18 +501,6 @@ def write_site(
         measures=MEASURES,
         marks={"randomization": RANDOMIZATION_MARK, "classes": CLASS_MARK},
     )
-    unwritten = set()
-    for page in pages:
-        if not write(
-            page_path(page),
-            "model.md.j2",
-            f"{site.title}: {page.summary.name}",
-            page=page,
-            images=image_blocks(page, legends),
-        ):
-            unwritten.add(page.summary.slug)
-    if unwritten:
-        compared = comparisons(models, pages, images, earlier, unanchored=unwritten)
     if trusted:
         write(
             TRUST_PAGE,

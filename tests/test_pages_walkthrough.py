@@ -191,3 +191,22 @@ def test_every_figure_has_a_visible_permalink_to_itself(imagenet_site):
         ids = ids_of(page)
         assert len(ids) == len(set(ids)), (path, sorted(i for i in ids if ids.count(i) > 1))
     assert counted > 100
+
+
+def test_walkthrough_skips_a_model_page_this_build_did_not_write(tmp_path):
+    """A user's file at the first model's address: the walkthrough and the methods page's
+    examples take the next model, whose blocks are there to link to."""
+    site, models, pages, images = make_contexts(tmp_path, "imagenet")
+
+    def refuse_alphanet(path: Path, text: str) -> bool:
+        if path.name == "alphanet.md":
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return True
+
+    write_site(tmp_path, site, models, pages, images, write_text=refuse_alphanet)
+    start = (tmp_path / "start.md").read_text(encoding="utf-8")
+    methods = (tmp_path / "methods.md").read_text(encoding="utf-8")
+    assert "[BetaNet](models/betanet.md)" in start and "alphanet" not in start
+    assert "models/betanet.md#cat--" in methods and "models/alphanet.md" not in methods
