@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks
+from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks, method_order
 from generator.site_records import (
     Figure,
     ModelPage,
@@ -174,14 +174,12 @@ def _model_result(
 
 def shown_methods(pages: list[ModelPage]) -> list[ShownMethod]:
     """The explanation methods the model pages show, in the order they show them."""
-    return list(
-        dict.fromkeys(
-            tile.method
-            for page in pages
-            for section in page.images
-            for explained in section.classes
-            for tile in explained.figures
-        )
+    return method_order(
+        tile.method
+        for page in pages
+        for section in page.images
+        for explained in section.classes
+        for tile in explained.figures
     )
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
+from generator.methods.catalog import SLUGS
 from generator.methods.families import FAMILIES, Family, not_computed
 from generator.own_models import OWN_PREFIX
 from generator.site_records import Figure, ImageSection, ModelPage, Prediction, ShownMethod
@@ -45,6 +47,8 @@ def trust_anchor(slug: str) -> str:
     with an image slugged "trust" becomes "trust-image--...")."""
     return f"trust--{slug}"
 
+
+T = TypeVar("T")
 
 # Where a picture of a family this version does not know (a page kept from an older build) goes.
 OTHER = Family("other", "Other methods", "Methods this version of the gallery no longer lists.")
@@ -139,6 +143,36 @@ def family_of(method: ShownMethod) -> Family:
     return _FAMILIES.get(method.family, OTHER)
 
 
+def method_order(methods: Iterable[ShownMethod]) -> list[ShownMethod]:
+    """`methods` in the one order every page shows them: by family (`FAMILIES`' order), then
+    by the catalog's order; a method this version does not know (a page kept from an older
+    build) comes last, by title. Pages kept from earlier builds may list them otherwise."""
+    families = {family.slug: index for index, family in enumerate((*FAMILIES, OTHER))}
+    catalog = {slug: index for index, slug in enumerate(SLUGS)}
+    return sorted(
+        dict.fromkeys(methods),
+        key=lambda m: (families[family_of(m).slug], catalog.get(m.slug, len(catalog)), m.title),
+    )
+
+
+@dataclass(frozen=True)
+class FamilyMembers(Generic[T]):
+    """One family and its members (methods, or records of methods), in the pages' order."""
+
+    family: Family
+    members: list[T]
+
+
+def by_family(items: Iterable[T], family: Callable[[T], str]) -> list[FamilyMembers[T]]:
+    """`items` grouped by the slug of their family (`family(item)`), families in `FAMILIES`'
+    order, items in their given order within each: the methods page's and home page's lists."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        slug = family(item) if family(item) in _FAMILIES else OTHER.slug
+        groups.setdefault(slug, []).append(item)
+    return [FamilyMembers(f, groups[f.slug]) for f in (*FAMILIES, OTHER) if f.slug in groups]
+
+
 def family_grids(
     tab: str, classes: list[ClassBlock], legends: Mapping[str, Figure]
 ) -> list[FamilyGrid]:
@@ -156,7 +190,7 @@ def family_grids(
     families = sorted({family_of(method) for method in methods}, key=lambda f: order[f.slug])
     grids: list[FamilyGrid] = []
     for family in families:
-        members = [method for method in methods if family_of(method) == family]
+        members = [method for method in method_order(methods) if family_of(method) == family]
         rows = []
         for block in classes:
             pictures = {shown.method: shown for shown in block.figures}

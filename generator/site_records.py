@@ -325,6 +325,7 @@ class MethodRecord:
     citation: str  # short: "Selvaraju et al. (2017), ICCV"
     kind: str  # "class map" | "input attribution"
     display: str  # a `methods.display.Display`
+    family: str  # the slug of its family (`methods/families.py`): its group on every page
     options: tuple[OptionRecord, ...]
     many_passes: bool
     class_specific: bool  # False: its map does not depend on the class, one map serves all

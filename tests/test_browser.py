@@ -16,6 +16,7 @@ installs both). Playwright's own browser download is never used.
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -423,6 +424,172 @@ def test_filter_box_narrows_the_models_table(base_url, page):
     assert all(r.is_visible() for r in rows.all())
 
 
+def _method_order() -> list[str]:
+    """The one order of the methods shown: the catalog's, which is grouped by family."""
+    from generator.methods.catalog import SLUGS
+
+    return [slug for slug in SLUGS if slug in SHOWN]
+
+
+def test_methods_are_in_one_order_on_the_methods_page_a_model_page_and_the_comparisons(
+    base_url, page
+):
+    expected = _method_order()
+    assert expected != list(SHOWN)  # the build's --methods order is not what decides
+    # The methods page: its sections, and its family list, in the one order.
+    page.goto(base_url + "methods/", wait_until="load")
+    sections = page.evaluate(
+        """Array.from(document.querySelectorAll('article h3[id]'), h => h.id)"""
+    )
+    sections = [s.replace("guided-backpropagation", "guided-backprop") for s in sections]
+    assert [s for s in sections if s in SHOWN] == expected
+    families = page.evaluate(
+        "Array.from(document.querySelectorAll('article h2[id^=\"family-\"]'), h => h.id)"
+    )
+    assert families == [
+        "family-class-maps",
+        "family-guided",
+        "family-gradient-size",
+        "family-attributions",
+    ]
+    # A model page: the grids' column heads across its family tabs, and its jump bar.
+    page.goto(base_url + "models/mobilenetv2/", wait_until="load")
+    heads = page.evaluate(
+        """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
+            '.gallery-classes-head a'), a => a.getAttribute('href').split('#')[1])"""
+    )
+    assert heads == expected
+    jump = page.evaluate(
+        """Array.from(document.querySelector('.gallery-jump').querySelectorAll('a'),
+            a => a.textContent.trim())"""
+    )
+    titles = page.evaluate(
+        """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
+            '.gallery-classes-head a'), a => a.textContent.trim())"""
+    )
+    assert jump == titles
+    # The comparisons: the sidebar of one photo's pages, and the comparison index.
+    page.goto(base_url + "compare/cat/grad-cam/", wait_until="load")
+    sidebar = page.evaluate(
+        """Array.from(document.querySelectorAll('.md-nav--primary a.md-nav__link[href]'),
+            a => new URL(a.href).pathname)"""
+    )
+    shown = [
+        p.split("/")[-2] for p in sidebar if p.startswith("/compare/cat/") and p.count("/") == 4
+    ]
+    assert list(dict.fromkeys(shown)) == expected
+    page.goto(base_url + "compare/", wait_until="load")
+    index = page.evaluate(
+        """Array.from(document.querySelectorAll('article a[href*="cat/"]'),
+            a => a.getAttribute('href'))"""
+    )
+    listed = [h.split("/")[1] for h in index if h.startswith("cat/") and h.count("/") == 2]
+    assert [slug for slug in dict.fromkeys(listed) if slug] == expected
+
+
+def test_a_jump_link_lands_with_the_column_heads_and_colour_scale_in_view(browser, base_url):
+    for viewport in (VIEWPORT, PHONE):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.goto(base_url + "models/mobilenetv2/", wait_until="load")
+        labels = page.locator(".tabbed-set:not(.tabbed-block .tabbed-set) > .tabbed-labels > label")
+        labels.nth(1).click()  # the second photo's tab
+        link = page.locator(".gallery-jump >> visible=true").locator("a").last
+        target = link.get_attribute("href").lstrip("#")
+        link.click()
+        page.wait_for_timeout(300)
+        grid = page.locator(f"[id='{target}']")
+        assert grid.is_visible(), target
+        height = viewport["height"]
+        legend = grid.locator(".gallery-legend img").bounding_box()
+        assert legend and 0 <= legend["y"] and legend["y"] + legend["height"] <= height, legend
+        header = page.locator(".md-header").bounding_box()
+        assert legend["y"] >= header["height"] - 1, (legend, header)
+        if viewport == VIEWPORT:  # phones have no head row: the captions name the methods
+            head = grid.locator(".gallery-classes-head").bounding_box()
+            assert head and header["height"] <= head["y"] and head["y"] + head["height"] <= height
+        context.close()
+
+
+def test_the_walkthrough_is_linked_first_and_its_links_and_pictures_work(base_url, page):
+    page.goto(base_url, wait_until="load")
+    first = page.locator("article a[href]:not(.headerlink)").first
+    assert first.get_attribute("href") == "start/"
+    nav = page.evaluate(
+        """Array.from(document.querySelectorAll('.md-nav--primary > .md-nav__list >'
+            + ' .md-nav__item > a.md-nav__link, .md-nav--primary > .md-nav__list >'
+            + ' .md-nav__item > label.md-nav__link'), a => a.textContent.trim())"""
+    )
+    nav = list(dict.fromkeys(nav))  # the section of the home page names it twice
+    assert nav[:2] == ["Home", "Start here"] and nav[-1] == "About this build", nav
+    first.click()
+    page.wait_for_url("**/start/")
+    _load_all_pictures(page)
+    # The first model of the table, on the photo its trust checks use.
+    text = page.locator("article").inner_text()
+    assert "the model MobileNetV3Small" in text, text[:600]
+    assert "the photo its trust checks use" in text
+    for step in ("prediction", "filters", "feature-maps", "explanations", "trust", "next"):
+        assert page.locator(f"article [id='{step}']").count() == 1, step
+    # Every picture is loaded and, but for a colour scale, readable: 150 px wide at least.
+    widths = page.evaluate(
+        """Array.from(document.querySelectorAll('article img'))
+            .filter(img => !img.closest('.gallery-legend'))
+            .map(img => [img.getAttribute('src'), img.naturalWidth,
+                         img.getBoundingClientRect().width])"""
+    )
+    assert len(widths) >= len(SHOWN) + 4
+    assert all(natural > 0 for _, natural, _ in widths), widths
+    tiles = [(src, w) for src, _, w in widths if any(f"/{m}-1-" in src for m in SHOWN)]
+    assert len(tiles) == len(SHOWN) and all(shown >= 150 for _, shown in tiles), tiles
+    # Every link into the gallery resolves, and the anchor is on its page.
+    links = page.evaluate("Array.from(document.querySelectorAll('article a[href]'), a => a.href)")
+    into = sorted({link for link in links if "/models/" in link and "#" in link})
+    assert len(into) >= len(SHOWN) + 3
+    for link in into:
+        fragment = urldefrag(link).fragment
+        page.goto(link, wait_until="load")
+        assert page.locator(f"[id='{fragment}']").count() == 1, link
+    # The citation's access date is the reader's today, filled in by the browser.
+    page.goto(base_url + "start/", wait_until="load")
+    accessed = page.locator("time.gallery-accessed").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", accessed), accessed
+    bibtex = page.locator(".gallery-cite code").inner_text()
+    assert f"urldate      = {{{accessed}}}," in bibtex and "YYYY" not in bibtex
+
+
+def test_every_method_section_has_the_same_parts_and_a_picture_from_this_build(base_url, page):
+    page.goto(base_url + "methods/", wait_until="load")
+    _load_all_pictures(page)
+    sections = page.evaluate(
+        """Array.from(document.querySelectorAll('article h3[id]'), h => {
+            const parts = [];
+            for (let e = h.nextElementSibling; e && !/^H[123]$/.test(e.tagName);
+                 e = e.nextElementSibling) parts.push(e);
+            return {
+                id: h.id,
+                bold: parts.flatMap(e => Array.from(e.querySelectorAll('strong'),
+                                                    s => s.textContent.trim())),
+                text: parts.map(e => e.textContent).join(' '),
+                pictures: parts.flatMap(e => Array.from(e.querySelectorAll('img'),
+                    img => [img.getAttribute('src'), img.naturalWidth])),
+            };
+        })"""
+    )
+    methods = [s for s in sections if s["id"] not in ("stage-layers", "projections")]
+    methods = [s for s in methods if "What it shows." in s["bold"] or s["pictures"]]
+    assert len(methods) == 13, [s["id"] for s in sections]
+    for section in methods:
+        for part in ("What it shows.", "Where it misleads.", "Options and cost."):
+            assert part in section["bold"], (section["id"], part)
+        assert "Paper:" in section["text"], section["id"]
+        slug = section["id"].replace("guided-backpropagation", "guided-backprop")
+        if slug in SHOWN:
+            # This build's picture, the same model and photo for every method.
+            [(src, natural)] = section["pictures"]
+            assert natural > 0 and f"/mobilenetv3small/cat-and-cup/{slug}-1-" in src, src
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["desktop", "phone"])
 def test_screenshots_for_review(browser, base_url, scheme, viewport):
@@ -433,6 +600,8 @@ def test_screenshots_for_review(browser, base_url, scheme, viewport):
     page = context.new_page()
     for name, path in (
         ("home", ""),
+        ("start", "start/"),
+        ("methods", "methods/"),
         ("model", "models/mobilenetv2/"),
         ("compare", "compare/cat/grad-cam/"),
     ):

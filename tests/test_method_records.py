@@ -26,8 +26,8 @@ from generator.methods.base import (
     StraightPath,
 )
 from generator.methods.explain import Explainer
-from generator.methods.families import CLASS_MAPS
-from generator.page_ids import ClassBlock, MethodFigure, family_grids
+from generator.methods.families import CLASS_MAPS, FAMILIES
+from generator.page_ids import ClassBlock, MethodFigure, family_grids, method_order
 from generator.site_records import Figure, Prediction, ShownMethod
 
 
@@ -143,3 +143,20 @@ def test_a_blank_class_map_says_why_under_its_picture():
         assert method.note_text({"has_evidence": 1.0}) == ""
     ig = catalog.by_slug("integrated-gradients")
     assert "completeness error" in ig.note_text({"completeness_error": 0.1, "logit_change": 2.0})
+
+
+def test_the_catalog_is_grouped_by_family_in_the_families_order():
+    """The catalog's order is the one every page shows, so each family's methods are together,
+    families in `FAMILIES`' order."""
+    order = [family.slug for family in FAMILIES]
+    families = [method.family.slug for method in catalog.METHODS]
+    assert families == sorted(families, key=order.index)
+    assert set(families) == set(order)
+
+
+def test_pages_show_methods_by_family_then_catalog_whatever_order_they_come_in():
+    shown = [ShownMethod(m.slug, m.title, m.family.slug, m.class_specific) for m in catalog.METHODS]
+    assert method_order(reversed(shown)) == shown
+    assert method_order([*shown, *shown]) == shown
+    unknown = ShownMethod("new-method", "A method of a newer release", "no-such-family")
+    assert method_order([unknown, *reversed(shown)]) == [*shown, unknown]

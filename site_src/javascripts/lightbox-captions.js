@@ -8,7 +8,10 @@
     var figure = link.closest("figure");
     var caption = figure && figure.querySelector("figcaption");
     if (caption && !link.hasAttribute("data-description")) {
-      link.setAttribute("data-description", caption.innerHTML.trim());
+      // The caption without its permalink, which points into the page behind the lightbox.
+      var copy = caption.cloneNode(true);
+      copy.querySelectorAll(".gallery-permalink").forEach(function (a) { a.remove(); });
+      link.setAttribute("data-description", copy.innerHTML.trim());
     }
   });
 })();
