@@ -340,6 +340,7 @@ def write_site(
     write_text: Callable[[Path, str], bool] = _write_text,
     legends: Mapping[str, Figure] | None = None,
     earlier: Sequence[ModelPage] = (),
+    method_legends: Mapping[str, Figure] | None = None,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
@@ -354,7 +355,8 @@ def write_site(
     (`method_records.catalog_records`); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
-    grids on the model pages, by family slug (`figures.family_legends`). `earlier` are the
+    grids on the model pages, by family slug (`figures.family_legends`), `method_legends` each
+    method's alone, by method slug, for the comparison pages. `earlier` are the
     records of failed models' pages kept from an earlier build: compared, marked, not rewritten.
     `trust.md`, the leaderboard of the trust checks, is written only when a page (built now or
     kept) has them, and the home and methods pages link it only then; when none has, it is not
@@ -370,7 +372,7 @@ def write_site(
 
     env = make_environment()
     site_url = read_site_url()
-    compared = comparisons(models, pages, images, earlier)
+    compared = comparisons(models, pages, images, earlier, scales=method_legends or {})
     written: list[Path] = []
     # Models whose checks the leaderboard shows, in the models table's order.
     by_slug = {page.summary.slug: page for page in [*earlier, *pages]}
@@ -421,7 +423,9 @@ def write_site(
         ):
             unwritten.add(page.summary.slug)
     if unwritten:
-        compared = comparisons(models, pages, images, earlier, unanchored=unwritten)
+        compared = comparisons(
+            models, pages, images, earlier, unanchored=unwritten, scales=method_legends or {}
+        )
     if trusted:
         write(
             TRUST_PAGE,
