@@ -1,7 +1,7 @@
 """Explanation maps, drawn by their display kind (`methods.display.Display`).
 
 One class's tile for one method (heat map over the photo, signed gradient, attribution size,
-signed attribution, heat map at each layer), and the colour scales and captions that say how to
+signed attribution over a faint copy of the photo, heat map at each layer), and the colour scales and captions that say how to
 read each kind. Render knows how each KIND of map is drawn, never which method made it: callers
 pass method titles with their maps, so a method added to the catalog is drawn without a change
 here.
