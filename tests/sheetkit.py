@@ -10,6 +10,7 @@ from generator.render import sheet
 
 DIGIT_EM = 0.729  # DejaVu Sans, every figure's font: a digit is 0.729 em high
 POINTS_PER_INCH = 72
+PAPER = 250  # white paper, as lossy WebP keeps it (254 or 255): every channel at least this
 
 
 def runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -27,7 +28,7 @@ def label_points(picture: Image.Image, dpi: int = sheet.SHEET_DPI) -> float:
     column; the first label starts at its top, at the sheet's margin.
     """
     rgb = np.asarray(picture.convert("RGB")).astype(int)
-    paper = (rgb == 255).all(-1)
+    paper = rgb.min(-1) >= PAPER
     edge = ~paper[:, sheet.MARGIN + sheet.LABEL_WIDTH + 2]
     top = next(start for start, stop in runs(edge) if stop - start > 150)
     ink = rgb.max(-1) < 128

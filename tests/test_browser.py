@@ -26,8 +26,9 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.request import urlopen
 
+import numpy as np
 import pytest
-from sheetkit import label_points
+from sheetkit import PAPER, label_points
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -385,6 +386,11 @@ def test_clicking_a_picture_opens_it_enlarged_and_captioned_in_the_lightbox(
     alt = opened.get_attribute("alt")
     assert "MobileNetV2" in alt and "A4" in alt and "Grad-CAM" in alt, alt
     assert "A4" in page.locator(".glightbox-container .gslide-description").first.inner_text()
+    opened.evaluate("img => img.decode()")  # the sheet is large: shown once it is decoded
+    page.wait_for_function(
+        "getComputedStyle(document.querySelector('.goverlay')).opacity === '1'", timeout=5_000
+    )
+    page.wait_for_timeout(600)  # the zoom-in animation
     page.screenshot(path=str(ARTIFACTS / f"lightbox-sheet-{device}-dark.png"))
     page.keyboard.press("Escape")
     page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
@@ -570,7 +576,7 @@ def test_printable_grid_and_sheets_print_on_white_and_are_saved_for_review(site)
     grid = next((site / "assets" / "mobilenetv2").glob("*/explanations.webp"))
     with Image.open(grid) as picture:
         assert picture.width >= 900 and picture.mode == "RGB"
-        assert picture.getpixel((0, 0)) == (255, 255, 255)
+        assert min(picture.getpixel((0, 0))) >= PAPER  # white (as lossy WebP keeps it)
         picture.save(ARTIFACTS / "printable-grid.png")
     families = {"class-maps", "guided", "gradient-size", "attributions"}
     for model in MODELS:
@@ -583,6 +589,7 @@ def test_printable_grid_and_sheets_print_on_white_and_are_saved_for_review(site)
             exif = sheet.getexif()
             assert (exif[0x011A], exif[0x011B], exif[0x0128]) == (300, 300, 2), path
             corners = [(0, 0), (3507, 0), (0, 2479), (3507, 2479)]
-            assert {sheet.getpixel(xy) for xy in corners} == {(255, 255, 255)}, path
+            assert min(min(sheet.getpixel(xy)) for xy in corners) >= PAPER, path
+            assert (np.asarray(sheet).min(-1) >= PAPER).mean() > 0.3, path  # mostly paper
             assert label_points(sheet) >= 8, path
             sheet.save(ARTIFACTS / f"{path.stem}.png")
