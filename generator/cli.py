@@ -24,6 +24,7 @@ from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
 from generator.options import DEFAULT_RANDOMIZATION_STEPS, DEFAULT_TRUST_STEPS
+from generator.own_models import KERAS_PREPROCESSING, OwnModelError, own_model_files
 from generator.printable import printable
 
 DEFAULT_IMAGES = Path("sample_images")
@@ -141,6 +142,7 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
     """Everything `build` can check without TensorFlow; raises UsageError."""
     if args.models:
         args.models = [model_name(name) for name in args.models]
+    _check_own_models(args)
     if args.methods:
         args.methods = method_slugs(args.methods)
     if args.many_pass_top > args.top:
@@ -165,6 +167,23 @@ def _check_build_arguments(args: argparse.Namespace) -> None:
             f"no templates/ folder beside the generator package ({REPO_ROOT}): the gallery "
             "builds from a checkout of its repository (git clone, then pip install -e .)"
         )
+
+
+def _check_own_models(args: argparse.Namespace) -> None:
+    """`--model-file` and its options as `args.own` (OwnModelFile records); raises UsageError."""
+    if not args.model_file:
+        for option in ("class_names", "preprocess", "target_layer"):
+            if getattr(args, option):
+                flag = "--" + option.replace("_", "-")
+                raise UsageError(f"{flag} goes with --model-file: it describes your own model")
+        args.own = ()
+        return
+    try:
+        args.own = own_model_files(
+            args.model_file, args.class_names, args.preprocess, args.target_layer
+        )
+    except OwnModelError as error:
+        raise UsageError(str(error)) from None
 
 
 def _check_bench_arguments(args: argparse.Namespace) -> None:
@@ -215,6 +234,38 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="NAME",
         help="models to build, by constructor name or slug (default: all 40)",
+    )
+    build.add_argument(
+        "--model-file",
+        action="append",
+        type=Path,
+        metavar="PATH",
+        help="also build a page for your own saved Keras image classifier (.keras, or legacy "
+        ".h5), under 'Your models'; repeat for several; without --models only these are built "
+        "(default: none)",
+    )
+    build.add_argument(
+        "--class-names",
+        action="append",
+        metavar="FILE",
+        help="your model's class names: one per line, or a JSON list; once for every "
+        "--model-file or once per file (default: classes shown by index)",
+    )
+    build.add_argument(
+        "--preprocess",
+        action="append",
+        metavar="HOW",
+        help="how your model's input is made from 0-255 pixels: none, a keras.applications "
+        f"preprocessing ({', '.join(KERAS_PREPROCESSING)}), scale:F (e.g. scale:1/255) or "
+        "mean-std:R,G,B/R,G,B; once for every --model-file or once per file (default: none)",
+    )
+    build.add_argument(
+        "--target-layer",
+        action="append",
+        metavar="PATH",
+        help="the tensor Grad-CAM reads in your model, by layer name or path inside a nested "
+        "base (e.g. mobilenetv2_1.00_224/out_relu); once for every --model-file or once per "
+        "file (default: the last spatial tensor every path to the classes passes through)",
     )
     build.add_argument(
         "--images",
@@ -434,12 +485,16 @@ def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
     try:
         from generator.build import BuildRefused, OutputFailed, build
         from generator.options import BuildOptions, select_shard
-        from generator.registry import discover, get_spec
+        from generator.registry import discover, get_spec, own_spec
         from generator.weights import NoNetwork
     finally:
         _hold_interrupts(signal.SIG_UNBLOCK)  # an interruption held until now lands here
 
-    specs = [get_spec(name) for name in args.models] if args.models else list(discover().values())
+    if args.models:
+        specs = [get_spec(name) for name in args.models]
+    else:  # every zoo model, unless only own models are asked for
+        specs = [] if args.own else list(discover().values())
+    specs += [own_spec(own) for own in args.own]
     if args.shard:
         specs = list(select_shard(specs, *args.shard))
     options = BuildOptions(

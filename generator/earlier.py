@@ -17,6 +17,7 @@ from pathlib import Path
 
 from generator.files import write_if_changed
 from generator.manifest import Ledger
+from generator.page_ids import model_page
 from generator.site_records import ImageSection, ModelPage, ModelSummary
 
 PAGES_DIR = ".gallery-cache/pages"
@@ -54,7 +55,7 @@ def kept_links(ledger: Ledger, pages: Iterable[str]) -> list[str]:
 
 def earlier_output(ledger: Ledger, slug: str) -> list[str]:
     """The files of a model's page from an earlier build, if its page is still the generator's."""
-    page = f"models/{slug}.md"
+    page = model_page(slug)
     if not ledger.owns(page):
         return []
     assets = f"assets/{slug}/"

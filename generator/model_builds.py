@@ -27,12 +27,18 @@ from generator.model_process import ModelProcessFailed, run_in_child
 from generator.model_work import ModelWork, compute_model_page
 from generator.options import BuildOptions
 from generator.output_folder import OutputFolder
+from generator.own_models import OwnModelError
 from generator.plan import Plan, plan_model
 from generator.registry import ModelSpec
 from generator.report import BuildReport
 from generator.sections import cached_section, trust_section
 from generator.site_records import BuiltModels, Figure
-from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights, weights_label
+from generator.weights import (
+    WeightsSource,
+    WeightsUnavailable,
+    model_weights_label,
+    prepare_weights,
+)
 
 
 def build_models(
@@ -49,7 +55,8 @@ def build_models(
     Weights are resolved for every model that must be computed before the first one starts.
     """
     plans = {spec.name: plan_model(folder.cache, spec, options, images) for spec in options.specs}
-    to_compute = [spec for spec in options.specs if plans[spec.name].needs_model]
+    # An own model's weights are in its file; the others' are found before the first starts.
+    to_compute = [s for s in options.specs if plans[s.name].needs_model and s.file is None]
     sources: dict[str, WeightsSource | WeightsUnavailable] = {}
     if options.weights != "random" and to_compute:  # raises NoNetwork for the whole build
         with console.downloads() as bar:
@@ -121,7 +128,7 @@ def _build_model_page(
         card = plan.card
         assert card is not None, "a plan needs no model only when its card is cached"
         methods = catalog.select(options.methods)
-        label = weights_label(options.weights)[1]
+        label = model_weights_label(spec, options.weights)[1]
         writer.keep(f.figure for f in card.filters)
         outcomes = []
         for source in images:
@@ -198,7 +205,9 @@ def _release_models() -> None:
 
 def failure_reason(error: BaseException) -> str:
     """One line naming the cause; weights errors already carry the file name and the fix."""
-    if isinstance(error, WeightsUnavailable | ModelProcessFailed | OutputError | OverBudget):
+    if isinstance(
+        error, WeightsUnavailable | ModelProcessFailed | OutputError | OverBudget | OwnModelError
+    ):
         return str(error)
     where = traceback.extract_tb(error.__traceback__)[-1]
     return f"{type(error).__name__}: {error} (at {Path(where.filename).name}:{where.lineno})"

@@ -14,8 +14,14 @@ from typing import TYPE_CHECKING
 from generator.options import BuildOptions
 from generator.plan import ModelCard
 from generator.reference_times import reference_times
-from generator.site_records import ModelPage, ModelSummary, ModelTrust
-from generator.weights import weights_label
+from generator.site_records import (
+    FilterFigure,
+    ModelPage,
+    ModelSummary,
+    ModelTrust,
+    OwnModelFacts,
+)
+from generator.weights import model_weights_label
 
 if TYPE_CHECKING:
     from generator.registry import ModelSpec
@@ -46,7 +52,7 @@ def model_page(
     """The page context, the model's compute seconds as recorded when they were spent, and
     what of it was computed in this build; `left_out` says which methods the memory budget
     left out, and why; `trust` is the trust section (None: the build did not check)."""
-    mode, label = weights_label(options.weights)
+    mode, label = model_weights_label(spec, options.weights)
     page = ModelPage(
         summary=model_summary(spec, card.target.name, "built", None),
         paper=spec.paper,
@@ -61,10 +67,39 @@ def model_page(
         images=[outcome.section for outcome in outcomes],
         left_out=list(left_out),
         trust=trust,
+        own=card.own,
     )
     computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
     seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)
     return ComputedPage(page, seconds, dict(computed))
+
+
+def limited_page(
+    spec: ModelSpec,
+    options: BuildOptions,
+    filters: list[FilterFigure],
+    own: OwnModelFacts,
+    not_drawn: list[str],
+    seconds: float,
+) -> ComputedPage:
+    """The page of an own model the gallery cannot explain (several inputs, no spatial layer,
+    ...): its card and filters, and what is not drawn, and why."""
+    page = ModelPage(
+        summary=model_summary(spec, None, "built", None),
+        paper=None,
+        paper_url=None,
+        preprocessing=spec.preprocessing,
+        weights_random=False,
+        weights_label=model_weights_label(spec, options.weights)[1],
+        nonlinearity_report=[],
+        target=None,
+        stages=[],
+        filters=filters,
+        images=[],
+        own=own,
+        not_drawn=not_drawn,
+    )
+    return ComputedPage(page, seconds, {})
 
 
 def model_summary(

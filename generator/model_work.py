@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -34,12 +35,20 @@ from generator.methods.budget import GIB, OverBudget, budget_bytes
 from generator.methods.explain import Explainer, Explanations
 from generator.methods.feature_maps import strongest_channels
 from generator.methods.filters import deeper_filter_layers, first_layer_filters, layer_filters
-from generator.methods.layers import TensorChoice, TensorGraph, gradcam_target, stage_outputs
+from generator.methods.layers import (
+    TensorChoice,
+    TensorGraph,
+    gradcam_target,
+    spatial_shape,
+    stage_outputs,
+)
 from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
 from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
 from generator.options import BuildOptions
+from generator.own_model_work import cannot_explain, fitted_options, own_facts, unexplained_page
+from generator.own_models import OwnModelError
 from generator.plan import (
     CELLS,
     MethodPart,
@@ -54,7 +63,7 @@ from generator.registry import ModelSpec, build_model
 from generator.sections import Cells, ImageOutcome, draw_grid, join_section, trust_section
 from generator.site_records import ChosenTensor, Figure, Prediction
 from generator.trust_work import TrustInputs, class_similarity, randomize, score_photos
-from generator.weights import WeightsSource, resolve_weights, weights_label
+from generator.weights import WeightsSource, model_weights_label, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -84,13 +93,22 @@ def _chosen(choice: TensorChoice) -> ChosenTensor:
 
 
 def _target_choice(spec: ModelSpec, model: keras.Model, graph: TensorGraph) -> TensorChoice:
-    """Grad-CAM's tensor: model_facts' override for this model if it has one, else automatic."""
+    """Grad-CAM's tensor: model_facts' override for this model, or an own model's
+    `--target-layer` (a path inside a nested base), else chosen from the graph."""
     if spec.gradcam_layer is None:
         return gradcam_target(model, graph)
-    height, width, channels = (int(d) for d in model.get_layer(spec.gradcam_layer).output.shape[1:])
-    return TensorChoice(
-        spec.gradcam_layer, (height, width, channels), "set for this model in model_facts.py"
-    )
+    try:
+        tensor = graph.tensor(spec.gradcam_layer)  # its error lists the names closest to it
+    except ValueError as error:
+        raise OwnModelError(f"{spec.name}: --target-layer {spec.gradcam_layer}: {error}") from None
+    shape = spatial_shape(tensor)
+    if shape is None:
+        raise OwnModelError(
+            f"--target-layer {spec.gradcam_layer}: {spec.name}'s tensor of that name has shape "
+            f"{tuple(tensor.shape)}, not a spatial grid (batch, height, width, channels)"
+        )
+    why = "set for this model in model_facts.py" if spec.file is None else "--target-layer"
+    return TensorChoice(spec.gradcam_layer, shape, why)
 
 
 def _first(notes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -105,9 +123,11 @@ def _shared_part(
     crop: np.ndarray,
     batch: np.ndarray,
     fields: dict[str, ReceptiveField],
+    labels: Sequence[str] | None,
 ) -> SharedPart:
-    """What the section shows whatever the methods: crop, predictions, features, projections."""
-    labels = imagenet_labels()
+    """What the section shows whatever the methods: crop, predictions, features, projections;
+    `labels` name the classes (None: an own model without class names, shown by index)."""
+    labels = labels or ()
     classes = [int(c) for c in result.classes[0]]
     predictions = [
         Prediction(rank + 1, c, labels[c] if c < len(labels) else f"class {c}",
@@ -202,7 +222,8 @@ def explain_image(
     # (key, part, its figures) made now, cached once their files are written
     made: list[tuple[str, SharedPart | MethodPart, list[Figure]]] = []
     if shared is None:
-        shared = _shared_part(figures, projector, result, crop, batch, fields)
+        labels = imagenet_labels() if spec.file is None else spec.class_names
+        shared = _shared_part(figures, projector, result, crop, batch, fields, labels)
         if explainer.memory.projections_fit():  # else not cached: a larger budget adds them
             made.append((image.key, shared, shared.figures()))
     else:
@@ -231,7 +252,14 @@ def explain_image(
         made.append((key, parts[method.slug], [f for tile in tiles for f in tile.figures()]))
     if image.grid is None:
         prints = draw_grid(
-            cache, figures, image, shared, methods, cells, card, weights_label(options.weights)[1]
+            cache,
+            figures,
+            image,
+            shared,
+            methods,
+            cells,
+            card,
+            model_weights_label(spec, options.weights)[1],
         )
     else:
         prints = image.grid
@@ -262,8 +290,24 @@ def compute_model_page(
     start = time.perf_counter()
     progress.set_postfix_str(f"{spec.name}: building the model")
     model = build_model(spec, resolve_weights(spec.name, work.weights))
-    graph = TensorGraph(model)  # read once: targets, stages, memory and receptive fields
-    target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
+    # An own model the gallery cannot explain (several inputs, no spatial layer) gets a page
+    # of what can be drawn of it.
+    cannot = None if spec.file is None else cannot_explain(model)
+    if cannot is None:
+        graph = TensorGraph(model)  # read once: targets, stages, memory and receptive fields
+        try:
+            target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
+        except ValueError as error:
+            if spec.file is None or isinstance(error, OwnModelError):
+                raise
+            cannot = str(error)
+    if cannot is not None:
+        progress.update(len(work.images))
+        seconds = round(time.perf_counter() - start, 1)
+        return unexplained_page(spec, options, writer, model, cannot, seconds)
+    if spec.file is not None:
+        options = fitted_options(spec, options, model)
+        work = dataclasses.replace(work, options=options)
     stage_names = [stage.name for stage in stages]
     explainer = Explainer(
         model,
@@ -298,7 +342,8 @@ def compute_model_page(
         filters = [filter_figure(writer, spec.name, spec.slug, filters) for filters in sets]
         seconds = round(time.perf_counter() - start, 1)
         chosen = _chosen(target), [_chosen(stage) for stage in stages]
-        card = ModelCard(*chosen, explainer.report.lines(), filters, seconds)
+        own = None if spec.file is None else own_facts(spec, model, explainer.softmax_bypassed)
+        card = ModelCard(*chosen, explainer.report.lines(), filters, seconds, own)
         record = dataclasses.asdict(card)
         named = [f.figure for f in filters]
         writer.then(partial(put_entry, cache, writer.out, work.plan.key, record, named))

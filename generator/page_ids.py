@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from generator.methods.families import FAMILIES, Family
+from generator.own_models import OWN_PREFIX
 from generator.site_records import (
     Figure,
     ImageSection,
@@ -35,6 +36,14 @@ MODEL_PAGE_IDS = frozenset(
 def anchor(text: str) -> str:
     """A stable `[a-z0-9-]` id for a heading made from a layer name or other free text."""
     return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+def model_page(slug: str) -> str:
+    """A model's page, relative to the site: `models/<slug>.md`; a user's own model's in its own
+    navigation section, `your-models/<file stem>.md`, an address from its file's name."""
+    if slug.startswith(OWN_PREFIX):
+        return f"your-models/{slug.removeprefix(OWN_PREFIX)}.md"
+    return f"models/{slug}.md"
 
 
 def trust_anchor(slug: str) -> str:

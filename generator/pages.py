@@ -33,7 +33,7 @@ from PIL import Image
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
 from generator.files import atomic_write_text
-from generator.page_ids import anchor, image_blocks, trust_anchor
+from generator.page_ids import anchor, image_blocks, model_page, trust_anchor
 from generator.site_config import read_site_url
 from generator.site_records import (
     Figure,
@@ -277,6 +277,7 @@ def make_environment() -> jinja2.Environment:
         score=score,
         spread=spread,
         trust_anchor=trust_anchor,
+        model_page=model_page,
     )
     return env
 
@@ -323,7 +324,7 @@ def _write_text(path: Path, text: str) -> bool:
 
 def page_path(page: ModelPage) -> str:
     """Where a model's page is written, relative to the site."""
-    return f"models/{page.summary.slug}.md"
+    return model_page(page.summary.slug)
 
 
 # The trust leaderboard, at a stable address (`trust/`); written while a page has trust checks.
@@ -372,7 +373,12 @@ def write_site(
 
     env = make_environment()
     site_url = read_site_url()
-    compared = comparisons(models, pages, images, earlier, scales=method_legends or {})
+    # The comparisons set the zoo's ImageNet answers side by side; own models name other classes.
+    zoo = [model for model in models if not model.own]
+    zoo_pages = [page for page in pages if not page.summary.own]
+    zoo_earlier = [page for page in earlier if not page.summary.own]
+    scales = method_legends or {}
+    compared = comparisons(zoo, zoo_pages, images, zoo_earlier, scales=scales)
     written: list[Path] = []
     # Models whose checks the leaderboard shows, in the models table's order.
     by_slug = {page.summary.slug: page for page in [*earlier, *pages]}
@@ -396,7 +402,8 @@ def write_site(
         "index.md",
         "index.md.j2",
         site.title,
-        models=models,
+        models=[model for model in models if not model.own],
+        own_models=[model for model in models if model.own],
         page_slugs=frozenset(page_slugs),
         images=compared.images,
         trust_page=bool(trusted),
@@ -424,7 +431,7 @@ def write_site(
             unwritten.add(page.summary.slug)
     if unwritten:
         compared = comparisons(
-            models, pages, images, earlier, unanchored=unwritten, scales=method_legends or {}
+            zoo, zoo_pages, images, zoo_earlier, unanchored=unwritten, scales=scales
         )
     if trusted:
         write(

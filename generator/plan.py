@@ -39,6 +39,7 @@ from generator.site_records import (
     Figure,
     FilterFigure,
     MethodTile,
+    OwnModelFacts,
     Prediction,
     ProjectionFigure,
     RandomizationPart,
@@ -71,11 +72,17 @@ def model_key(spec: ModelSpec, options: BuildOptions) -> str:
     """The key of a model's card; every image's keys extend it.
 
     The methods are not in it: each method's pictures of an image have a key of their own
-    (`method_key`), so a changed option recomputes that method only.
+    (`method_key`), so a changed option recomputes that method only. An own model is keyed by
+    its file's hash, class names and preprocessing, not by the build's `--weights`: a retrained
+    file is recomputed, an unchanged one is not.
     """
+    own = {}
+    if spec.file is not None:
+        own = {"file": spec.file_sha256, "classes": spec.class_names, "pre": spec.preprocessing}
     return content_key(
         model=spec.name,
-        weights=_weights_identity(options.weights),
+        weights=_weights_identity(options.weights) if spec.file is None else ["file"],
+        **own,
         generator=__version__,
         keras=keras.__version__,
         top=options.top,
@@ -219,13 +226,15 @@ class ModelCard:
     report: list[str]
     filters: list[FilterFigure]
     seconds: float  # building the model, tracing its functions, rendering its filters
+    own: OwnModelFacts | None = None  # a user's own model: what its file holds
 
     @classmethod
     def from_json(cls, data: dict) -> ModelCard:
         filters = [FilterFigure.from_json(f) for f in data["filters"]]
         target = ChosenTensor.from_json(data["target"])
         stages = [ChosenTensor.from_json(s) for s in data["stages"]]
-        return cls(target, stages, data["report"], filters, data["seconds"])
+        own = OwnModelFacts(**data["own"]) if data.get("own") else None
+        return cls(target, stages, data["report"], filters, data["seconds"], own)
 
 
 @dataclass(frozen=True)

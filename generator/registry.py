@@ -12,13 +12,16 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import keras
 import numpy as np
 
 from generator import weights as weights_mod
+from generator.files import file_sha256
 from generator.model_facts import MODEL_FACTS, PAPERS
+from generator.own_models import NO_PREPROCESSING, OwnModelError, OwnModelFile, input_side
 
 # Side used when neither the facts table nor the constructor tells the input size.
 FALLBACK_INPUT_SIZE = 224
@@ -39,12 +42,15 @@ class ModelSpec:
     """What the gallery knows about one constructor; facts it lacks are ``None``.
 
     ``top1``/``top5`` are ImageNet accuracies in percent and ``params`` the parameter count
-    in millions, as published in the Keras "Available models" table (see model_facts).
+    in millions, as published in the Keras "Available models" table (see model_facts). A
+    user's own model (``own_spec``) has no constructor but its ``file``, with that file's hash,
+    its own class names (None: ImageNet's for the zoo, class indices for an own model) and
+    weights.
     """
 
     name: str
     slug: str
-    constructor: Callable[..., keras.Model]
+    constructor: Callable[..., keras.Model] | None
     module: str
     family: str | None
     paper: str | None
@@ -57,6 +63,10 @@ class ModelSpec:
     preprocessing: str | None
     gradcam_layer: str | None
     known: bool
+    file: Path | None = None
+    file_sha256: str | None = None
+    class_names: tuple[str, ...] | None = None
+    class_names_file: str | None = None
 
     def preprocess(self, images_uint8: np.ndarray) -> np.ndarray:
         """Apply this model's ``preprocess_input`` to a float32 copy of ``images_uint8``.
@@ -78,10 +88,20 @@ class ModelSpec:
                 "expected uint8 RGB pixels shaped (h, w, 3) or (n, h, w, 3), got "
                 f"{images.dtype} {images.shape}"
             )
+        pixels = images.astype(np.float32)
+        if self.preprocessing == NO_PREPROCESSING:
+            return pixels
+        if self.preprocessing.startswith("scale:"):
+            return pixels * np.float32(float(self.preprocessing[len("scale:") :]))
+        if self.preprocessing.startswith("mean-std:"):
+            mean, std = (
+                np.array(part.split(","), np.float32)
+                for part in self.preprocessing[len("mean-std:") :].split("/")
+            )
+            return (pixels - mean) / std
         module_name, function_name = self.preprocessing.rsplit(".", 1)
         preprocess_input = getattr(importlib.import_module(module_name), function_name)
-        out = preprocess_input(images.astype(np.float32))
-        return np.asarray(out, dtype=np.float32)
+        return np.asarray(preprocess_input(pixels), dtype=np.float32)
 
 
 class UnknownModelError(KeyError):
@@ -210,10 +230,37 @@ def get_spec(name: str) -> ModelSpec:
     raise UnknownModelError(f"unknown model {name!r}.{suggestion} Valid names: {', '.join(specs)}")
 
 
+def own_spec(own: OwnModelFile) -> ModelSpec:
+    """The spec of a user's saved model: named by its file, its input size read from the file
+    (224 when the model takes any size), keyed by the file's hash (``plan.model_key``)."""
+    return ModelSpec(
+        name=own.name,
+        slug=own.slug,
+        constructor=None,
+        module="",
+        family=None,
+        paper=None,
+        paper_url=None,
+        year=None,
+        input_size=input_side(own.path) or (FALLBACK_INPUT_SIZE, FALLBACK_INPUT_SIZE),
+        top1=None,
+        top5=None,
+        params=None,
+        preprocessing=own.preprocessing,
+        gradcam_layer=own.target_layer,
+        known=False,
+        file=own.path,
+        file_sha256=file_sha256(own.path),
+        class_names=own.class_names,
+        class_names_file=own.class_names_file,
+    )
+
+
 def constructor_arguments(spec: ModelSpec, **overrides: Any) -> dict:
     """The arguments ``build_model`` calls ``spec``'s constructor with, ``weights`` aside: the
     classifier head with logits output, at the input size of ``spec``; ``overrides`` are extra
     or replacement arguments (e.g. ``include_top=False, alpha=0.25``)."""
+    assert spec.constructor is not None, f"{spec.name} is a model file, built by no constructor"
     parameters = inspect.signature(spec.constructor).parameters
     kwargs: dict = {"include_top": True}
     if "input_shape" in parameters:
@@ -235,6 +282,9 @@ def build_model(
     are identical). ``overrides`` are extra or replacement constructor arguments
     (``constructor_arguments``).
     """
+    if spec.file is not None:
+        return load_own_model(spec)
+    assert spec.constructor is not None, "a zoo spec has its constructor"
     kwargs = constructor_arguments(spec, **overrides)
     if isinstance(weights, str) and weights == "random":
         keras.utils.set_random_seed(0)
@@ -246,6 +296,48 @@ def build_model(
         raise weights_mod.unreadable(spec.name, weights, e) from e
     _as_built_for_imagenet(spec, model)
     return model
+
+
+def load_own_model(spec: ModelSpec) -> keras.Model:
+    """A user's saved model, as saved (its own weights); OwnModelError naming the file and the
+    fix when it is corrupt, not a Keras model, or needs custom objects that are not registered."""
+    assert spec.file is not None
+    try:
+        model = keras.saving.load_model(spec.file, compile=False)
+    except Exception as error:
+        text = " ".join(str(error).split())
+        if "custom" in text.lower() or "Could not locate" in text or "Unknown" in text:
+            fix = (
+                "it uses a custom layer, function or class that Keras does not know, and the "
+                "gallery loads files with Keras' own objects only; save a model built from "
+                "Keras layers (or fold the custom part into them)"
+            )
+        elif _is_hdf5(spec.file):
+            fix = (
+                "Keras 3 could not rebuild the model from this legacy HDF5 file; load it with "
+                "the Keras that saved it and save it again with model.save('name.keras')"
+            )
+        else:
+            fix = (
+                "it is corrupt or not a saved Keras model; save it again with "
+                "model.save('name.keras')"
+            )
+        keras_says = text.split(". ")[0][:200]  # its first sentence; the log has the rest
+        raise OwnModelError(f"{spec.file.name} cannot be loaded: {fix} ({keras_says})") from error
+    if not isinstance(model, keras.Model):
+        raise OwnModelError(f"{spec.file.name} holds no Keras model; save one with model.save")
+    return model
+
+
+def _is_hdf5(path: Path) -> bool:
+    """Whether the file is a readable HDF5 file (a legacy Keras save, or another program's)."""
+    import h5py  # Keras' own dependency
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return "model_config" in h5.attrs
+    except OSError:
+        return False
 
 
 def _as_built_for_imagenet(spec: ModelSpec, model: keras.Model) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generator.methods.paper import Paper
+from generator.own_models import OWN_PREFIX
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class ModelSummary:
     status: str  # "built" | "failed" | "earlier": failed now, the page of an earlier build kept
     failure: str | None
     reference_seconds: float | None  # build time on the reference machine (reference_times)
+
+    @property
+    def own(self) -> bool:
+        """A user's own model (`--model-file`), in a section of its own apart from the zoo."""
+        return self.slug.startswith(OWN_PREFIX)
 
     @classmethod
     def from_json(cls, data: dict) -> ModelSummary:
@@ -261,6 +267,18 @@ class ImageSection:
 
 
 @dataclass(frozen=True)
+class OwnModelFacts:
+    """What a user's own model's page says of it beyond the zoo's model card."""
+
+    file: str  # the file's name
+    sha256: str  # of the file: the page says exactly which file it shows
+    classes: int | None  # class scores the model gives; None: not a classifier the gallery reads
+    class_names_file: str | None  # None: the pages show class indices
+    preprocessing: str  # in words
+    softmax_bypassed: bool  # it ends in a softmax, read before it; else its output is logits
+
+
+@dataclass(frozen=True)
 class ChosenTensor:
     """A tensor of the model's graph a page shows (Grad-CAM's target, a stage's output), and why.
 
@@ -294,6 +312,10 @@ class ModelPage:
     # One line per method this build left out for memory ("Score-CAM: needs about ...").
     left_out: list[str] = field(default_factory=list)
     trust: ModelTrust | None = None  # None when the build did not evaluate the methods
+    own: OwnModelFacts | None = None  # a user's own model (`--model-file`)
+    # Sections an own model cannot have, each line naming them and why ("Predictions, ...: it
+    # has 2 inputs; ..."); the page shows the rest.
+    not_drawn: list[str] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, data: dict) -> ModelPage:
@@ -309,6 +331,7 @@ class ModelPage:
                 "filters": [FilterFigure.from_json(f) for f in data["filters"]],
                 "images": [ImageSection.from_json(i) for i in data["images"]],
                 "trust": ModelTrust.from_json(data.get("trust")),
+                "own": OwnModelFacts(**data["own"]) if data.get("own") else None,
             }
         )
 
