@@ -230,7 +230,7 @@ def explain_image(
         writer.keep(shared.figures())
     for method in methods:
         if method not in missing:
-            writer.keep(tile.figure for tile in parts[method.slug].tiles)
+            writer.keep(f for tile in parts[method.slug].tiles for f in tile.figures())
             continue
         maps, notes = result.methods[method.slug].maps[0], _first(result.methods[method.slug].notes)
         key = image.method_keys[method.slug]
@@ -249,9 +249,9 @@ def explain_image(
         ]
         parts[method.slug] = MethodPart(tiles, 0.0, class_similarity(method, maps))
         top_maps[method.slug] = maps[0]
-        made.append((key, parts[method.slug], [tile.figure for tile in tiles]))
+        made.append((key, parts[method.slug], [f for tile in tiles for f in tile.figures()]))
     if image.grid is None:
-        grid = draw_grid(
+        prints = draw_grid(
             cache,
             figures,
             image,
@@ -262,8 +262,8 @@ def explain_image(
             model_weights_label(spec, options.weights)[1],
         )
     else:
-        grid = image.grid
-        writer.keep([grid])
+        prints = image.grid
+        writer.keep(prints.figures())
     # The compute is shared by the parts made in it: each records an even share.
     share = round((time.perf_counter() - began) / max(len(made), 1), 2)
     for key, part, named in made:
@@ -275,7 +275,7 @@ def explain_image(
         parts[m.slug] if m not in missing else dataclasses.replace(parts[m.slug], seconds=share)
         for m in methods
     ]
-    section = join_section(source, shared, joined, grid, work.legend)
+    section = join_section(source, shared, joined, prints, work.legend)
     seconds = shared.seconds + sum(part.seconds for part in joined)
     similarity = {m.slug: part.class_similarity for m, part in zip(methods, joined)}
     computed = [method.slug for method in missing]

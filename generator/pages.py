@@ -402,6 +402,7 @@ def write_site(
     write_text: Callable[[Path, str], bool] = _write_text,
     legends: Mapping[str, Figure] | None = None,
     earlier: Sequence[ModelPage] = (),
+    method_legends: Mapping[str, Figure] | None = None,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
@@ -417,7 +418,8 @@ def write_site(
     (`method_records.catalog_records`); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
-    grids on the model pages, by family slug (`figures.family_legends`). `earlier` are the
+    grids on the model pages, by family slug (`figures.family_legends`), `method_legends` each
+    method's alone, by method slug, for the comparison pages. `earlier` are the
     records of failed models' pages kept from an earlier build: compared, marked, not rewritten.
     `trust.md`, the leaderboard of the trust checks, is written only when a page (built now or
     kept) has them, and the home and methods pages link it only then; when none has, it is not
@@ -437,7 +439,8 @@ def write_site(
     zoo = [model for model in models if not model.own]
     zoo_pages = [page for page in pages if not page.summary.own]
     zoo_earlier = [page for page in earlier if not page.summary.own]
-    compared = comparisons(zoo, zoo_pages, images, zoo_earlier)
+    scales = method_legends or {}
+    compared = comparisons(zoo, zoo_pages, images, zoo_earlier, scales=scales)
     written: list[Path] = []
     # Models whose checks the leaderboard shows, in the models table's order.
     by_slug = {page.summary.slug: page for page in [*earlier, *pages]}
@@ -482,7 +485,9 @@ def write_site(
         ):
             unwritten.add(page.summary.slug)
     if unwritten:
-        compared = comparisons(zoo, zoo_pages, images, zoo_earlier, unanchored=unwritten)
+        compared = comparisons(
+            zoo, zoo_pages, images, zoo_earlier, unanchored=unwritten, scales=scales
+        )
     # The walkthrough and the methods page's examples link into blocks of a page written now.
     walk = walkthrough(models, [p for p in pages if p.summary.slug not in unwritten], legends)
     write(

@@ -27,7 +27,9 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.request import urlopen
 
+import numpy as np
 import pytest
+from sheetkit import PAPER, label_points
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -284,6 +286,24 @@ def test_no_figure_is_wider_than_a_phone(site, base_url, browser):
         )
         assert not too_wide, (path, too_wide)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        # No table hides its key column (its first) off the screen, and the predictions table
+        # (probability first) fits whole: nothing to scroll sideways.
+        hidden = page.evaluate(
+            """Array.from(document.querySelectorAll('table'))
+                .map(t => [t.querySelector('th, td'), t.closest('.gallery-predictions')])
+                .filter(([cell]) => cell && cell.getBoundingClientRect().width > 0)
+                .filter(([cell, p]) => cell.getBoundingClientRect().right > 390.5 || (p &&
+                    (cell.closest('table').scrollWidth > cell.closest('table').clientWidth + 1
+                     || cell.closest('table').getBoundingClientRect().right > 390.5)))
+                .map(([cell]) => cell.textContent.trim())"""
+        )
+        assert not hidden, (path, hidden)
+        if path.startswith("models/"):
+            heads = page.evaluate(
+                "Array.from(document.querySelectorAll('.gallery-predictions th'),"
+                " th => th.textContent.trim())"
+            )
+            assert heads[:2] == ["Rank", "Probability"], heads
     context.close()
 
 
@@ -339,9 +359,40 @@ def test_clicking_a_picture_opens_it_enlarged_and_captioned_in_the_lightbox(
     caption = page.locator(".glightbox-container .gslide-description").first
     text = caption.inner_text()
     assert "MobileNetV2" in text and "Grad-CAM" in text and "colour" in text, text
+    # The enlarged picture carries the figure's alt text; the page behind is hidden by an
+    # opaque backdrop (once it has faded in).
+    alt = tile.locator("img").get_attribute("alt")
+    assert alt and opened.get_attribute("alt") == alt
+    page.wait_for_function(
+        "getComputedStyle(document.querySelector('.goverlay')).opacity === '1'", timeout=5_000
+    )
+    backdrop = page.evaluate(
+        "getComputedStyle(document.querySelector('.goverlay')).backgroundColor"
+    )
+    assert backdrop == "rgb(0, 0, 0)", backdrop
     ARTIFACTS.mkdir(exist_ok=True)
     device = "phone" if viewport == PHONE else "desktop"
     page.screenshot(path=str(ARTIFACTS / f"lightbox-{device}-dark.png"))
+    page.keyboard.press("Escape")
+    page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
+
+    # A family's A4 sheet opens in the lightbox too, with its caption and alt text.
+    sheet = page.locator("a.gallery-sheet-link >> visible=true").first
+    href = sheet.get_attribute("href")
+    assert "/sheet-class-maps.webp" in href
+    sheet.click()
+    opened = page.locator(".glightbox-container .gslide-image img").first
+    opened.wait_for(state="visible", timeout=10_000)
+    assert opened.get_attribute("src").split("/")[-1] == "sheet-class-maps.webp"
+    alt = opened.get_attribute("alt")
+    assert "MobileNetV2" in alt and "A4" in alt and "Grad-CAM" in alt, alt
+    assert "A4" in page.locator(".glightbox-container .gslide-description").first.inner_text()
+    opened.evaluate("img => img.decode()")  # the sheet is large: shown once it is decoded
+    page.wait_for_function(
+        "getComputedStyle(document.querySelector('.goverlay')).opacity === '1'", timeout=5_000
+    )
+    page.wait_for_timeout(600)  # the zoom-in animation
+    page.screenshot(path=str(ARTIFACTS / f"lightbox-sheet-{device}-dark.png"))
     page.keyboard.press("Escape")
     page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
     context.close()
@@ -410,6 +461,59 @@ def test_family_grids_line_their_heads_up_with_their_tiles(browser, base_url, vi
                 assert all(right <= PHONE["width"] for _, _, right in row), grid["id"]
                 assert len({left for left, _, _ in row[1:]}) == min(2, len(row) - 1), grid["id"]
     context.close()
+
+
+def test_no_grid_has_an_empty_cell_and_every_picture_in_a_grid_is_150_px_wide(site, base_url, page):
+    """Every model page, every tab open, on a desktop: each row of a family's grid has a picture
+    under each of its head's methods (the top-1 methods stand in a strip of their own), a map
+    drawn at every stage layer has a picture per layer, and every picture shown in a grid is at
+    least 150 px wide (the family's colour scale is a legend, not a grid picture)."""
+    models = [path for path in _page_paths(site) if path.startswith("models/")]
+    assert len(models) == len(MODELS)
+    strips = layer_rows = 0
+    for path in models:
+        page.goto(base_url + path, wait_until="load")
+        page.add_style_tag(content=".tabbed-block { display: block !important; }")
+        _load_all_pictures(page)
+        grids = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-classes'), grid => {
+                const [head, ...rows] = grid.children;
+                return {
+                    strip: grid.previousElementSibling?.classList.contains('gallery-part-note'),
+                    methods: head.children.length - 1,
+                    rows: rows.map(row => Array.from(row.children).slice(1).map(
+                        cell => cell.querySelectorAll('img').length)),
+                };
+            })"""
+        )
+        assert grids, path
+        for grid in grids:
+            assert grid["rows"], (path, grid)
+            for cells in grid["rows"]:
+                assert cells == [1] * grid["methods"], (path, grid)  # a picture in every cell
+            strips += bool(grid["strip"])
+        assert not page.locator(".gallery-missing").count(), path
+        stages = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-layer-row'),
+                row => row.querySelectorAll('.gallery-stage img').length)"""
+        )
+        assert stages and min(stages) >= 4, (path, stages)  # LayerCAM: a picture per stage
+        layer_rows += len(stages)
+        narrow = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-family img'))
+                .filter(img => !img.closest('.gallery-legend'))
+                .map(img => [img.getAttribute('src'), img.getBoundingClientRect().width])
+                .filter(([, width]) => width < 150)"""
+        )
+        assert not narrow, (path, narrow)
+        names = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-stage code'),
+                code => parseFloat(getComputedStyle(code).fontSize))"""
+        )
+        assert min(names) >= 10, names  # the layer's name above its picture, readable
+    # Occlusion explains the top class only: a strip in each image's Attributions tab.
+    assert strips == len(MODELS) * len(IMAGES)
+    assert layer_rows == len(MODELS) * len(IMAGES) * 3  # --top 3
 
 
 def test_filter_box_narrows_the_models_table(base_url, page):
@@ -620,16 +724,41 @@ def test_screenshots_for_review(browser, base_url, scheme, viewport):
     if device == "desktop" and scheme == "light":
         page.emulate_media(media="print")
         page.screenshot(path=str(ARTIFACTS / "model-print.png"), full_page=True)
+        # A print sheet as Chromium prints it, to the edges of one A4 landscape page.
+        sheet = base_url + "assets/mobilenetv2/cat/sheet-attributions.webp"
+        page.set_content(
+            "<style>@page { size: A4 landscape; margin: 0 } body { margin: 0 }"
+            " img { display: block; width: 297mm; height: 210mm }</style>"
+            f'<img src="{sheet}" alt="">'
+        )
+        page.wait_for_function("document.images[0].complete")
+        page.pdf(path=str(ARTIFACTS / "sheet-print.pdf"), prefer_css_page_size=True)
     context.close()
 
 
-def test_printable_grid_is_transparent_and_saved_for_review(site):
-    """The explanation grid, the picture a page links to for print, saved for review."""
+def test_printable_grid_and_sheets_print_on_white_and_are_saved_for_review(site):
+    """The explanation grid, and one A4 landscape sheet at 300 dpi per photo and method family
+    with every label at least 8 pt printed, on opaque white: saved for review."""
     from PIL import Image
 
+    ARTIFACTS.mkdir(exist_ok=True)
     grid = next((site / "assets" / "mobilenetv2").glob("*/explanations.webp"))
     with Image.open(grid) as picture:
-        assert picture.width >= 900 and picture.mode == "RGBA"
-        ARTIFACTS.mkdir(exist_ok=True)
-        backdrop = Image.new("RGBA", picture.size, "white")
-        Image.alpha_composite(backdrop, picture).save(ARTIFACTS / "printable-grid.png")
+        assert picture.width >= 900 and picture.mode == "RGB"
+        assert min(picture.getpixel((0, 0))) >= PAPER  # white (as lossy WebP keeps it)
+        picture.save(ARTIFACTS / "printable-grid.png")
+    families = {"class-maps", "guided", "gradient-size", "attributions"}
+    for model in MODELS:
+        for image in ("cat", "cat-and-cup"):
+            folder = site / "assets" / model.lower() / image
+            assert {p.stem.removeprefix("sheet-") for p in folder.glob("sheet-*.webp")} == families
+    for path in sorted((site / "assets" / "mobilenetv2" / "cat").glob("sheet-*.webp")):
+        with Image.open(path) as sheet:
+            assert sheet.size == (3508, 2480) and sheet.mode == "RGB", path  # A4 at 300 dpi
+            exif = sheet.getexif()
+            assert (exif[0x011A], exif[0x011B], exif[0x0128]) == (300, 300, 2), path
+            corners = [(0, 0), (3507, 0), (0, 2479), (3507, 2479)]
+            assert min(min(sheet.getpixel(xy)) for xy in corners) >= PAPER, path
+            assert (np.asarray(sheet).min(-1) >= PAPER).mean() > 0.3, path  # mostly paper
+            assert label_points(sheet) >= 8, path
+            sheet.save(ARTIFACTS / f"{path.stem}.png")

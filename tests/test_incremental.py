@@ -211,7 +211,11 @@ def test_a_changed_method_option_recomputes_only_that_method(
     (occlusion,) = [path for path in after if path.startswith(f"{ASSETS}/occlusion-")]
     assert after[occlusion] != before[occlusion]  # the new stride's picture
     assert after[f"{ASSETS}/explanations.webp"] != before[f"{ASSETS}/explanations.webp"]
-    kept = [name for name in times if not name.startswith(("occlusion-", "explanations"))]
+    # Its family's print sheet is redrawn with it, from the other methods' stored cells.
+    sheet = f"{ASSETS}/sheet-attributions.webp"
+    assert after[sheet] != before[sheet]
+    redrawn = ("occlusion-", "explanations", "sheet-attributions")
+    kept = [name for name in times if not name.startswith(redrawn)]
     assert len(kept) > 10  # crop, feature maps, projections, both other methods' pictures
     for name in kept:  # neither redrawn nor rewritten
         assert rewritten[name] == times[name], name
@@ -255,7 +259,8 @@ def test_an_added_method_computes_only_itself_and_a_removed_one_nothing(
     assert counted["asked"] == [sorted(QUICK_METHODS), ["occlusion"]]
     added = site_files(out)
     assert any(path.startswith(f"{ASSETS}/occlusion-") for path in added)
-    assert all(_times(out)[name] == times[name] for name in times if name != "explanations.webp")
+    redrawn = ("explanations.webp", "sheet-attributions.webp")  # occlusion's family's sheet
+    assert all(_times(out)[name] == times[name] for name in times if name not in redrawn)
     fresh = tmp_path / "fresh"
     assert build(_cat_options(cat_images, fresh, THREE_METHODS)).ok
     assert site_files(fresh) == added
