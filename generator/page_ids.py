@@ -153,6 +153,12 @@ class FamilyGrid:
     legend: Figure | None  # the colour scale of the family's pictures, if one was drawn
     sheet: Figure | None = None  # the family's A4 sheet for print and slides, if drawn
 
+    @property
+    def methods(self) -> list[ShownMethod]:
+        """Every method of the tab, in the pages' one order (the jump bar's links)."""
+        return method_order([*(m for part in self.parts for m in part.columns),
+                             *(grid.method for grid in self.layered)])  # fmt: skip
+
 
 @dataclass(frozen=True)
 class ImageBlock:
