@@ -556,22 +556,29 @@ def test_methods_are_in_one_order_on_the_methods_page_a_model_page_and_the_compa
         "family-gradient-size",
         "family-attributions",
     ]
-    # A model page: the grids' column heads across its family tabs, and its jump bar.
+    # A model page: its jump bar names every method in the one order; within each grid part
+    # the column heads follow it (methods that explain fewer classes, or draw every stage, sit
+    # in parts of their own below the family's full grid).
     page.goto(base_url + "models/mobilenetv2/", wait_until="load")
-    heads = page.evaluate(
+    links = page.evaluate(
         """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
-            '.gallery-classes-head a'), a => a.getAttribute('href').split('#')[1])"""
+            '.gallery-classes-head a, .gallery-part-note a'), a => [a.getAttribute('href'),
+            a.textContent.trim()]).filter(([href]) => href.includes('methods/#'))"""
     )
-    assert heads == expected
+    titles = {href.split("#")[1]: title for href, title in links}
+    assert sorted(titles, key=expected.index) == expected
+    parts = page.evaluate(
+        """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
+            '.gallery-classes-head'), head => Array.from(head.querySelectorAll('a'),
+            a => a.getAttribute('href').split('#')[1]))"""
+    )
+    for part in parts:
+        assert part == sorted(part, key=expected.index), part
     jump = page.evaluate(
         """Array.from(document.querySelector('.gallery-jump').querySelectorAll('a'),
             a => a.textContent.trim())"""
     )
-    titles = page.evaluate(
-        """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
-            '.gallery-classes-head a'), a => a.textContent.trim())"""
-    )
-    assert jump == titles
+    assert jump == [titles[slug] for slug in expected]
     # The comparisons: the sidebar of one photo's pages, and the comparison index.
     page.goto(base_url + "compare/cat/grad-cam/", wait_until="load")
     sidebar = page.evaluate(
@@ -610,7 +617,7 @@ def test_a_jump_link_lands_with_the_column_heads_and_colour_scale_in_view(browse
         header = page.locator(".md-header").bounding_box()
         assert legend["y"] >= header["height"] - 1, (legend, header)
         if viewport == VIEWPORT:  # phones have no head row: the captions name the methods
-            head = grid.locator(".gallery-classes-head").bounding_box()
+            head = grid.locator(".gallery-classes-head").first.bounding_box()
             assert head and header["height"] <= head["y"] and head["y"] + head["height"] <= height
         context.close()
 
