@@ -114,9 +114,12 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
         # with what they were measured, so the file can become the reference as it is
         assert times["methods"] == list(QUICK_METHODS) and times["top"] == 2
         assert times["many_pass_top"] is None  # no method that needs many passes ran
-    # The reference was measured with other methods: the pages name those, not its time.
+    # The reference was measured with other methods: the card says "not measured", and the
+    # About page names what it was measured with, not its time.
     card = " ".join(trees[0]["models/mobilenetv3small.md"].decode().split())
-    assert "| Build time | not measured for this method set" in card
+    assert "| Build time | not measured ([how it is measured](../about.md#build-time)) |" in card
+    about = " ".join(trees[0]["about.md"].decode().split())
+    assert "were measured with" in about and "do not hold for other work" in about
 
 
 def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted):
