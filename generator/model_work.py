@@ -63,7 +63,7 @@ from generator.registry import ModelSpec, build_model
 from generator.sections import Cells, ImageOutcome, draw_grid, join_section, trust_section
 from generator.site_records import ChosenTensor, Figure, Prediction
 from generator.trust_work import TrustInputs, class_similarity, randomize, score_photos
-from generator.weights import WeightsSource, model_weights_label, resolve_weights
+from generator.weights import WeightsSource, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -259,7 +259,7 @@ def explain_image(
             methods,
             cells,
             card,
-            model_weights_label(spec, options.weights)[1],
+            spec.weights_label(options.weights)[1],
         )
     else:
         prints = image.grid

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from generator.printable import printable
 
 # Own models' slugs start with this, so their pictures (`assets/<slug>/`) and ids never meet a
@@ -117,6 +119,22 @@ def _triple(text: str) -> tuple[float, float, float] | None:
     if len(values) != 3 or any(v is None for v in values):
         return None
     return values[0], values[1], values[2]  # type: ignore[return-value]
+
+
+def preprocessed(preprocessing: str, pixels: np.ndarray) -> np.ndarray | None:
+    """`pixels` (float32, 0-255) by the canonical form's arithmetic (none, scale, mean-std);
+    None for a keras.applications function, which the registry imports and calls."""
+    if preprocessing == NO_PREPROCESSING:
+        return pixels
+    if preprocessing.startswith("scale:"):
+        return pixels * np.float32(float(preprocessing[len("scale:") :]))
+    if preprocessing.startswith("mean-std:"):
+        mean, std = (
+            np.array(part.split(","), np.float32)
+            for part in preprocessing[len("mean-std:") :].split("/")
+        )
+        return (pixels - mean) / std
+    return None
 
 
 def describe_preprocessing(preprocessing: str) -> str:

@@ -258,13 +258,11 @@ def family_grids(
     for block in classes:
         for shown in block.figures:
             explains[shown.method] = explains.get(shown.method, 0) + 1
-    order = {family.slug: index for index, family in enumerate((*FAMILIES, OTHER))}
-    families = sorted({family_of(method) for method in explains}, key=lambda f: order[f.slug])
+    pictures = [{shown.method: shown for shown in block.figures} for block in classes]
     anchors = _Anchors()
     grids: list[FamilyGrid] = []
-    for family in families:
-        members = [method for method in method_order(explains) if family_of(method) == family]
-        pictures = [{shown.method: shown for shown in block.figures} for block in classes]
+    for group in by_family(method_order(explains), lambda method: method.family):
+        family, members = group.family, group.members
         flat = [m for m in members if not any(p[m].layers for p in pictures if m in p)]
         groups: dict[tuple[int, bool], list[ShownMethod]] = {}
         for method in flat:  # every class first, then fewer; one map for all classes last

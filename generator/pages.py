@@ -467,7 +467,7 @@ def write_site(
         "index.md",
         "index.md.j2",
         site.title,
-        models=[model for model in models if not model.own],
+        models=zoo,
         own_models=[model for model in models if model.own],
         page_slugs=frozenset(page_slugs),
         images=compared.images,

@@ -85,14 +85,13 @@ def draw_grid(
     row_labels = [f"{p.rank}. {p.label}\n{100 * p.probability:.1f}%" for p in shared.predictions]
     names = [p.label for p in shared.predictions]
     layers = [stage.name for stage in card.stages]
-    label = weights_label
     figure = figures.explanation_grid(
         partial(_columns, methods, cells, layers),
         [method.title for method in methods],
         row_labels,
         names,
         card.target.name,
-        label,
+        weights_label,
     )
     families: dict[Family, list[Method]] = {}
     for method in methods:
@@ -104,7 +103,7 @@ def draw_grid(
             [method.title for method in members],
             row_labels,
             names,
-            label,
+            weights_label,
         )
         for family, members in families.items()
     ]
