@@ -16,10 +16,12 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from generator.printable import printable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Own models' slugs start with this, so their pictures (`assets/<slug>/`) and ids never meet a
 # zoo model's; their pages live in a navigation section of their own (`page_ids.page_path`).
@@ -124,6 +126,8 @@ def _triple(text: str) -> tuple[float, float, float] | None:
 def preprocessed(preprocessing: str, pixels: np.ndarray) -> np.ndarray | None:
     """`pixels` (float32, 0-255) by the canonical form's arithmetic (none, scale, mean-std);
     None for a keras.applications function, which the registry imports and calls."""
+    import numpy as np  # here, not above: the CLI imports this module to check arguments fast
+
     if preprocessing == NO_PREPROCESSING:
         return pixels
     if preprocessing.startswith("scale:"):
