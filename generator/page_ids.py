@@ -31,7 +31,16 @@ from generator.site_records import (
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
 MODEL_PAGE_IDS = frozenset(
-    {"model-card", "where-it-looks", "nonlinearities", "images", "trust", "filters", "cite"}
+    {
+        "model-card",
+        "where-it-looks",
+        "nonlinearities",
+        "images",
+        "trust",
+        "filters",
+        "cite",
+        "neurons",
+    }
 )
 
 
@@ -46,6 +55,17 @@ def model_page(slug: str) -> str:
     if slug.startswith(OWN_PREFIX):
         return f"your-models/{slug.removeprefix(OWN_PREFIX)}.md"
     return f"models/{slug}.md"
+
+
+def channel_page(model_slug: str, tensor_slug: str) -> str:
+    """The page of one stage tensor's channels, relative to the site:
+    `neurons/<model slug>/<tensor slug>.md`, an anchor per channel (`channel_anchor`)."""
+    return f"neurons/{model_slug}/{tensor_slug}.md"
+
+
+def channel_anchor(channel: int) -> str:
+    """A channel's id on its tensor's channel page: `ch-<N>`, as the figures label it."""
+    return f"ch-{int(channel)}"
 
 
 def trust_anchor(slug: str) -> str:

@@ -179,10 +179,12 @@ class FeatureMapFigure:
     layer: str
     shape: tuple[int, ...]  # the activation's (height, width, channels)
     figure: Figure
+    channels: tuple[int, ...] = ()  # the channels drawn, in the figure's order ("ch N" labels)
 
     @classmethod
     def from_json(cls, data: dict) -> FeatureMapFigure:
-        return cls(data["layer"], tuple(data["shape"]), Figure(**data["figure"]))
+        channels = tuple(data.get("channels", ()))
+        return cls(data["layer"], tuple(data["shape"]), Figure(**data["figure"]), channels)
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,11 @@ class ProjectionFigure:
 
     layer: str
     figure: Figure
+    channels: tuple[int, ...] = ()  # the channels projected, in the figure's order
 
     @classmethod
     def from_json(cls, data: dict) -> ProjectionFigure:
-        return cls(data["layer"], Figure(**data["figure"]))
+        return cls(data["layer"], Figure(**data["figure"]), tuple(data.get("channels", ())))
 
 
 @dataclass(frozen=True)
@@ -295,6 +298,91 @@ class ChosenTensor:
 
 
 @dataclass(frozen=True)
+class ChannelView:
+    """One channel of a stage tensor on its channel page (anchor `page_ids.channel_anchor`)."""
+
+    channel: int
+    picture: Figure | None  # its optimised image; None: beyond `--neuron-channels` (`missing`)
+    score: float | None  # the objective its picture reached: the channel's mean activation
+    card: Figure  # its activation on every photo side by side, the photo patches that excite
+    # it most and its strongest Zeiler & Fergus projection crop
+    means: list[float]  # its mean activation on each photo, in `NeuronSection.photos` order
+    shown_in: list[str]  # the photos (slugs) whose feature maps or projections show it
+
+    @classmethod
+    def from_json(cls, data: dict) -> ChannelView:
+        picture = Figure(**data["picture"]) if data["picture"] else None
+        return cls(**{**data, "picture": picture, "card": Figure(**data["card"])})
+
+
+@dataclass(frozen=True)
+class StageNeurons:
+    """What the channels of one stage tensor look for: a grid on the model page, a channel
+    page `page_ids.channel_page(model slug, slug)` with an anchor per channel."""
+
+    tensor: str  # the stage tensor's name (as in `ModelPage.stages`)
+    slug: str  # its slug, in file names and the channel page's address
+    shape: tuple[int, ...]  # (height, width, channels)
+    grid: Figure | None  # the optimised images of its channels, labelled "ch N"
+    channels: list[ChannelView]  # every channel the model page shows, ascending
+
+    @classmethod
+    def from_json(cls, data: dict) -> StageNeurons:
+        grid = Figure(**data["grid"]) if data["grid"] else None
+        views = [ChannelView.from_json(c) for c in data["channels"]]
+        return cls(data["tensor"], data["slug"], tuple(data["shape"]), grid, views)
+
+
+@dataclass(frozen=True)
+class ClassPicture:
+    """The input that maximises one class's logit (Simonyan et al. 2014)."""
+
+    class_index: int
+    label: str
+    figure: Figure
+    logit_rank: int  # the class's rank among the model's logits on the picture (1: it wins)
+
+    @classmethod
+    def from_json(cls, data: dict) -> ClassPicture:
+        return cls(**{**data, "figure": Figure(**data["figure"])})
+
+
+@dataclass(frozen=True)
+class NeuronSection:
+    """A model page's "What the neurons look for" section and its channel pages."""
+
+    settings: str  # the optimisation's settings in words (steps, size, parameterisation, ...)
+    missing: str  # why some shown channels have no picture ("" when every one has)
+    photos: list[str]  # the photos' slugs, in the order of `ChannelView.means`
+    photo_titles: list[str]  # their titles (from file names: untrusted)
+    stages: list[StageNeurons]
+    classes: list[ClassPicture]  # each photo's top-1 class and the classes asked for
+    top_class: dict[str, int]  # photo slug -> its top-1 class (an index into `classes`)
+    dream: Figure | None  # DeepDream of the first photo at a middle stage tensor
+    inversion: Figure | None  # the first photo inverted from an early and a late stage tensor
+    not_drawn: list[str] = field(default_factory=list)  # what is missing, and why
+    seconds: float = 0.0
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> NeuronSection | None:
+        if data is None:
+            return None
+
+        def figure(value: dict | None) -> Figure | None:
+            return Figure(**value) if value else None
+
+        return cls(
+            **{
+                **data,
+                "stages": [StageNeurons.from_json(s) for s in data["stages"]],
+                "classes": [ClassPicture.from_json(c) for c in data["classes"]],
+                "dream": figure(data["dream"]),
+                "inversion": figure(data["inversion"]),
+            }
+        )
+
+
+@dataclass(frozen=True)
 class ModelPage:
     """The context of `models/<slug>.md`."""
 
@@ -316,6 +404,7 @@ class ModelPage:
     # Sections an own model cannot have, each line naming them and why ("Predictions, ...: it
     # has 2 inputs; ..."); the page shows the rest.
     not_drawn: list[str] = field(default_factory=list)
+    neurons: NeuronSection | None = None  # None when the build skipped it (`--no-neurons`)
 
     @classmethod
     def from_json(cls, data: dict) -> ModelPage:
@@ -332,6 +421,7 @@ class ModelPage:
                 "images": [ImageSection.from_json(i) for i in data["images"]],
                 "trust": ModelTrust.from_json(data.get("trust")),
                 "own": OwnModelFacts(**data["own"]) if data.get("own") else None,
+                "neurons": NeuronSection.from_json(data.get("neurons")),
             }
         )
 
