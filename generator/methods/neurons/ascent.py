@@ -76,7 +76,7 @@ class Ascent:
         target: tf.Tensor,
     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         self.traces += 1  # runs only while tracing
-        scale = tf.constant(spectrum_scale(int(spectrum.shape[2]), self.decay))
+        scale = tf.constant(spectrum_scale(int(spectrum.shape[3]), self.decay))
         with tf.GradientTape() as tape:
             tape.watch(spectrum)
             pixels = spectrum_to_pixels(spectrum, scale)

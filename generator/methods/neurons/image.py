@@ -39,19 +39,19 @@ def spectrum_scale(size: int, decay: float = 1.0) -> np.ndarray:
 
 
 def initial_spectrum(batch: int, size: int, seed: int) -> np.ndarray:
-    """(batch, 3, size, size//2+1, 2) real and imaginary parts of the starting spectrum,
+    """(2, batch, 3, size, size//2+1): real and imaginary parts of the starting spectrum,
     seeded noise of standard deviation `INITIAL_SD`."""
     rng = np.random.default_rng(seed)
-    shape = (batch, 3, size, size // 2 + 1, 2)
+    shape = (2, batch, 3, size, size // 2 + 1)
     return (INITIAL_SD * rng.standard_normal(shape)).astype(np.float32)
 
 
 def spectrum_to_pixels(spectrum: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """(batch, size, size, 3) pixels in 0-255 of a spectrum made by `initial_spectrum`:
     inverse FFT of the 1/f-scaled coefficients, then decorrelated colours, then a sigmoid."""
-    size = int(spectrum.shape[2])
-    coefficients = tf.complex(spectrum[..., 0], spectrum[..., 1]) * tf.cast(scale, tf.complex64)
-    spatial = tf.signal.irfft2d(coefficients, fft_length=[size, size]) / _SPATIAL_DIVISOR
-    decorrelated = tf.transpose(spatial, (0, 2, 3, 1))  # (batch, size, size, 3)
-    rgb = tf.einsum("bhwc,rc->bhwr", decorrelated, tf.constant(COLOR_CORRELATION))
+    size = int(spectrum.shape[3])
+    scaled = spectrum * (scale / _SPATIAL_DIVISOR)
+    coefficients = tf.complex(scaled[0], scaled[1])
+    decorrelated = tf.signal.irfft2d(coefficients, fft_length=[size, size])  # (b, 3, h, w)
+    rgb = tf.einsum("bchw,rc->bhwr", decorrelated, tf.constant(COLOR_CORRELATION))
     return 255.0 * tf.sigmoid(rgb)

@@ -1,0 +1,141 @@
+"""What an optimisation step costs, against one compiled forward+backward pass of the same batch.
+
+Run as `python -m generator.methods.neurons.bench` (MobileNetV2 with random weights, and the
+ImageNet-trained MobileNet 0.25 if its weights file is given). The floor is the least a step
+can cost: the same prefix of the model, on the same batch at the same size, one gradient of the
+same objective with respect to the input. What a step adds is the image parameterisation (an
+inverse FFT), the transformations (one resampling op) and the Adam update.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from generator.methods.layers import TensorGraph, stage_outputs
+from generator.methods.neurons.channels import STEPS, ChannelVisualizer, Settings
+from generator.methods.neurons.prefix import Preprocess
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Seconds per optimisation step of `channels` images, and the forward+backward floor."""
+
+    tensor: str
+    channels: int
+    size: int
+    step: float
+    floor: float
+
+    @property
+    def ratio(self) -> float:
+        return self.step / self.floor
+
+    def row(self) -> str:
+        return (
+            f"{self.tensor:<28} {self.channels:>3} ch  {self.size:>4} px  step "
+            f"{1000 * self.step:7.1f} ms  forward+backward {1000 * self.floor:7.1f} ms  "
+            f"{self.ratio:4.2f}×  {STEPS} steps: {STEPS * self.step:5.1f} s"
+        )
+
+
+def _paired_fastest(
+    first: Callable[[], object], second: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Fastest wall times of two callables timed alternately (so a busy machine slows both
+    alike), after one warm-up call each."""
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for run, spent in zip((first, second), times):
+            start = time.perf_counter()
+            run()
+            spent.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
+
+
+def step_cost(
+    model: keras.Model,
+    tensor: str,
+    preprocess: Preprocess,
+    channels: int = 8,
+    size: int = 128,
+    repeats: int = 10,
+    graph: TensorGraph | None = None,
+) -> StepCost:
+    """The fastest of `repeats` optimisation steps of `channels` images at `size`, and of one
+    compiled forward+backward pass of the prefix over the same batch as the model sees it."""
+    visualizer = ChannelVisualizer(model, tensor, preprocess, Settings(size=size), graph)
+    width = visualizer.width
+    target = tf.constant(np.eye(width, dtype=np.float32)[np.arange(channels) % width])
+    ascent = visualizer.ascent
+    spectrum = tf.zeros((2, channels, 3, size, size // 2 + 1))
+    step, seed = tf.constant(0, tf.int64), tf.constant(0, tf.int64)
+
+    def one_step() -> None:
+        outputs = ascent._step(spectrum, spectrum, spectrum, step, seed, target)
+        outputs[0].numpy()
+
+    side = size + 2 * visualizer.settings.transformations.pad_pixels(size)
+    images = tf.random.uniform((channels, side, side, 3), 0.0, 255.0, seed=0)
+
+    @tf.function(autograph=False)
+    def forward_backward(x: tf.Tensor) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = tf.reduce_sum(visualizer._objective(x, target))
+        return tape.gradient(score, x)
+
+    seconds, floor = _paired_fastest(one_step, lambda: forward_backward(images).numpy(), repeats)
+    return StepCost(tensor, channels, size, seconds, floor)
+
+
+def run(
+    model: keras.Model,
+    preprocess: Preprocess,
+    channels: int,
+    sizes: Sequence[int],
+    repeats: int,
+) -> list[StepCost]:
+    """Step costs at every stage tensor of `model`, printed as they come."""
+    graph = TensorGraph(model)
+    costs = []
+    print(model.name)
+    for choice in stage_outputs(model, graph):
+        for size in sizes:
+            cost = step_cost(model, choice.name, preprocess, channels, size, repeats, graph)
+            print("  " + cost.row())
+            costs.append(cost)
+    return costs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--mobilenet-weights", type=Path, help="MobileNet 0.25 no-top .h5")
+    args = parser.parse_args(argv)
+    v2 = keras.applications.MobileNetV2(weights=None)
+    v2_preprocess = keras.applications.mobilenet_v2.preprocess_input
+    run(v2, v2_preprocess, args.channels, args.sizes, args.repeats)
+    if args.mobilenet_weights:
+        trained = keras.applications.MobileNet(
+            alpha=0.25,
+            include_top=False,
+            input_shape=(224, 224, 3),
+            weights=str(args.mobilenet_weights),
+        )
+        preprocess = keras.applications.mobilenet.preprocess_input
+        run(trained, preprocess, args.channels, args.sizes, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
