@@ -24,6 +24,13 @@ from generator.methods.neurons.ascent import LEARNING_RATE, Ascent
 from generator.methods.neurons.prefix import Prefix, Preprocess
 from generator.methods.neurons.transforms import Transformations
 
+# A rectified channel that is zero everywhere on the starting image has no gradient, and its
+# picture would stay grey. Where the tensor is a rectifier's output (a separate ReLU layer or
+# activation), the objective adds this fraction of the rectifier's input where it is negative:
+# the same objective wherever the channel is active, a way out where it is not (the purpose of
+# lucid's "redirected" ReLU gradient, without changing any gradient).
+LEAK = 0.1
+
 # Defaults: readable pictures at a modest cost (see `bench` for what they cost per model).
 STEPS = 128
 SIZE = 128
@@ -73,15 +80,21 @@ class ChannelVisualizer:
     ):
         self.tensor = tensor_name
         self.settings = settings
-        self.prefix = Prefix(model, [tensor_name], graph)
+        graph = graph or TensorGraph(model)
+        rectified = rectifier_input(graph, tensor_name)
+        self.prefix = Prefix(model, [tensor_name, *rectified], graph)
+        self.leaky = bool(rectified)
         self.width = int(self.prefix.tensors[0].shape[-1])  # the tensor's channel count
         self._preprocess = preprocess
         self.ascent = Ascent(self._objective, settings.transformations, settings.learning_rate)
 
     def _objective(self, pixels: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         """target (batch, channels + 1): a signed one-hot row, +1 to maximise, -1 to minimise."""
-        activation = self.prefix(self._preprocess(pixels))[0]
-        return tf.reduce_sum(tf.reduce_mean(activation, axis=(1, 2)) * target, axis=1)
+        values = self.prefix(self._preprocess(pixels))
+        means = tf.reduce_mean(values[0], axis=(1, 2))
+        if self.leaky:
+            means += LEAK * tf.reduce_mean(tf.minimum(values[1], 0.0), axis=(1, 2))
+        return tf.reduce_sum(means * target, axis=1)
 
     def run(self, channels: Sequence[int], negative: bool = False) -> ChannelPictures:
         """Optimised images of `channels` (and their minimising images if `negative`)."""
@@ -98,6 +111,19 @@ class ChannelVisualizer:
             result.pixels[n:] if negative else None,
             s,
         )
+
+
+def rectifier_input(graph: TensorGraph, tensor_name: str) -> list[str]:
+    """[the name of the tensor a rectifier made `tensor_name` from], or [] if no rectifier
+    (a ReLU layer, or an Activation layer applying relu or relu6) made it."""
+    tensor = graph.tensor(tensor_name)
+    op = graph.producer(tensor)
+    function = getattr(getattr(op, "activation", None), "__name__", "")
+    rectifier = isinstance(op, keras.layers.ReLU) or (
+        isinstance(op, keras.layers.Activation) and function in ("relu", "relu6")
+    )
+    inputs = graph.inputs_of(tensor)
+    return [graph.name(inputs[0])] if rectifier and len(inputs) == 1 else []
 
 
 def visualize_channels(
