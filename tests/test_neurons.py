@@ -23,7 +23,9 @@ import tensorflow as tf
 from generator.images import center_crop, load_image
 from generator.methods.neurons.channels import ChannelVisualizer, Settings, visualize_classes
 from generator.methods.neurons.dream import DeepDream, Inverter
+from generator.methods.neurons.image import inverse_dft, inverse_dft_matrices
 from generator.methods.neurons.prefix import Prefix, tensor_preprocess
+from generator.methods.neurons.transforms import DEFAULT, NONE, transform
 
 SIDE = 64
 K = 5
@@ -185,3 +187,46 @@ def test_deep_dream_amplifies_the_tensor_and_traces_once(model: keras.Model) -> 
     assert dreamed.shape == photo.shape
     assert energy(dreamed) > 1.5 * energy(photo)
     assert dream.traces == 1  # three octave sizes, one trace
+
+
+@pytest.mark.parametrize("size", [7, 64])
+def test_the_inverse_dft_is_tensorflows(size: int) -> None:
+    spectrum = tf.random.stateless_normal((2, 2, 3, size, size // 2 + 1), seed=(1, 2))
+    rows, columns = (tf.constant(m) for m in inverse_dft_matrices(size))
+    ours = inverse_dft(spectrum, rows, columns)
+    theirs = tf.signal.irfft2d(tf.complex(spectrum[0], spectrum[1]), fft_length=[size, size])
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+
+
+def test_the_transformations_pad_with_grey_and_move_the_image() -> None:
+    image = tf.random.stateless_uniform((2, 40, 40, 3), seed=(3, 4), maxval=255.0)
+    step, seed = tf.constant(5, tf.int64), tf.constant(0, tf.int64)
+    np.testing.assert_allclose(transform(image, NONE, seed, step).numpy(), image.numpy(), atol=1e-3)
+    moved = transform(image, DEFAULT, seed, step).numpy()
+    assert moved.shape == (2, 44, 44, 3)  # 5% of 40 px of grey on every side
+    assert np.allclose(moved[:, 0, 0], 127.5)  # a corner is grey
+    assert not np.allclose(moved[0], moved[1], atol=1.0)  # each image its own draw
+    again = transform(image, DEFAULT, seed, step).numpy()
+    assert moved.tobytes() == again.tobytes()
+
+
+def test_a_channel_dead_on_the_starting_image_still_gets_a_picture() -> None:
+    """A ReLU layer whose input is -1 on grey (it fires only where red > 191): its output is 0
+    and has no gradient there; the leak of its input lets the ascent find the red pixels that
+    make it fire. Without the leak the image stays grey and the score 0."""
+    inputs = keras.Input((32, 32, 3))
+    linear = keras.layers.Conv2D(1, 1, name="linear")
+    model = keras.Model(inputs, keras.layers.ReLU(name="rectified")(linear(inputs)))
+    linear.set_weights(
+        [np.array([2.0, 0.0, 0.0], np.float32).reshape(1, 1, 3, 1), np.array([-1.0])]
+    )
+    settings = Settings(steps=128, size=32)
+    pictures = ChannelVisualizer(model, "rectified", PREPROCESS, settings).run([0])
+    red, green = pictures.positive[0, ..., 0].mean(), pictures.positive[0, ..., 1].mean()
+    assert pictures.positive_scores[0] > 0.1  # measured: 0.34
+    assert red > green + 5
+    unleaky = ChannelVisualizer(model, "rectified", PREPROCESS, settings)
+    unleaky.leaky = False
+    stuck = unleaky.run([0])
+    assert stuck.positive_scores[0] == 0.0
+    assert np.ptp(stuck.positive) < 5  # the seeded faint noise, nothing more

@@ -1,7 +1,9 @@
 """What an optimisation step costs, against one compiled forward+backward pass of the same batch.
 
-Run as `python -m generator.methods.neurons.bench` (MobileNetV2 with random weights, and the
-ImageNet-trained MobileNet 0.25 if its weights file is given). The floor is the least a step
+Run as `python -m generator.methods.neurons.bench` (MobileNetV2 with random weights, or the
+models named with --models, and the ImageNet-trained MobileNet 0.25 if its weights file is
+given). Each row also gives what `--steps` steps of the stage's channels cost, and each model
+the total over its stages: the figure to hold against the model's explanation compute. The floor is the least a step
 can cost: the same prefix of the model, on the same batch at the same size, one gradient of the
 same objective with respect to the input. What a step adds is the image parameterisation (an
 inverse FFT), the transformations (one resampling op) and the Adam update.
@@ -19,9 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from generator import registry
 from generator.methods.layers import TensorGraph, stage_outputs
 from generator.methods.neurons.channels import STEPS, ChannelVisualizer, Settings
-from generator.methods.neurons.prefix import Preprocess
+from generator.methods.neurons.prefix import Preprocess, tensor_preprocess
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class StepCost:
     size: int
     step: float
     floor: float
+    steps: int = STEPS
 
     @property
     def ratio(self) -> float:
@@ -42,7 +46,7 @@ class StepCost:
         return (
             f"{self.tensor:<28} {self.channels:>3} ch  {self.size:>4} px  step "
             f"{1000 * self.step:7.1f} ms  forward+backward {1000 * self.floor:7.1f} ms  "
-            f"{self.ratio:4.2f}×  {STEPS} steps: {STEPS * self.step:5.1f} s"
+            f"{self.ratio:4.2f}×  {self.steps} steps: {self.steps * self.step:5.1f} s"
         )
 
 
@@ -69,6 +73,7 @@ def step_cost(
     size: int = 128,
     repeats: int = 10,
     graph: TensorGraph | None = None,
+    steps: int = STEPS,
 ) -> StepCost:
     """The fastest of `repeats` optimisation steps of `channels` images at `size`, and of one
     compiled forward+backward pass of the prefix over the same batch as the model sees it."""
@@ -94,7 +99,7 @@ def step_cost(
         return tape.gradient(score, x)
 
     seconds, floor = _paired_fastest(one_step, lambda: forward_backward(images).numpy(), repeats)
-    return StepCost(tensor, channels, size, seconds, floor)
+    return StepCost(tensor, channels, size, seconds, floor, steps)
 
 
 def run(
@@ -103,29 +108,38 @@ def run(
     channels: int,
     sizes: Sequence[int],
     repeats: int,
+    steps: int = STEPS,
 ) -> list[StepCost]:
-    """Step costs at every stage tensor of `model`, printed as they come."""
+    """Step costs at every stage tensor of `model`, printed as they come, then per size the
+    seconds all stages take."""
     graph = TensorGraph(model)
     costs = []
     print(model.name)
     for choice in stage_outputs(model, graph):
         for size in sizes:
-            cost = step_cost(model, choice.name, preprocess, channels, size, repeats, graph)
+            cost = step_cost(model, choice.name, preprocess, channels, size, repeats, graph, steps)
             print("  " + cost.row())
             costs.append(cost)
+    for size in sizes:
+        total = sum(c.step * steps for c in costs if c.size == size)
+        print(f"  all stages, {channels} channels each, {size} px, {steps} steps: {total:.1f} s")
     return costs
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["MobileNetV2"], help="random weights")
     parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--mobilenet-weights", type=Path, help="MobileNet 0.25 no-top .h5")
     args = parser.parse_args(argv)
-    v2 = keras.applications.MobileNetV2(weights=None)
-    v2_preprocess = keras.applications.mobilenet_v2.preprocess_input
-    run(v2, v2_preprocess, args.channels, args.sizes, args.repeats)
+    for name in args.models:
+        spec = registry.get_spec(name)
+        model = registry.build_model(spec, "random")
+        preprocess = tensor_preprocess(spec.preprocessing)
+        run(model, preprocess, args.channels, args.sizes, args.repeats, args.steps)
     if args.mobilenet_weights:
         trained = keras.applications.MobileNet(
             alpha=0.25,
@@ -134,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             weights=str(args.mobilenet_weights),
         )
         preprocess = keras.applications.mobilenet.preprocess_input
-        run(trained, preprocess, args.channels, args.sizes, args.repeats)
+        run(trained, preprocess, args.channels, args.sizes, args.repeats, args.steps)
 
 
 if __name__ == "__main__":

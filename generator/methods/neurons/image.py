@@ -46,12 +46,39 @@ def initial_spectrum(batch: int, size: int, seed: int) -> np.ndarray:
     return (INITIAL_SD * rng.standard_normal(shape)).astype(np.float32)
 
 
+def inverse_dft_matrices(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Real matrices that make `tf.signal.irfft2d` of (real, imag) parts: `rows` (2s, 2s) is
+    the complex inverse DFT along y on the stacked parts, `columns` (2(s//2+1), s) the real
+    inverse along x of the half spectrum (inner columns counted twice, for their conjugates)."""
+    half = size // 2 + 1
+    k = np.arange(size)
+    along_y = np.exp(2j * np.pi * np.outer(k, k) / size) / size
+    weight = np.full(half, 2.0)
+    weight[0] = 1.0
+    if size % 2 == 0:
+        weight[-1] = 1.0
+    along_x = weight[:, None] * np.exp(2j * np.pi * np.outer(np.arange(half), k) / size) / size
+    rows = np.block([[along_y.real, -along_y.imag], [along_y.imag, along_y.real]])
+    columns = np.concatenate([along_x.real, -along_x.imag])
+    return rows.astype(np.float32), columns.astype(np.float32)
+
+
+def inverse_dft(spectrum: tf.Tensor, rows: tf.Tensor, columns: tf.Tensor) -> tf.Tensor:
+    """(batch, 3, size, size) real images of a (2, batch, 3, size, size//2+1) spectrum, as
+    `tf.signal.irfft2d` computes them, but as two matrix products: on a CPU they and their
+    gradients take about two thirds of the time of the FFT op and its gradient."""
+    colours, size, half = (int(d) for d in spectrum.shape[2:])
+    stacked = tf.reshape(tf.transpose(spectrum, (0, 3, 1, 2, 4)), (2 * size, -1))
+    along_y = tf.reshape(rows @ stacked, (2, size, -1, half))  # (part, y, batch·colour, kx)
+    parts = tf.reshape(tf.transpose(along_y, (2, 1, 0, 3)), (-1, 2 * half))
+    return tf.reshape(parts @ columns, (-1, colours, size, size))
+
+
 def spectrum_to_pixels(spectrum: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
     """(batch, size, size, 3) pixels in 0-255 of a spectrum made by `initial_spectrum`:
-    inverse FFT of the 1/f-scaled coefficients, then decorrelated colours, then a sigmoid."""
+    inverse DFT of the 1/f-scaled coefficients, then decorrelated colours, then a sigmoid."""
     size = int(spectrum.shape[3])
-    scaled = spectrum * (scale / _SPATIAL_DIVISOR)
-    coefficients = tf.complex(scaled[0], scaled[1])
-    decorrelated = tf.signal.irfft2d(coefficients, fft_length=[size, size])  # (b, 3, h, w)
+    rows, columns = (tf.constant(m) for m in inverse_dft_matrices(size))
+    decorrelated = inverse_dft(spectrum * (scale / _SPATIAL_DIVISOR), rows, columns)
     rgb = tf.einsum("bchw,rc->bhwr", decorrelated, tf.constant(COLOR_CORRELATION))
     return 255.0 * tf.sigmoid(rgb)

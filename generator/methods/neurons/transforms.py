@@ -51,10 +51,7 @@ def transform(
     each image by its own draw from (seed, step); (batch, size + 2 pad, ..., 3). The seed and
     step are tensors, so a compiled step is traced once whatever their values."""
     size = int(images.shape[1])
-    pad = transformations.pad_pixels(size)
-    if pad:
-        images = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=GREY)
-    side = size + 2 * pad
+    side = size + 2 * transformations.pad_pixels(size)
     batch = tf.shape(images)[0]
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
     uniform = tf.random.stateless_uniform((batch, 4), seed=key, minval=-1.0, maxval=1.0)
@@ -63,10 +60,11 @@ def transform(
     zoom = (low + high) / 2 + uniform[:, 2] * (high - low) / 2
     angle = uniform[:, 3] * transformations.rotation * math.pi / 180
     # The op maps each output pixel to the input pixel it samples: the inverse of "rotate by
-    # `angle` and zoom by `zoom` about the centre, then shift".
+    # `angle` and zoom by `zoom` about the centre, then shift"; the output is `side` wide, and
+    # what falls outside the image is grey (the padding, without a separate op).
     cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
-    centre = (side - 1) / 2
-    ox, oy = centre + shift[:, 0], centre + shift[:, 1]
+    ox, oy = (side - 1) / 2 + shift[:, 0], (side - 1) / 2 + shift[:, 1]
+    centre = (size - 1) / 2
     a0, a1 = cos, sin
     b0, b1 = -sin, cos
     a2 = centre - a0 * ox - a1 * oy
