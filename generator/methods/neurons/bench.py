@@ -22,8 +22,16 @@ import numpy as np
 import tensorflow as tf
 
 from generator import registry
+from generator.images import center_crop, load_image
 from generator.methods.layers import TensorGraph, stage_outputs
-from generator.methods.neurons.channels import STEPS, ChannelVisualizer, Settings
+from generator.methods.neurons.channels import (
+    SIZE,
+    STEPS,
+    ChannelVisualizer,
+    Settings,
+    visualize_classes,
+)
+from generator.methods.neurons.dream import INVERSION_SIZE, DeepDream, Inverter
 from generator.methods.neurons.prefix import Preprocess, tensor_preprocess
 
 
@@ -126,20 +134,72 @@ def run(
     return costs
 
 
+def section_seconds(
+    model: keras.Model,
+    preprocess: Preprocess,
+    photos: np.ndarray,
+    channels: int,
+    settings: Settings,
+    classes: bool = True,
+) -> dict[str, float]:
+    """Wall seconds (tracing included) of the whole section for one model, as a build would
+    run it: `channels` channels of every stage tensor, a class visualisation of each photo's
+    top class, DeepDream of the first photo at the middle stage, inversion of it at the first
+    and the last stage. `photos` are (n, h, w, 3) uint8 at the model's input size."""
+    graph = TensorGraph(model)
+    stages = [choice.name for choice in stage_outputs(model, graph)]
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    for name in stages:
+        visualizer = ChannelVisualizer(model, name, preprocess, settings, graph)
+        visualizer.run(list(range(min(channels, visualizer.width))))
+    seconds["channels"] = time.perf_counter() - start
+    if classes:
+        start = time.perf_counter()
+        top = model(preprocess(tf.constant(photos, tf.float32))).numpy().argmax(axis=1)
+        visualize_classes(model, list(top), settings.steps, None, settings.seed, preprocess)
+        seconds["classes"] = time.perf_counter() - start
+    start = time.perf_counter()
+    DeepDream(model, stages[len(stages) // 2], preprocess, graph).run(photos[0])
+    seconds["deep dream"] = time.perf_counter() - start
+    start = time.perf_counter()
+    crop = center_crop(photos[0], (INVERSION_SIZE, INVERSION_SIZE))
+    for name in (stages[0], stages[-1]):
+        Inverter(model, name, preprocess, graph).run(crop)
+    seconds["inversion"] = time.perf_counter() - start
+    seconds["total"] = sum(seconds.values())
+    return seconds
+
+
+def _photos(folder: Path, side: int) -> np.ndarray:
+    return np.stack(
+        [
+            center_crop(load_image(path).pixels, (side, side))
+            for path in sorted(folder.glob("*.jpg"))
+        ]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["MobileNetV2"], help="random weights")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--steps", type=int, default=STEPS)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[SIZE])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--mobilenet-weights", type=Path, help="MobileNet 0.25 no-top .h5")
+    parser.add_argument("--section", type=Path, help="time the whole section on these photos")
     args = parser.parse_args(argv)
+    settings = Settings(steps=args.steps, size=args.sizes[0])
     for name in args.models:
         spec = registry.get_spec(name)
         model = registry.build_model(spec, "random")
         preprocess = tensor_preprocess(spec.preprocessing)
         run(model, preprocess, args.channels, args.sizes, args.repeats, args.steps)
+        if args.section:
+            photos = _photos(args.section, spec.input_size[0])
+            times = section_seconds(model, preprocess, photos, args.channels, settings)
+            print("  whole section: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     if args.mobilenet_weights:
         trained = keras.applications.MobileNet(
             alpha=0.25,
@@ -149,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         preprocess = keras.applications.mobilenet.preprocess_input
         run(trained, preprocess, args.channels, args.sizes, args.repeats, args.steps)
+        if args.section:
+            photos = _photos(args.section, 224)
+            times = section_seconds(trained, preprocess, photos, args.channels, settings, False)
+            print("  whole section: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
 
 
 if __name__ == "__main__":

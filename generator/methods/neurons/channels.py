@@ -32,8 +32,8 @@ from generator.methods.neurons.transforms import Transformations
 LEAK = 0.1
 
 # Defaults: readable pictures at a modest cost (see `bench` for what they cost per model).
-STEPS = 128
-SIZE = 128
+STEPS = 32
+SIZE = 96
 SEED = 0
 
 
@@ -62,7 +62,9 @@ class ChannelPictures:
     tensor: str
     channels: tuple[int, ...]
     positive: np.ndarray  # (n, size, size, 3) uint8: maximise the channel's mean
-    positive_scores: np.ndarray  # (n,) its mean activation at the last step
+    # (n,) the objective at the last step: the channel's mean activation on the transformed
+    # image (plus the leak, if rectified; <= 0: the channel never fired)
+    positive_scores: np.ndarray
     negative: np.ndarray | None  # the same, minimised (None unless asked)
     settings: Settings
 
@@ -89,7 +91,7 @@ class ChannelVisualizer:
         self.ascent = Ascent(self._objective, settings.transformations, settings.learning_rate)
 
     def _objective(self, pixels: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-        """target (batch, channels + 1): a signed one-hot row, +1 to maximise, -1 to minimise."""
+        """target (batch, width): a signed one-hot row, +1 to maximise, -1 to minimise."""
         values = self.prefix(self._preprocess(pixels))
         means = tf.reduce_mean(values[0], axis=(1, 2))
         if self.leaky:
@@ -153,8 +155,8 @@ def visualize_classes(
     preprocess: Preprocess | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image per class maximising its pre-softmax logit: (n, size, size, 3) uint8 and the
-    (n, classes) logits of each image as the model sees it at the last step. The model sees
-    its own input size (`size` defaults to it)."""
+    (n, classes) logits of each final image, resized to the model's input size. The model
+    always sees its own input size (a head may need it); `size` defaults to it."""
     side = int(model.inputs[0].shape[1])
     rewired = RewiredModel(model)
     prepare = preprocess or identity
