@@ -157,6 +157,11 @@ def test_the_negative_view_lowers_the_channel(model: keras.Model) -> None:
 def test_class_visualisation_raises_its_logit_above_the_others(model: keras.Model) -> None:
     _, logits = visualize_classes(model, [0, 1, 2], steps=64, preprocess=PREPROCESS)
     assert list(logits.argmax(axis=1)) == [0, 1, 2]
+    pixels, logits = visualize_classes(
+        model, [2, 0], steps=64, preprocess=PREPROCESS, input_side=48, size=40
+    )
+    assert pixels.shape == (2, 40, 40, 3)
+    assert list(logits.argmax(axis=1)) == [2, 0]
 
 
 def test_inversion_reproduces_the_activations(model: keras.Model) -> None:

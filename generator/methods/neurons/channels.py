@@ -153,11 +153,13 @@ def visualize_classes(
     size: int | None = None,
     seed: int = SEED,
     preprocess: Preprocess | None = None,
+    input_side: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One image per class maximising its pre-softmax logit: (n, size, size, 3) uint8 and the
-    (n, classes) logits of each final image, resized to the model's input size. The model
-    always sees its own input size (a head may need it); `size` defaults to it."""
-    side = int(model.inputs[0].shape[1])
+    (n, classes) logits of each final image, resized to what the model sees. The model sees
+    `input_side` (default: its own input size, which a Flatten head needs; a pooling head
+    takes less, at a fraction of the cost); `size` defaults to it."""
+    side = input_side or int(model.inputs[0].shape[1])
     rewired = RewiredModel(model)
     prepare = preprocess or identity
 
