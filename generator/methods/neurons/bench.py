@@ -141,6 +141,7 @@ def section_seconds(
     channels: int,
     settings: Settings,
     classes: bool = True,
+    class_side: int | None = None,
 ) -> dict[str, float]:
     """Wall seconds (tracing included) of the whole section for one model, as a build would
     run it: `channels` channels of every stage tensor, a class visualisation of each photo's
@@ -157,7 +158,9 @@ def section_seconds(
     if classes:
         start = time.perf_counter()
         top = model(preprocess(tf.constant(photos, tf.float32))).numpy().argmax(axis=1)
-        visualize_classes(model, list(top), settings.steps, None, settings.seed, preprocess)
+        visualize_classes(
+            model, list(top), settings.steps, None, settings.seed, preprocess, class_side
+        )
         seconds["classes"] = time.perf_counter() - start
     start = time.perf_counter()
     DeepDream(model, stages[len(stages) // 2], preprocess, graph).run(photos[0])
@@ -189,16 +192,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--mobilenet-weights", type=Path, help="MobileNet 0.25 no-top .h5")
     parser.add_argument("--section", type=Path, help="time the whole section on these photos")
+    parser.add_argument("--class-side", type=int, help="input side for class visualisations")
+    parser.add_argument("--no-table", action="store_true", help="only the whole section")
     args = parser.parse_args(argv)
     settings = Settings(steps=args.steps, size=args.sizes[0])
     for name in args.models:
         spec = registry.get_spec(name)
         model = registry.build_model(spec, "random")
         preprocess = tensor_preprocess(spec.preprocessing)
-        run(model, preprocess, args.channels, args.sizes, args.repeats, args.steps)
+        if not args.no_table:
+            run(model, preprocess, args.channels, args.sizes, args.repeats, args.steps)
         if args.section:
             photos = _photos(args.section, spec.input_size[0])
-            times = section_seconds(model, preprocess, photos, args.channels, settings)
+            times = section_seconds(
+                model, preprocess, photos, args.channels, settings, True, args.class_side
+            )
+            if args.no_table:
+                print(model.name)
             print("  whole section: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     if args.mobilenet_weights:
         trained = keras.applications.MobileNet(
