@@ -8,10 +8,10 @@ templates only lay out.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks
+from generator.page_ids import ImageBlock, MethodFigure, anchor, image_blocks, method_order
 from generator.site_records import (
     Figure,
     ModelPage,
@@ -174,14 +174,12 @@ def _model_result(
 
 def shown_methods(pages: list[ModelPage]) -> list[ShownMethod]:
     """The explanation methods the model pages show, in the order they show them."""
-    return list(
-        dict.fromkeys(
-            tile.method
-            for page in pages
-            for section in page.images
-            for explained in section.classes
-            for tile in explained.figures
-        )
+    return method_order(
+        tile.method
+        for page in pages
+        for section in page.images
+        for explained in section.classes
+        for tile in explained.figures
     )
 
 
@@ -191,11 +189,14 @@ def comparisons(
     images: list[Thumbnail],
     earlier: Sequence[ModelPage] = (),
     unanchored: Iterable[str] = (),
+    scales: Mapping[str, Figure] | None = None,
 ) -> Comparisons:
     """Every built model's answer for every image, grouped by family and counted.
 
     `earlier` are failed models' pages kept from an earlier build (their summaries say
     "earlier"): their answers are shown and counted, marked, in the table's order of models;
+    each comparison page shows the colour scale of its one method (`scales`, by method slug;
+    else the scales of every method the pages show);
     the comparison pages are those of the methods this build's pages show. Links into the
     pages of the `unanchored` models (slugs: a user's file was left at their address) go to
     the page's top, never to a block that page may not have.
@@ -234,8 +235,9 @@ def comparisons(
                 )
                 for page, block in answered
             ]
+            scale = (scales or {}).get(method.slug, legend)
             compare_pages.append(
-                ComparisonPage(sample, method, overview, _family_groups(results), missing, legend)
+                ComparisonPage(sample, method, overview, _family_groups(results), missing, scale)
             )
     top1 = []
     for page in pages:

@@ -22,11 +22,14 @@ from generator import __version__, render
 from generator.images import SourceImage, center_crop, slugify
 from generator.manifest import Ledger
 from generator.methods.base import Method
+from generator.methods.families import Family
 from generator.methods.filters import FilterSet
 from generator.site_records import (
+    FamilySheet,
     FeatureMapFigure,
     Figure,
     FilterFigure,
+    LayerFigure,
     MethodTile,
     ProjectionFigure,
     ShownMethod,
@@ -52,8 +55,13 @@ def _display_tile(draw: Callable[[], np.ndarray]) -> Image.Image:
     return render.fit_within(Image.fromarray(draw()), DISPLAY_SIDE)
 
 
-def _draw_and_save(ledger: Ledger, path: Path, draw: Callable[[], Image.Image]) -> None:
-    ledger.write_bytes(path, render.encode_webp(draw()))
+def _draw_and_save(
+    ledger: Ledger,
+    path: Path,
+    draw: Callable[[], Image.Image],
+    encode: Callable[[Image.Image], bytes],
+) -> None:
+    ledger.write_bytes(path, encode(draw()))
 
 
 class FigureWriter:
@@ -77,10 +85,11 @@ class FigureWriter:
         alt: str,
         caption: str,
         scale: str = "",
+        encode: Callable[[Image.Image], bytes] = render.encode_webp,
     ) -> Figure:
         """Schedule `draw()` to be encoded to `out/relative`; returns its Figure now."""
         self._pending.append(
-            self._pool.submit(_draw_and_save, self.ledger, self.out / relative, draw)
+            self._pool.submit(_draw_and_save, self.ledger, self.out / relative, draw, encode)
         )
         self.written.append(relative)
         return Figure(path=relative, caption=caption, alt=alt, scale=scale)
@@ -134,6 +143,7 @@ class SiteFigures:
 
     legend: Figure  # every selected method's colour scale (the model pages' legend)
     legends: dict[str, Figure]  # by family slug: the colour scales of that family's grid
+    method_legends: dict[str, Figure]  # by method slug: its colour scale alone (comparisons)
     thumbnails: list[Thumbnail]  # one per photo, for the home and comparison pages
 
 
@@ -144,6 +154,7 @@ def site_figures(
     return SiteFigures(
         explanation_legend(writer, methods),
         family_legends(writer, methods),
+        method_legends(writer, methods),
         [thumbnail(writer, source) for source in images],
     )
 
@@ -172,6 +183,20 @@ def family_legends(writer: FigureWriter, methods: Sequence[Method]) -> dict[str,
             render.legend_caption(members),
         )
         for slug, members in families.items()
+    }
+
+
+def method_legends(writer: FigureWriter, methods: Sequence[Method]) -> dict[str, Figure]:
+    """Each method's colour scale alone, by method slug, in `assets/legend/<method>.webp`: a
+    comparison page shows the scale of the one method it shows."""
+    return {
+        method.slug: writer.image(
+            f"assets/legend/{method.slug}.webp",
+            partial(render.explanation_legend, [method]),
+            render.legend_caption([method]),
+            render.legend_caption([method]),
+        )
+        for method in methods
     }
 
 
@@ -280,6 +305,41 @@ class ImageFigures:
             f"(Grad-CAM at layer {target_layer})",
         )
 
+    def sheet(
+        self,
+        family: Family,
+        columns: Callable[[], list[render.CellColumn]],
+        titles: list[str],
+        row_labels: list[str],
+        names: list[str],
+        weights_label: str,
+    ) -> FamilySheet:
+        """One family's methods (`titles`; `columns()` gives their drawn cells, on the worker)
+        for the classes `names` on an A4 landscape sheet at 300 dpi, for print and slides."""
+        top = len(names)
+        title = [
+            f"{self.model_name} · photo '{self.title}' · {family.title} · top-{top} classes",
+            family.question,
+            f"CNN Gallery {__version__} · weights: {weights_label}",
+        ]
+
+        def sheet() -> Image.Image:
+            return render.print_sheet(columns(), row_labels, title)
+
+        caption = (
+            f"{self.what}: {family.title}, {render.joined(titles)} for the top-{top} classes "
+            f"({', '.join(names)}), on one A4 landscape sheet at 300 dpi for print and slides"
+        )
+        figure = self.writer.image(
+            f"{self.base}/sheet-{family.slug}.webp",
+            sheet,
+            caption,
+            caption,
+            "",
+            render.encode_sheet,
+        )
+        return FamilySheet(family.slug, figure)
+
     def class_tiles(
         self,
         crop: np.ndarray,
@@ -305,8 +365,9 @@ class ImageFigures:
                 else "(the same map for every class)"
             )
             caption = f"{self.what}: {method.title}{layer} {which}{said}"
+            stem = f"{self.base}/{method.slug}-{rank}-{slugify(name)}"
             figure = self.writer.image(
-                f"{self.base}/{method.slug}-{rank}-{slugify(name)}.webp",
+                f"{stem}.webp",
                 partial(
                     _display_tile,
                     partial(render.method_tile, method.display, crop, class_map, layers),
@@ -315,7 +376,27 @@ class ImageFigures:
                 caption,
                 render.display_scale(method.display),
             )
-            tiles.append(MethodTile(shown_method(method), figure))
+            per_layer = []
+            if method.display == "heatmaps by layer":  # one readable picture per stage as well
+                for number, (heat, stage) in enumerate(zip(class_map, layers), start=1):
+                    at = f"at stage {number} of {len(layers)}, layer {stage},"
+                    words = f"{self.what}: {method.title} {at} {which}{said}"
+                    per_layer.append(
+                        LayerFigure(
+                            stage,
+                            self.writer.image(
+                                f"{stem}/{slugify(stage)}.webp",  # a folder: no clash with a class name
+                                partial(
+                                    _display_tile,
+                                    partial(render.method_tile, "heatmap", crop, heat),
+                                ),
+                                words,
+                                words,
+                                render.display_scale("heatmap"),
+                            ),
+                        )
+                    )
+            tiles.append(MethodTile(shown_method(method), figure, per_layer))
         return tiles
 
     def feature_maps(

@@ -59,6 +59,7 @@ def method_record(method: Method, top: int, many_pass_top: int = 1) -> MethodRec
         citation=short_citation(paper.authors, paper.year, paper.venue),
         kind=method.kind,
         display=method.display,
+        family=method.family.slug,
         options=tuple(
             OptionRecord(name, _option_text(value)) for name, value in method.options().items()
         ),

@@ -33,12 +33,7 @@ from generator.registry import ModelSpec
 from generator.report import BuildReport
 from generator.sections import cached_section, trust_section
 from generator.site_records import BuiltModels, Figure
-from generator.weights import (
-    WeightsSource,
-    WeightsUnavailable,
-    model_weights_label,
-    prepare_weights,
-)
+from generator.weights import WeightsSource, WeightsUnavailable, prepare_weights
 
 
 def build_models(
@@ -128,7 +123,7 @@ def _build_model_page(
         card = plan.card
         assert card is not None, "a plan needs no model only when its card is cached"
         methods = catalog.select(options.methods)
-        label = model_weights_label(spec, options.weights)[1]
+        label = spec.weights_label(options.weights)[1]
         writer.keep(f.figure for f in card.filters)
         outcomes = []
         for source in images:

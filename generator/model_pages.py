@@ -21,7 +21,6 @@ from generator.site_records import (
     ModelTrust,
     OwnModelFacts,
 )
-from generator.weights import model_weights_label
 
 if TYPE_CHECKING:
     from generator.registry import ModelSpec
@@ -52,7 +51,7 @@ def model_page(
     """The page context, the model's compute seconds as recorded when they were spent, and
     what of it was computed in this build; `left_out` says which methods the memory budget
     left out, and why; `trust` is the trust section (None: the build did not check)."""
-    mode, label = model_weights_label(spec, options.weights)
+    mode, label = spec.weights_label(options.weights)
     page = ModelPage(
         summary=model_summary(spec, card.target.name, "built", None),
         paper=spec.paper,
@@ -90,7 +89,7 @@ def limited_page(
         paper_url=None,
         preprocessing=spec.preprocessing,
         weights_random=False,
-        weights_label=model_weights_label(spec, options.weights)[1],
+        weights_label=spec.weights_label(options.weights)[1],
         nonlinearity_report=[],
         target=None,
         stages=[],

@@ -18,7 +18,6 @@ import numpy as np
 from tqdm import tqdm
 
 from generator import render
-from generator.api import check_classifier
 from generator.cache import CACHE_DIR, Cache
 from generator.figures import (
     FEATURE_CHANNELS,
@@ -45,10 +44,11 @@ from generator.methods.layers import (
 )
 from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
-from generator.model_pages import ComputedPage, limited_page, model_page
+from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
 from generator.options import BuildOptions
-from generator.own_models import NO_PREPROCESSING, OwnModelError, describe_preprocessing
+from generator.own_model_work import cannot_explain, fitted_options, own_facts, unexplained_page
+from generator.own_models import OwnModelError
 from generator.plan import (
     CELLS,
     MethodPart,
@@ -61,9 +61,9 @@ from generator.plan import (
 from generator.printable import printable
 from generator.registry import ModelSpec, build_model
 from generator.sections import Cells, ImageOutcome, draw_grid, join_section, trust_section
-from generator.site_records import ChosenTensor, Figure, OwnModelFacts, Prediction
+from generator.site_records import ChosenTensor, Figure, Prediction
 from generator.trust_work import TrustInputs, class_similarity, randomize, score_photos
-from generator.weights import WeightsSource, model_weights_label, resolve_weights
+from generator.weights import WeightsSource, resolve_weights
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,10 @@ def _target_choice(spec: ModelSpec, model: keras.Model, graph: TensorGraph) -> T
     `--target-layer` (a path inside a nested base), else chosen from the graph."""
     if spec.gradcam_layer is None:
         return gradcam_target(model, graph)
-    tensor = graph.tensor(spec.gradcam_layer)  # a clear error lists the names closest to it
+    try:
+        tensor = graph.tensor(spec.gradcam_layer)  # its error lists the names closest to it
+    except ValueError as error:
+        raise OwnModelError(f"{spec.name}: --target-layer {spec.gradcam_layer}: {error}") from None
     shape = spatial_shape(tensor)
     if shape is None:
         raise OwnModelError(
@@ -227,7 +230,7 @@ def explain_image(
         writer.keep(shared.figures())
     for method in methods:
         if method not in missing:
-            writer.keep(tile.figure for tile in parts[method.slug].tiles)
+            writer.keep(f for tile in parts[method.slug].tiles for f in tile.figures())
             continue
         maps, notes = result.methods[method.slug].maps[0], _first(result.methods[method.slug].notes)
         key = image.method_keys[method.slug]
@@ -246,9 +249,9 @@ def explain_image(
         ]
         parts[method.slug] = MethodPart(tiles, 0.0, class_similarity(method, maps))
         top_maps[method.slug] = maps[0]
-        made.append((key, parts[method.slug], [tile.figure for tile in tiles]))
+        made.append((key, parts[method.slug], [f for tile in tiles for f in tile.figures()]))
     if image.grid is None:
-        grid = draw_grid(
+        prints = draw_grid(
             cache,
             figures,
             image,
@@ -256,11 +259,11 @@ def explain_image(
             methods,
             cells,
             card,
-            model_weights_label(spec, options.weights)[1],
+            spec.weights_label(options.weights)[1],
         )
     else:
-        grid = image.grid
-        writer.keep([grid])
+        prints = image.grid
+        writer.keep(prints.figures())
     # The compute is shared by the parts made in it: each records an even share.
     share = round((time.perf_counter() - began) / max(len(made), 1), 2)
     for key, part, named in made:
@@ -272,7 +275,7 @@ def explain_image(
         parts[m.slug] if m not in missing else dataclasses.replace(parts[m.slug], seconds=share)
         for m in methods
     ]
-    section = join_section(source, shared, joined, grid, work.legend)
+    section = join_section(source, shared, joined, prints, work.legend)
     seconds = shared.seconds + sum(part.seconds for part in joined)
     similarity = {m.slug: part.class_similarity for m, part in zip(methods, joined)}
     computed = [method.slug for method in missing]
@@ -287,19 +290,24 @@ def compute_model_page(
     start = time.perf_counter()
     progress.set_postfix_str(f"{spec.name}: building the model")
     model = build_model(spec, resolve_weights(spec.name, work.weights))
+    # An own model the gallery cannot explain (several inputs, no spatial layer) gets a page
+    # of what can be drawn of it.
+    cannot = None if spec.file is None else cannot_explain(model)
+    if cannot is None:
+        graph = TensorGraph(model)  # read once: targets, stages, memory and receptive fields
+        try:
+            target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
+        except ValueError as error:
+            if spec.file is None or isinstance(error, OwnModelError):
+                raise
+            cannot = str(error)
+    if cannot is not None:
+        progress.update(len(work.images))
+        seconds = round(time.perf_counter() - start, 1)
+        return unexplained_page(spec, options, writer, model, cannot, seconds)
     if spec.file is not None:
-        cannot = _cannot_explain(model)
-        if cannot is not None:
-            return _limited_page(work, writer, progress, model, cannot, start)
-        work = _fitted_to_own_model(work, model)
-        options = work.options
-    graph = TensorGraph(model)  # read once: targets, stages, memory and receptive fields
-    try:
-        target, stages = _target_choice(spec, model, graph), stage_outputs(model, graph)
-    except ValueError as error:
-        if spec.file is None:
-            raise
-        return _limited_page(work, writer, progress, model, str(error), start)
+        options = fitted_options(spec, options, model)
+        work = dataclasses.replace(work, options=options)
     stage_names = [stage.name for stage in stages]
     explainer = Explainer(
         model,
@@ -334,7 +342,7 @@ def compute_model_page(
         filters = [filter_figure(writer, spec.name, spec.slug, filters) for filters in sets]
         seconds = round(time.perf_counter() - start, 1)
         chosen = _chosen(target), [_chosen(stage) for stage in stages]
-        own = None if spec.file is None else _own_facts(spec, model, explainer)
+        own = None if spec.file is None else own_facts(spec, model, explainer.softmax_bypassed)
         card = ModelCard(*chosen, explainer.report.lines(), filters, seconds, own)
         record = dataclasses.asdict(card)
         named = [f.figure for f in filters]
@@ -379,86 +387,6 @@ def compute_model_page(
         )
     computed = model_page(spec, options, card, outcomes, lines, trust)
     return dataclasses.replace(computed, left_out=left_out, checked=checked)
-
-
-def _cannot_explain(model: keras.Model) -> str | None:
-    """Why the gallery cannot explain an own model (not a single-input image classifier)."""
-    try:
-        check_classifier(model)
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-def _limited_page(
-    work: ModelWork,
-    writer: FigureWriter,
-    progress: tqdm | PipeProgress,
-    model: keras.Model,
-    why: str,
-    start: float,
-) -> ComputedPage:
-    """An own model the gallery cannot explain: its card and the filters it has, and what
-    is not drawn, and why. Not cached: it costs only the model's loading."""
-    spec = work.spec
-    sets = []
-    try:
-        sets.append(first_layer_filters(model))
-        sets += [layer_filters(layer) for layer in deeper_filter_layers(model)]
-    except ValueError:  # no convolution over the colour channels: no filters to draw
-        pass
-    filters = [filter_figure(writer, spec.name, spec.slug, filters) for filters in sets]
-    outputs = model.outputs if isinstance(model.outputs, list) else []
-    classes = (
-        int(outputs[0].shape[-1]) if len(outputs) == 1 and len(outputs[0].shape) == 2 else None
-    )
-    assert spec.file is not None and spec.file_sha256 is not None
-    own = OwnModelFacts(
-        file=spec.file.name,
-        sha256=spec.file_sha256,
-        classes=classes,
-        class_names_file=spec.class_names_file,
-        preprocessing=describe_preprocessing(spec.preprocessing or NO_PREPROCESSING),
-        softmax_bypassed=False,
-    )
-    sections = (
-        "Predictions, class explanations by every method, feature maps, layer projections "
-        "and the trust checks"
-    )
-    lines = [f"{sections}: {why}."]
-    seconds = round(time.perf_counter() - start, 1)
-    progress.update(len(work.images))
-    return limited_page(spec, work.options, filters, own, lines, seconds)
-
-
-def _fitted_to_own_model(work: ModelWork, model: keras.Model) -> ModelWork:
-    """An own model's work, checked against its class names (OwnModelError naming the file
-    and the fix), with `--top` cut to the classes the model has."""
-    spec = work.spec
-    classes = int(model.outputs[0].shape[-1])
-    if spec.class_names is not None and len(spec.class_names) != classes:
-        raise OwnModelError(
-            f"--class-names {spec.class_names_file} names {len(spec.class_names)} classes, but "
-            f"{spec.name} gives {classes} class scores; pass a file with one name per class"
-        )
-    top = min(work.options.top, classes)
-    options = dataclasses.replace(
-        work.options, top=top, many_pass_top=min(work.options.many_pass_top, top)
-    )
-    return dataclasses.replace(work, options=options)
-
-
-def _own_facts(spec: ModelSpec, model: keras.Model, explainer: Explainer) -> OwnModelFacts:
-    """What an own model's page says of its file."""
-    assert spec.file is not None and spec.file_sha256 is not None
-    return OwnModelFacts(
-        file=spec.file.name,
-        sha256=spec.file_sha256,
-        classes=int(model.outputs[0].shape[-1]),
-        class_names_file=spec.class_names_file,
-        preprocessing=describe_preprocessing(spec.preprocessing or NO_PREPROCESSING),
-        softmax_bypassed=explainer.softmax_bypassed,
-    )
 
 
 def _left_out_lines(left_out: dict[str, str]) -> list[str]:

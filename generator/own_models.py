@@ -16,8 +16,12 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.printable import printable
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Own models' slugs start with this, so their pictures (`assets/<slug>/`) and ids never meet a
 # zoo model's; their pages live in a navigation section of their own (`page_ids.page_path`).
@@ -117,6 +121,24 @@ def _triple(text: str) -> tuple[float, float, float] | None:
     if len(values) != 3 or any(v is None for v in values):
         return None
     return values[0], values[1], values[2]  # type: ignore[return-value]
+
+
+def preprocessed(preprocessing: str, pixels: np.ndarray) -> np.ndarray | None:
+    """`pixels` (float32, 0-255) by the canonical form's arithmetic (none, scale, mean-std);
+    None for a keras.applications function, which the registry imports and calls."""
+    import numpy as np  # here, not above: the CLI imports this module to check arguments fast
+
+    if preprocessing == NO_PREPROCESSING:
+        return pixels
+    if preprocessing.startswith("scale:"):
+        return pixels * np.float32(float(preprocessing[len("scale:") :]))
+    if preprocessing.startswith("mean-std:"):
+        mean, std = (
+            np.array(part.split(","), np.float32)
+            for part in preprocessing[len("mean-std:") :].split("/")
+        )
+        return (pixels - mean) / std
+    return None
 
 
 def describe_preprocessing(preprocessing: str) -> str:

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
-from generator.methods.families import FAMILIES, Family, not_computed
+from generator.methods.catalog import SLUGS
+from generator.methods.families import FAMILIES, Family
 from generator.own_models import OWN_PREFIX
-from generator.site_records import Figure, ImageSection, ModelPage, Prediction, ShownMethod
+from generator.site_records import (
+    Figure,
+    ImageSection,
+    LayerFigure,
+    ModelPage,
+    Prediction,
+    ShownMethod,
+)
 
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
 # equals one of these gets "-image" appended rather than a duplicate id.
@@ -46,6 +55,8 @@ def trust_anchor(slug: str) -> str:
     return f"trust--{slug}"
 
 
+T = TypeVar("T")
+
 # Where a picture of a family this version does not know (a page kept from an older build) goes.
 OTHER = Family("other", "Other methods", "Methods this version of the gallery no longer lists.")
 _FAMILIES = {family.slug: family for family in FAMILIES}
@@ -58,11 +69,13 @@ def image_anchor(slug: str) -> str:
 
 @dataclass(frozen=True)
 class MethodFigure:
-    """One method's picture of one class, and its id on the model page."""
+    """One method's picture of one class, and its id on the model page; a map drawn at every
+    stage layer has one picture per layer besides (`layers`), shown instead of the whole."""
 
     method: ShownMethod
     anchor: str
     figure: Figure
+    layers: list[LayerFigure] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,39 +96,68 @@ class PredictionRow:
 
 
 @dataclass(frozen=True)
-class GridColumn:
-    """A method heading a column of a family's grid."""
-
-    method: ShownMethod  # its slug is its id on the methods page
-
-
-@dataclass(frozen=True)
-class GridCell:
-    """One method's picture of one class in a family's grid, or why there is none."""
-
-    method: ShownMethod
-    picture: MethodFigure | None
-    missing: str  # "not computed: explains the top-1 class only" when `picture` is None
-
-
-@dataclass(frozen=True)
 class GridRow:
-    """One explained class in a family's grid: a cell per column, in the columns' order."""
+    """One explained class in a grid: its picture by each of the grid's methods, in order."""
 
     prediction: Prediction
-    anchor: str | None  # the class's id, on its row of the first grid only (ids are unique)
-    cells: list[GridCell]
+    anchor: str | None  # the class's id, on the first row of the class on the page (unique)
+    cells: list[MethodFigure]
+
+
+@dataclass(frozen=True)
+class GridPart:
+    """Methods of one family that explain the same classes, as a grid without holes: one
+    column per method, one row per class, a picture in every cell.
+
+    `note` is empty for the methods that explain every class of the image; otherwise it says
+    why these explain fewer (a strip of the top class, usually), and the page shows them apart.
+    """
+
+    columns: list[ShownMethod]  # a method's slug is its id on the methods page
+    rows: list[GridRow]
+    note: str
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One class's map drawn at every stage layer: one picture per layer."""
+
+    prediction: Prediction
+    anchor: str | None  # the class's id, if this is the class's first row on the page
+    picture: MethodFigure  # its anchor ("<image>--<class>--<method>") marks the row
+
+
+@dataclass(frozen=True)
+class LayerGrid:
+    """A method whose maps are drawn at every stage layer: a row of stage pictures per class,
+    each as wide as any other picture of the grid (not panels packed into one cell)."""
+
+    method: ShownMethod
+    rows: list[LayerRow]
+    note: str  # why it explains fewer classes than the image has, or empty
 
 
 @dataclass(frozen=True)
 class FamilyGrid:
-    """One family's methods for every explained class of an image: a tab of the model page."""
+    """One family's methods for every explained class of an image: a tab of the model page.
+
+    `parts` lay the methods out without an empty cell: first those that explain every class,
+    then those that explain fewer (the many-pass methods explain the top class by default) in
+    a strip of their own; `layered` are the methods drawn at every stage layer.
+    """
 
     family: Family
     anchor: str  # "<image>--<family slug>"; also names the lightbox gallery of its pictures
-    columns: list[GridColumn]
-    rows: list[GridRow]
+    parts: list[GridPart]
+    layered: list[LayerGrid]
     legend: Figure | None  # the colour scale of the family's pictures, if one was drawn
+    sheet: Figure | None = None  # the family's A4 sheet for print and slides, if drawn
+
+    @property
+    def methods(self) -> list[ShownMethod]:
+        """Every method of the tab, in the pages' one order (the jump bar's links)."""
+        return method_order([*(m for part in self.parts for m in part.columns),
+                             *(grid.method for grid in self.layered)])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -139,41 +181,119 @@ def family_of(method: ShownMethod) -> Family:
     return _FAMILIES.get(method.family, OTHER)
 
 
+def method_order(methods: Iterable[ShownMethod]) -> list[ShownMethod]:
+    """`methods` in the one order every page shows them: by family (`FAMILIES`' order), then
+    by the catalog's order; a method this version does not know (a page kept from an older
+    build) comes last, by title. Pages kept from earlier builds may list them otherwise."""
+    families = {family.slug: index for index, family in enumerate((*FAMILIES, OTHER))}
+    catalog = {slug: index for index, slug in enumerate(SLUGS)}
+    return sorted(
+        dict.fromkeys(methods),
+        key=lambda m: (families[family_of(m).slug], catalog.get(m.slug, len(catalog)), m.title),
+    )
+
+
+@dataclass(frozen=True)
+class FamilyMembers(Generic[T]):
+    """One family and its members (methods, or records of methods), in the pages' order."""
+
+    family: Family
+    members: list[T]
+
+
+def by_family(items: Iterable[T], family: Callable[[T], str]) -> list[FamilyMembers[T]]:
+    """`items` grouped by the slug of their family (`family(item)`), families in `FAMILIES`'
+    order, items in their given order within each: the methods page's and home page's lists."""
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        slug = family(item) if family(item) in _FAMILIES else OTHER.slug
+        groups.setdefault(slug, []).append(item)
+    return [FamilyMembers(f, groups[f.slug]) for f in (*FAMILIES, OTHER) if f.slug in groups]
+
+
+def fewer_classes(methods: Sequence[ShownMethod], classes: int, of: int) -> str:
+    """Why `methods` (titles) explain only the first `classes` of the `of` classes shown; empty
+    when they explain all of them."""
+    if classes >= of:
+        return ""
+    titles = ", ".join(method.title for method in methods)
+    if not any(method.class_specific for method in methods):
+        return f"One map for every class ({titles}): it does not depend on the class."
+    which = "class" if classes == 1 else f"{classes} classes"
+    many = len(methods) > 1
+    return (
+        f"Top-{classes} {which} only ({titles}): {'these methods run' if many else 'it runs'} "
+        f"the model many times per class, so the build explains fewer classes with "
+        f"{'them' if many else 'it'} (option --many-pass-top)."
+    )
+
+
+class _Anchors:
+    """Hands each class's id to the first row of that class on the page, once."""
+
+    def __init__(self) -> None:
+        self.given: set[str] = set()
+
+    def first(self, block: ClassBlock) -> str | None:
+        if block.anchor in self.given:
+            return None
+        self.given.add(block.anchor)
+        return block.anchor
+
+
 def family_grids(
-    tab: str, classes: list[ClassBlock], legends: Mapping[str, Figure]
+    tab: str,
+    classes: list[ClassBlock],
+    legends: Mapping[str, Figure],
+    sheets: Mapping[str, Figure] | None = None,
 ) -> list[FamilyGrid]:
     """The explained classes of one image tab laid out in one grid per method family.
 
-    A method that explains fewer classes (the many-pass ones explain the top-1 class by default)
-    gets a cell saying so in the rows of the classes it did not explain. `legends` maps a
-    family's slug to its colour scale.
+    Methods that explain the same classes share a grid part; a method that explains fewer
+    classes than the image's (the many-pass ones explain the top-1 class by default) goes in a
+    part of its own below, so no cell is empty. `legends` and `sheets` map a family's slug to its
+    colour scale and its A4 sheet.
     """
-    methods: dict[ShownMethod, int] = {}  # method -> classes it explains, in order of first use
+    explains: dict[ShownMethod, int] = {}  # method -> classes it explains, in order of first use
     for block in classes:
         for shown in block.figures:
-            methods[shown.method] = methods.get(shown.method, 0) + 1
-    order = {family.slug: index for index, family in enumerate((*FAMILIES, OTHER))}
-    families = sorted({family_of(method) for method in methods}, key=lambda f: order[f.slug])
+            explains[shown.method] = explains.get(shown.method, 0) + 1
+    pictures = [{shown.method: shown for shown in block.figures} for block in classes]
+    anchors = _Anchors()
     grids: list[FamilyGrid] = []
-    for family in families:
-        members = [method for method in methods if family_of(method) == family]
-        rows = []
-        for block in classes:
-            pictures = {shown.method: shown for shown in block.figures}
-            cells = [
-                GridCell(
-                    method,
-                    pictures.get(method),
-                    ""
-                    if method in pictures
-                    else not_computed(methods[method], method.class_specific),
-                )
-                for method in members
+    for group in by_family(method_order(explains), lambda method: method.family):
+        family, members = group.family, group.members
+        flat = [m for m in members if not any(p[m].layers for p in pictures if m in p)]
+        groups: dict[tuple[int, bool], list[ShownMethod]] = {}
+        for method in flat:  # every class first, then fewer; one map for all classes last
+            count = explains[method]
+            groups.setdefault((-count, not method.class_specific), []).append(method)
+        parts = []
+        for (negative, _), columns in sorted(groups.items()):
+            count = -negative
+            rows = [
+                GridRow(block.prediction, anchors.first(block), [shown[m] for m in columns])
+                for block, shown in zip(classes[:count], pictures)
             ]
-            rows.append(GridRow(block.prediction, block.anchor if not grids else None, cells))
-        columns = [GridColumn(method) for method in members]
+            parts.append(GridPart(columns, rows, fewer_classes(columns, count, len(classes))))
+        layered = []
+        for method in (m for m in members if m not in flat):
+            count = explains[method]
+            stages = [
+                LayerRow(block.prediction, anchors.first(block), shown[method])
+                for block, shown in zip(classes[:count], pictures)
+            ]
+            note = fewer_classes([method], count, len(classes))
+            layered.append(LayerGrid(method, stages, note))
         grids.append(
-            FamilyGrid(family, f"{tab}--{family.slug}", columns, rows, legends.get(family.slug))
+            FamilyGrid(
+                family,
+                f"{tab}--{family.slug}",
+                parts,
+                layered,
+                legends.get(family.slug),
+                (sheets or {}).get(family.slug),
+            )
         )
     return grids
 
@@ -192,12 +312,13 @@ def image_blocks(page: ModelPage, legends: Mapping[str, Figure] | None = None) -
                 label = f"{label}-{explained.prediction.class_index}"
             row = f"{tab}--{label}"
             figures = [
-                MethodFigure(tile.method, f"{row}--{tile.method.slug}", tile.figure)
+                MethodFigure(tile.method, f"{row}--{tile.method.slug}", tile.figure, tile.layers)
                 for tile in explained.figures
             ]
             classes.append(ClassBlock(explained.prediction, row, figures))
         row_of = {block.prediction.class_index: block.anchor for block in classes}
         rows = [PredictionRow(p, row_of.get(p.class_index)) for p in section.predictions]
-        grids = family_grids(tab, classes, legends or {})
+        sheets = {sheet.family: sheet.figure for sheet in section.sheets}
+        grids = family_grids(tab, classes, legends or {}, sheets)
         blocks.append(ImageBlock(section, tab, rows, classes, grids))
     return blocks

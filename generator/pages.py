@@ -17,6 +17,7 @@ page's citation from the same records; block ids come from `page_ids.py`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import posixpath
 import string
 import unicodedata
@@ -33,7 +34,7 @@ from PIL import Image
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
 from generator.files import atomic_write_text
-from generator.page_ids import anchor, image_blocks, model_page, trust_anchor
+from generator.page_ids import anchor, by_family, image_blocks, model_page, trust_anchor
 from generator.site_config import read_site_url
 from generator.site_records import (
     Figure,
@@ -52,12 +53,16 @@ from generator.trust_summary import (
     leaderboard,
     method_findings,
 )
+from generator.walkthrough import START_PAGE, walkthrough
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = REPO_ROOT / "templates"
 # Written by the explanation-methods helper; included verbatim in methods.md when present.
 METHODS_RULES_PATH = REPO_ROOT / "docs" / "methods_rules.md"
 
+# The access date of a citation, as built: the reader's browser writes the day it shows the page
+# in its place (javascripts/access-date.js), so the built files hold no date of their own.
+ACCESS_DATE = "YYYY-MM-DD"
 # The alias `mike` keeps pointing at the newest release (see .github/workflows/gallery.yml).
 LATEST_ALIAS = "latest"
 _PUNCTUATION = frozenset(string.punctuation)
@@ -158,6 +163,16 @@ def or_unknown(value: object) -> object:
     return "unknown" if value is None else value
 
 
+def figure_anchor(path: str) -> str:
+    """The id of a figure no template names one for, from its file (page-relative):
+    `../assets/resnet50/cat/crop.webp` -> `figure--resnet50-cat-crop`. A file is shown once a
+    page, so the id is unique there, and stable as the file's address is."""
+    parts = [part for part in PurePosixPath(path).with_suffix("").parts if part != ".."]
+    if parts and parts[0] == "assets":
+        parts = parts[1:]
+    return "figure--" + anchor("-".join(parts))
+
+
 def link_url(url: str) -> str:
     """An external URL made safe inside Markdown's `[text](url)`: spaces, brackets, quotes and
     angle brackets are percent-encoded, everything else is kept."""
@@ -204,11 +219,33 @@ def _relocate(value: Any, page_dir: str, out_dir: Path) -> Any:
             for f in dataclasses.fields(value)
         }
         return dataclasses.replace(value, **changes)
+    if isinstance(value, Mapping):
+        return {key: _relocate(item, page_dir, out_dir) for key, item in value.items()}
     if isinstance(value, list):
         return [_relocate(item, page_dir, out_dir) for item in value]
     if isinstance(value, tuple):
         return tuple(_relocate(item, page_dir, out_dir) for item in value)
     return value
+
+
+# --- what the site says of itself ---------------------------------------------------------
+
+
+def site_description(site: SiteInfo) -> str:
+    """The site's description for search engines and link previews: what it shows, naming the
+    explanation methods this build has (`site.methods`, in the pages' order)."""
+    what = "How ImageNet CNNs of Keras' keras.applications see images: predictions, filters, "
+    if not site.methods:
+        return what + "feature maps."
+    names = list(site.methods)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return what + f"feature maps and class explanations by {listed}."
+
+
+def front_matter_value(text: str) -> Markup:
+    """`text` as one YAML scalar for a page's front matter: a JSON string, which YAML reads
+    as the same text whatever characters it holds."""
+    return Markup(json.dumps(" ".join(text.split()), ensure_ascii=False))
 
 
 # --- citation -------------------------------------------------------------------------------
@@ -245,6 +282,7 @@ def citation(relative: str, title: str, site: SiteInfo, site_url: str) -> Citati
         ("year", "{" + year + "}"),
         ("month", _MONTHS[int(month) - 1]),
         ("note", "{" + bibtex_escape(note) + "}"),
+        ("urldate", "{" + ACCESS_DATE + "}"),
     ]
     lines = [f"  {name:<12} = {value}," for name, value in fields]
     bibtex = "\n".join([f"@misc{{{key},", *lines, "}"])
@@ -274,6 +312,7 @@ def make_environment() -> jinja2.Environment:
         anchor=anchor,
         or_unknown=or_unknown,
         link_url=link_url,
+        figure_anchor=figure_anchor,
         score=score,
         spread=spread,
         trust_anchor=trust_anchor,
@@ -306,14 +345,34 @@ class MissingParagraph(ValueError):
     """A catalog method without its paragraph for the methods page."""
 
 
+# The parts every method's paragraph has, in this order, so that readers find each by name.
+PARAGRAPH_PARTS = (
+    "Paper: ",
+    "**What it shows.**",
+    "**Where it misleads.**",
+    "**Options and cost.**",
+)
+
+
 def check_paragraphs(records: Sequence[MethodRecord], templates: Path) -> None:
-    """Stop the build with a clear message when a method has no paragraph to show."""
+    """Stop the build with a clear message when a method has no paragraph to show, or one
+    without the parts every other has (`PARAGRAPH_PARTS`, in order)."""
     for record in records:
-        if not (templates / record.paragraph).is_file():
+        path = templates / record.paragraph
+        what = (
+            f"templates/{record.paragraph} (heading '### {record.title} {{ #{record.slug} }}', "
+            "formula, then the parts " + ", ".join(p.strip("*: ") for p in PARAGRAPH_PARTS) + ")"
+        )
+        if not path.is_file():
             raise MissingParagraph(
-                f"the method {record.slug!r} has no paragraph for the methods page: write "
-                f"templates/{record.paragraph} (heading '## {record.title} {{ #{record.slug} }}', "
-                "formula, paper, what it shows, where it misleads, options, cost)"
+                f"the method {record.slug!r} has no paragraph for the methods page: write {what}"
+            )
+        text = path.read_text(encoding="utf-8")
+        places = [text.find(f"\n{part}") for part in PARAGRAPH_PARTS]
+        if -1 in places or places != sorted(places):
+            raise MissingParagraph(
+                f"the paragraph of the method {record.slug!r} lacks a part or has them out of "
+                f"order: each starts a line, in this order, in {what}"
             )
 
 
@@ -327,6 +386,8 @@ def page_path(page: ModelPage) -> str:
     return model_page(page.summary.slug)
 
 
+# Where this build's provenance (versions, weights, reference times) is told, away from readers.
+ABOUT_PAGE = "about.md"
 # The trust leaderboard, at a stable address (`trust/`); written while a page has trust checks.
 TRUST_PAGE = "trust.md"
 
@@ -341,11 +402,13 @@ def write_site(
     write_text: Callable[[Path, str], bool] = _write_text,
     legends: Mapping[str, Figure] | None = None,
     earlier: Sequence[ModelPage] = (),
+    method_legends: Mapping[str, Figure] | None = None,
 ) -> list[Path]:
     """Render the home, methods, model and comparison pages into `out_dir`.
 
     `models` is every model asked for (built or failed) in table order; `pages` the built ones;
-    `images` the sample images' thumbnails. Besides `index.md`, `methods.md` and
+    `images` the sample images' thumbnails. Besides `index.md`, `start.md` (the walkthrough,
+    `walkthrough.py`), `about.md` (the build's provenance), `methods.md` and
     `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
     and one `compare/<image>/<method>.md` per explanation method.
     Every page goes through `write_text`, which says whether it wrote the page (the build's
@@ -355,7 +418,8 @@ def write_site(
     (`method_records.catalog_records`); each must have its paragraph
     (`templates/methods/<slug>.md.j2`), or nothing is written. Returns the paths given to
     `write_text`, for the manifest. `legends` are the colour scales of the method families'
-    grids on the model pages, by family slug (`figures.family_legends`). `earlier` are the
+    grids on the model pages, by family slug (`figures.family_legends`), `method_legends` each
+    method's alone, by method slug, for the comparison pages. `earlier` are the
     records of failed models' pages kept from an earlier build: compared, marked, not rewritten.
     `trust.md`, the leaderboard of the trust checks, is written only when a page (built now or
     kept) has them, and the home and methods pages link it only then; when none has, it is not
@@ -375,7 +439,8 @@ def write_site(
     zoo = [model for model in models if not model.own]
     zoo_pages = [page for page in pages if not page.summary.own]
     zoo_earlier = [page for page in earlier if not page.summary.own]
-    compared = comparisons(zoo, zoo_pages, images, zoo_earlier)
+    scales = method_legends or {}
+    compared = comparisons(zoo, zoo_pages, images, zoo_earlier, scales=scales)
     written: list[Path] = []
     # Models whose checks the leaderboard shows, in the models table's order.
     by_slug = {page.summary.slug: page for page in [*earlier, *pages]}
@@ -385,12 +450,15 @@ def write_site(
         if (page := by_slug.get(model.slug)) is not None and page.trust is not None
     ]
     findings = method_findings([trust for _, trust in trusted])
+    description = front_matter_value(site_description(site))
 
     def write(relative: str, template: str, title: str, **context: Any) -> bool:
         page_dir = posixpath.dirname(relative)
         relocated = {key: _relocate(value, page_dir, out_dir) for key, value in context.items()}
         cite = citation(relative, title, site, site_url)
-        text = env.get_template(template).render(site=site, cite=cite, **relocated)
+        text = env.get_template(template).render(
+            site=site, cite=cite, description=description, **relocated
+        )
         path = out_dir / relative
         written.append(path)
         return write_text(path, _one_trailing_newline(text))
@@ -399,22 +467,12 @@ def write_site(
         "index.md",
         "index.md.j2",
         site.title,
-        models=[model for model in models if not model.own],
+        models=zoo,
         own_models=[model for model in models if model.own],
         page_slugs=frozenset(page_slugs),
         images=compared.images,
         trust_page=bool(trusted),
-    )
-    write(
-        "methods.md",
-        "methods.md.j2",
-        f"{site.title}: Methods",
-        methods=methods,
-        methods_rules=read_methods_rules(),
-        trust_page=bool(trusted),
-        findings=findings,
-        measures=MEASURES,
-        marks={"randomization": RANDOMIZATION_MARK, "classes": CLASS_MARK},
+        families=by_family(compared.methods, lambda method: method.family),
     )
     unwritten = set()
     for page in pages:
@@ -427,7 +485,33 @@ def write_site(
         ):
             unwritten.add(page.summary.slug)
     if unwritten:
-        compared = comparisons(zoo, zoo_pages, images, zoo_earlier, unanchored=unwritten)
+        compared = comparisons(
+            zoo, zoo_pages, images, zoo_earlier, unanchored=unwritten, scales=scales
+        )
+    # The walkthrough and the methods page's examples link into blocks of a page written now.
+    walk = walkthrough(models, [p for p in pages if p.summary.slug not in unwritten], legends)
+    write(
+        START_PAGE,
+        "start.md.j2",
+        f"{site.title}: start here",
+        walk=walk,
+        trust_page=bool(trusted),
+    )
+    write(ABOUT_PAGE, "about.md.j2", f"{site.title}: about this build")
+    write(
+        "methods.md",
+        "methods.md.j2",
+        f"{site.title}: Methods",
+        methods=methods,
+        families=by_family(methods, lambda method: method.family),
+        walk=walk,
+        legends=dict(legends or {}),
+        methods_rules=read_methods_rules(),
+        trust_page=bool(trusted),
+        findings=findings,
+        measures=MEASURES,
+        marks={"randomization": RANDOMIZATION_MARK, "classes": CLASS_MARK},
+    )
     if trusted:
         write(
             TRUST_PAGE,

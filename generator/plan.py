@@ -34,6 +34,7 @@ from generator.options import BuildOptions
 from generator.registry import ModelSpec
 from generator.site_records import (
     ChosenTensor,
+    FamilySheet,
     FeatureMapFigure,
     Figure,
     FilterFigure,
@@ -48,7 +49,7 @@ from generator.site_records import (
 from generator.trust_summary import BASELINES
 
 # The JSON shape of the cached records (`site_records`); a change makes old entries misses.
-RECORDS_VERSION = 4
+RECORDS_VERSION = 5
 
 
 # --- cache keys -------------------------------------------------------------------------------
@@ -285,6 +286,22 @@ class MethodPart:
         )
 
 
+@dataclass(frozen=True)
+class PrintPart:
+    """An image's pictures for print, drawn from its methods' cells without a model: the
+    printable grid of every method, and one A4 sheet per method family; cached as JSON."""
+
+    grid: Figure
+    sheets: list[FamilySheet]
+
+    def figures(self) -> list[Figure]:
+        return [self.grid, *(sheet.figure for sheet in self.sheets)]
+
+    @classmethod
+    def from_json(cls, data: dict) -> PrintPart:
+        return cls(Figure(**data["grid"]), [FamilySheet.from_json(s) for s in data["sheets"]])
+
+
 CELLS = "cells"  # the name of a method part's array of grid cells (`render.CellColumn.cells`)
 
 
@@ -393,7 +410,9 @@ class _Cached:
             valid = (
                 isinstance(part.seconds, int | float)
                 and all(tile.method.slug == slug for tile in part.tiles)
-                and self._complete((tile.figure for tile in part.tiles), data["files"])
+                and self._complete(
+                    (f for tile in part.tiles for f in tile.figures()), data["files"]
+                )
             )
         except _UNREADABLE:
             return None
@@ -426,16 +445,18 @@ class _Cached:
             return None
         return part if valid else None
 
-    def grid(self, key: str) -> Figure | None:
+    def grid(self, key: str) -> PrintPart | None:
         try:
             data = self.cache.get(key)
             if data is None:  # a miss
                 return None
-            figure = Figure(**data["figure"])
-            valid = self._complete([figure], data["files"])
+            part = PrintPart.from_json(data)
+            valid = all(isinstance(sheet.family, str) for sheet in part.sheets) and self._complete(
+                part.figures(), data["files"]
+            )
         except _UNREADABLE:
             return None
-        return figure if valid else None
+        return part if valid else None
 
 
 @dataclass(frozen=True)
@@ -447,7 +468,7 @@ class ImagePlan:
     method_keys: dict[str, str]  # method slug -> key, the selected methods in catalog order
     methods: dict[str, MethodPart | None]  # method slug -> its cached pictures
     grid_key: str
-    grid: Figure | None  # the printable grid of exactly these methods
+    grid: PrintPart | None  # the printable grid and sheets of exactly these methods
     # method slug or baseline name -> key of its deletion and insertion scores (`--no-evaluate`:
     # none), and the scores cached
     scores_keys: dict[str, str] = field(default_factory=dict)

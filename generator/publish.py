@@ -98,6 +98,7 @@ def publish(
             write_text=write_page,
             methods=methods,
             legends=shared.legends,
+            method_legends=shared.method_legends,
             earlier=built.earlier,
         )
         pages_written = {ledger.relative(path) for path in written_pages} - refused

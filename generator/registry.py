@@ -21,7 +21,7 @@ import numpy as np
 from generator import weights as weights_mod
 from generator.files import file_sha256
 from generator.model_facts import MODEL_FACTS, PAPERS
-from generator.own_models import NO_PREPROCESSING, OwnModelError, OwnModelFile, input_side
+from generator.own_models import OwnModelError, OwnModelFile, input_side, preprocessed
 
 # Side used when neither the facts table nor the constructor tells the input size.
 FALLBACK_INPUT_SIZE = 224
@@ -68,6 +68,13 @@ class ModelSpec:
     class_names: tuple[str, ...] | None = None
     class_names_file: str | None = None
 
+    def weights_label(self, weights: str | Path) -> tuple[str, str]:
+        """(mode, human label) of this model's weights: an own model's are in its file,
+        whatever `--weights` says."""
+        if self.file is not None:
+            return "file", f"as saved in the model file {self.name}"
+        return weights_mod.weights_label(weights)
+
     def preprocess(self, images_uint8: np.ndarray) -> np.ndarray:
         """Apply this model's ``preprocess_input`` to a float32 copy of ``images_uint8``.
 
@@ -89,16 +96,9 @@ class ModelSpec:
                 f"{images.dtype} {images.shape}"
             )
         pixels = images.astype(np.float32)
-        if self.preprocessing == NO_PREPROCESSING:
-            return pixels
-        if self.preprocessing.startswith("scale:"):
-            return pixels * np.float32(float(self.preprocessing[len("scale:") :]))
-        if self.preprocessing.startswith("mean-std:"):
-            mean, std = (
-                np.array(part.split(","), np.float32)
-                for part in self.preprocessing[len("mean-std:") :].split("/")
-            )
-            return (pixels - mean) / std
+        arithmetic = preprocessed(self.preprocessing, pixels)
+        if arithmetic is not None:
+            return arithmetic
         module_name, function_name = self.preprocessing.rsplit(".", 1)
         preprocess_input = getattr(importlib.import_module(module_name), function_name)
         return np.asarray(preprocess_input(pixels), dtype=np.float32)

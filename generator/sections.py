@@ -1,5 +1,6 @@
 """An image's section of a model page, joined from its cached parts (`plan.SharedPart`, one
-`plan.MethodPart` per method) and the printable grid, drawn from the methods' stored cells.
+`plan.MethodPart` per method) and its pictures for print (`plan.PrintPart`: the printable grid
+and one A4 sheet per method family), drawn from the methods' stored cells.
 
 Parts are made where the model is (`model_work`); the grid is drawn here from cells, so when a
 method is removed from `--methods` the build process redraws the grid without any model.
@@ -20,11 +21,13 @@ from generator.figures import FigureWriter, ImageFigures, shown_method, trust_pl
 from generator.images import SourceImage
 from generator.methods import trust
 from generator.methods.base import Method
+from generator.methods.families import Family
 from generator.plan import (
     ImagePlan,
     MethodPart,
     ModelCard,
     Plan,
+    PrintPart,
     SharedPart,
     load_cells,
     put_entry,
@@ -76,31 +79,47 @@ def draw_grid(
     cells: Mapping[str, Cells],
     card: ModelCard,
     weights_label: str,
-) -> Figure:
-    """The printable grid of `methods`' cells, drawn on the writer's workers; its entry is
-    cached once the picture is written."""
+) -> PrintPart:
+    """The printable grid of `methods`' cells and one A4 sheet per family of them, drawn on
+    the writer's workers; their entry is cached once the pictures are written."""
     row_labels = [f"{p.rank}. {p.label}\n{100 * p.probability:.1f}%" for p in shared.predictions]
+    names = [p.label for p in shared.predictions]
     layers = [stage.name for stage in card.stages]
     figure = figures.explanation_grid(
         partial(_columns, methods, cells, layers),
         [method.title for method in methods],
         row_labels,
-        [p.label for p in shared.predictions],
+        names,
         card.target.name,
         weights_label,
     )
-    record = {"figure": dataclasses.asdict(figure)}
+    families: dict[Family, list[Method]] = {}
+    for method in methods:
+        families.setdefault(method.family, []).append(method)
+    sheets = [
+        figures.sheet(
+            family,
+            partial(_columns, members, cells, layers),
+            [method.title for method in members],
+            row_labels,
+            names,
+            weights_label,
+        )
+        for family, members in families.items()
+    ]
+    part = PrintPart(figure, sheets)
+    record = dataclasses.asdict(part)
     figures.writer.then(
-        partial(put_entry, cache, figures.writer.out, image.grid_key, record, [figure])
+        partial(put_entry, cache, figures.writer.out, image.grid_key, record, part.figures())
     )
-    return figure
+    return part
 
 
 def join_section(
     source: SourceImage,
     shared: SharedPart,
     parts: Sequence[MethodPart],
-    grid: Figure,
+    prints: PrintPart,
     legend: Figure,
 ) -> ImageSection:
     """The section the page shows; `parts` in the catalog order of the selected methods."""
@@ -113,11 +132,12 @@ def join_section(
         title=source.title,
         crop=shared.crop,
         predictions=shared.predictions,
-        explanations=grid,
+        explanations=prints.grid,
         gradcam_legend=legend,
         feature_maps=shared.feature_maps,
         projections=shared.projections,
         classes=classes,
+        sheets=prints.sheets,
     )
 
 
@@ -141,20 +161,23 @@ def cached_section(
     parts = [part for part in cached if part is not None]
     if shared is None or len(parts) < len(cached):
         raise ValueError(f"the section of {source.title!r} is not all cached")
-    writer.keep([*shared.figures(), *(tile.figure for part in parts for tile in part.tiles)])
-    grid = image.grid
-    if grid is None:
+    writer.keep(
+        [*shared.figures(), *(f for part in parts for tile in part.tiles for f in tile.figures())]
+    )
+    prints = image.grid
+    if prints is None:
         cells = {
             method.slug: partial(_cells_or_fail, cache, image.method_keys[method.slug], part)
             for method, part in zip(methods, parts)
         }
         figures = ImageFigures(writer, spec.name, spec.slug, source)
-        grid = draw_grid(cache, figures, image, shared, methods, cells, card, weights_label)
+        prints = draw_grid(cache, figures, image, shared, methods, cells, card, weights_label)
     else:
-        writer.keep([grid])
+        writer.keep(prints.figures())
     seconds = shared.seconds + sum(part.seconds for part in parts)
     similarity = {m.slug: part.class_similarity for m, part in zip(methods, parts)}
-    return ImageOutcome(join_section(source, shared, parts, grid, legend), seconds, [], similarity)
+    section = join_section(source, shared, parts, prints, legend)
+    return ImageOutcome(section, seconds, [], similarity)
 
 
 def _cells_or_fail(cache: Cache, key: str, part: MethodPart) -> np.ndarray:

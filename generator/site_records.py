@@ -124,15 +124,35 @@ class ShownMethod:
 
 
 @dataclass(frozen=True)
-class MethodTile:
-    """One explanation method's picture of one class."""
+class LayerFigure:
+    """One stage layer's panel of a map drawn at every stage ("heatmaps by layer"), as its own
+    picture: the model page shows one readable tile per stage."""
 
-    method: ShownMethod
+    layer: str
     figure: Figure
 
     @classmethod
+    def from_json(cls, data: dict) -> LayerFigure:
+        return cls(data["layer"], Figure(**data["figure"]))
+
+
+@dataclass(frozen=True)
+class MethodTile:
+    """One explanation method's picture of one class; a map drawn at every stage layer also
+    has one picture per layer (`layers`, fine to coarse), which the model page shows instead."""
+
+    method: ShownMethod
+    figure: Figure
+    layers: list[LayerFigure] = field(default_factory=list)
+
+    def figures(self) -> list[Figure]:
+        """Its files: the picture, and the one of each layer."""
+        return [self.figure, *(layer.figure for layer in self.layers)]
+
+    @classmethod
     def from_json(cls, data: dict) -> MethodTile:
-        return cls(ShownMethod.from_json(data["method"]), Figure(**data["figure"]))
+        layers = [LayerFigure.from_json(layer) for layer in data.get("layers", [])]
+        return cls(ShownMethod.from_json(data["method"]), Figure(**data["figure"]), layers)
 
 
 @dataclass(frozen=True)
@@ -191,6 +211,18 @@ class FilterFigure:
 
 
 @dataclass(frozen=True)
+class FamilySheet:
+    """One method family's explanations of one photo on an A4 sheet for print and slides."""
+
+    family: str  # the family's slug
+    figure: Figure
+
+    @classmethod
+    def from_json(cls, data: dict) -> FamilySheet:
+        return cls(data["family"], Figure(**data["figure"]))
+
+
+@dataclass(frozen=True)
 class ImageSection:
     """Everything a model page shows for one sample image (one content tab)."""
 
@@ -203,13 +235,16 @@ class ImageSection:
     feature_maps: list[FeatureMapFigure]
     projections: list[ProjectionFigure]
     classes: list[ClassExplanation] = field(default_factory=list)  # one per explained class
+    sheets: list[FamilySheet] = field(default_factory=list)  # A4 print sheets, one per family
 
     def figures(self) -> list[Figure]:
         """Every file the section names, for the manifest and the cache's completeness check."""
-        figures = [self.crop, self.explanations]
+        figures = [self.crop, self.explanations, *(sheet.figure for sheet in self.sheets)]
         figures += [shown.figure for shown in self.feature_maps]
         figures += [shown.figure for shown in self.projections]
-        figures += [tile.figure for explained in self.classes for tile in explained.figures]
+        figures += [
+            f for explained in self.classes for tile in explained.figures for f in tile.figures()
+        ]
         return [figure for figure in figures if figure is not None]
 
     @classmethod
@@ -227,6 +262,7 @@ class ImageSection:
             feature_maps=[FeatureMapFigure.from_json(f) for f in data["feature_maps"]],
             projections=[ProjectionFigure.from_json(p) for p in data["projections"]],
             classes=[ClassExplanation.from_json(c) for c in data["classes"]],
+            sheets=[FamilySheet.from_json(sheet) for sheet in data.get("sheets", [])],
         )
 
 
@@ -325,6 +361,7 @@ class MethodRecord:
     citation: str  # short: "Selvaraju et al. (2017), ICCV"
     kind: str  # "class map" | "input attribution"
     display: str  # a `methods.display.Display`
+    family: str  # the slug of its family (`methods/families.py`): its group on every page
     options: tuple[OptionRecord, ...]
     many_passes: bool
     class_specific: bool  # False: its map does not depend on the class, one map serves all

@@ -364,11 +364,3 @@ def weights_label(weights: str | Path) -> tuple[str, str]:
     if weights == "imagenet":
         return "imagenet", "ImageNet (Keras)"
     return "folder", f"ImageNet, from the folder {Path(weights).name}"
-
-
-def model_weights_label(spec: _Named, weights: str | Path) -> tuple[str, str]:
-    """(mode, human label) of one model's weights: an own model's are in its file, whatever
-    `--weights` says."""
-    if getattr(spec, "file", None) is not None:
-        return "file", f"as saved in the model file {spec.name}"
-    return weights_label(weights)

@@ -53,7 +53,7 @@ TOP1 = {"AlphaNet": "tabby cat", "BetaNet": "Egyptian cat", "DeltaNet": "tabby c
 OTHER = {"tabby cat": (281, "Egyptian cat", 285), "Egyptian cat": (285, "tabby cat", 281)}
 # The methods the hand-built model pages show, in the catalog's order; Score-CAM explains the
 # top class only, as the many-pass methods do by default.
-SHOWN = ("Grad-CAM", "Guided Grad-CAM", "Score-CAM", "Guided Backprop", "DeConvNet")
+SHOWN = ("Grad-CAM", "Score-CAM", "Guided Grad-CAM", "Guided Backprop", "DeConvNet")
 TOP1_ONLY = ("Score-CAM",)
 # The families of SHOWN (methods/families.py) in catalog order, and their methods.
 FAMILY_METHODS = {
@@ -326,7 +326,8 @@ def expected_pages(docs: Path) -> set[Path]:
         compare.add(docs / "compare" / slug / "index.md")
         compare |= {docs / "compare" / slug / f"{anchor(m)}.md" for m in SHOWN}
     models = {docs / "models" / f"{name.lower()}.md" for name in MODELS}
-    return {docs / "index.md", docs / "methods.md"} | models | compare
+    fixed = {docs / "index.md", docs / "start.md", docs / "about.md", docs / "methods.md"}
+    return fixed | models | compare
 
 
 class _Node:

@@ -61,6 +61,7 @@ def mkdocs_config(docs: Path, work: Path, versioned: bool = False) -> Path:
         shutil.copytree(REPO / "site_src" / folder, docs / folder, dirs_exist_ok=True)
     config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
     config["docs_dir"] = str(docs)
+    config["hooks"] = [str(REPO / hook) for hook in config.get("hooks", [])]
     config["site_dir"] = str(work / "site")
     if not versioned:
         del config["extra"]["version"]

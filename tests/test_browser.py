@@ -16,6 +16,7 @@ installs both). Playwright's own browser download is never used.
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,9 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 from urllib.request import urlopen
 
+import numpy as np
 import pytest
+from sheetkit import PAPER, label_points
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -283,6 +286,24 @@ def test_no_figure_is_wider_than_a_phone(site, base_url, browser):
         )
         assert not too_wide, (path, too_wide)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+        # No table hides its key column (its first) off the screen, and the predictions table
+        # (probability first) fits whole: nothing to scroll sideways.
+        hidden = page.evaluate(
+            """Array.from(document.querySelectorAll('table'))
+                .map(t => [t.querySelector('th, td'), t.closest('.gallery-predictions')])
+                .filter(([cell]) => cell && cell.getBoundingClientRect().width > 0)
+                .filter(([cell, p]) => cell.getBoundingClientRect().right > 390.5 || (p &&
+                    (cell.closest('table').scrollWidth > cell.closest('table').clientWidth + 1
+                     || cell.closest('table').getBoundingClientRect().right > 390.5)))
+                .map(([cell]) => cell.textContent.trim())"""
+        )
+        assert not hidden, (path, hidden)
+        if path.startswith("models/"):
+            heads = page.evaluate(
+                "Array.from(document.querySelectorAll('.gallery-predictions th'),"
+                " th => th.textContent.trim())"
+            )
+            assert heads[:2] == ["Rank", "Probability"], heads
     context.close()
 
 
@@ -338,9 +359,40 @@ def test_clicking_a_picture_opens_it_enlarged_and_captioned_in_the_lightbox(
     caption = page.locator(".glightbox-container .gslide-description").first
     text = caption.inner_text()
     assert "MobileNetV2" in text and "Grad-CAM" in text and "colour" in text, text
+    # The enlarged picture carries the figure's alt text; the page behind is hidden by an
+    # opaque backdrop (once it has faded in).
+    alt = tile.locator("img").get_attribute("alt")
+    assert alt and opened.get_attribute("alt") == alt
+    page.wait_for_function(
+        "getComputedStyle(document.querySelector('.goverlay')).opacity === '1'", timeout=5_000
+    )
+    backdrop = page.evaluate(
+        "getComputedStyle(document.querySelector('.goverlay')).backgroundColor"
+    )
+    assert backdrop == "rgb(0, 0, 0)", backdrop
     ARTIFACTS.mkdir(exist_ok=True)
     device = "phone" if viewport == PHONE else "desktop"
     page.screenshot(path=str(ARTIFACTS / f"lightbox-{device}-dark.png"))
+    page.keyboard.press("Escape")
+    page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
+
+    # A family's A4 sheet opens in the lightbox too, with its caption and alt text.
+    sheet = page.locator("a.gallery-sheet-link >> visible=true").first
+    href = sheet.get_attribute("href")
+    assert "/sheet-class-maps.webp" in href
+    sheet.click()
+    opened = page.locator(".glightbox-container .gslide-image img").first
+    opened.wait_for(state="visible", timeout=10_000)
+    assert opened.get_attribute("src").split("/")[-1] == "sheet-class-maps.webp"
+    alt = opened.get_attribute("alt")
+    assert "MobileNetV2" in alt and "A4" in alt and "Grad-CAM" in alt, alt
+    assert "A4" in page.locator(".glightbox-container .gslide-description").first.inner_text()
+    opened.evaluate("img => img.decode()")  # the sheet is large: shown once it is decoded
+    page.wait_for_function(
+        "getComputedStyle(document.querySelector('.goverlay')).opacity === '1'", timeout=5_000
+    )
+    page.wait_for_timeout(600)  # the zoom-in animation
+    page.screenshot(path=str(ARTIFACTS / f"lightbox-sheet-{device}-dark.png"))
     page.keyboard.press("Escape")
     page.locator(".glightbox-container").wait_for(state="detached", timeout=10_000)
     context.close()
@@ -411,6 +463,59 @@ def test_family_grids_line_their_heads_up_with_their_tiles(browser, base_url, vi
     context.close()
 
 
+def test_no_grid_has_an_empty_cell_and_every_picture_in_a_grid_is_150_px_wide(site, base_url, page):
+    """Every model page, every tab open, on a desktop: each row of a family's grid has a picture
+    under each of its head's methods (the top-1 methods stand in a strip of their own), a map
+    drawn at every stage layer has a picture per layer, and every picture shown in a grid is at
+    least 150 px wide (the family's colour scale is a legend, not a grid picture)."""
+    models = [path for path in _page_paths(site) if path.startswith("models/")]
+    assert len(models) == len(MODELS)
+    strips = layer_rows = 0
+    for path in models:
+        page.goto(base_url + path, wait_until="load")
+        page.add_style_tag(content=".tabbed-block { display: block !important; }")
+        _load_all_pictures(page)
+        grids = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-classes'), grid => {
+                const [head, ...rows] = grid.children;
+                return {
+                    strip: grid.previousElementSibling?.classList.contains('gallery-part-note'),
+                    methods: head.children.length - 1,
+                    rows: rows.map(row => Array.from(row.children).slice(1).map(
+                        cell => cell.querySelectorAll('img').length)),
+                };
+            })"""
+        )
+        assert grids, path
+        for grid in grids:
+            assert grid["rows"], (path, grid)
+            for cells in grid["rows"]:
+                assert cells == [1] * grid["methods"], (path, grid)  # a picture in every cell
+            strips += bool(grid["strip"])
+        assert not page.locator(".gallery-missing").count(), path
+        stages = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-layer-row'),
+                row => row.querySelectorAll('.gallery-stage img').length)"""
+        )
+        assert stages and min(stages) >= 4, (path, stages)  # LayerCAM: a picture per stage
+        layer_rows += len(stages)
+        narrow = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-family img'))
+                .filter(img => !img.closest('.gallery-legend'))
+                .map(img => [img.getAttribute('src'), img.getBoundingClientRect().width])
+                .filter(([, width]) => width < 150)"""
+        )
+        assert not narrow, (path, narrow)
+        names = page.evaluate(
+            """Array.from(document.querySelectorAll('.gallery-stage code'),
+                code => parseFloat(getComputedStyle(code).fontSize))"""
+        )
+        assert min(names) >= 10, names  # the layer's name above its picture, readable
+    # Occlusion explains the top class only: a strip in each image's Attributions tab.
+    assert strips == len(MODELS) * len(IMAGES)
+    assert layer_rows == len(MODELS) * len(IMAGES) * 3  # --top 3
+
+
 def test_filter_box_narrows_the_models_table(base_url, page):
     page.goto(base_url, wait_until="load")
     rows = page.locator("#models-table tbody tr")
@@ -423,6 +528,179 @@ def test_filter_box_narrows_the_models_table(base_url, page):
     assert all(r.is_visible() for r in rows.all())
 
 
+def _method_order() -> list[str]:
+    """The one order of the methods shown: the catalog's, which is grouped by family."""
+    from generator.methods.catalog import SLUGS
+
+    return [slug for slug in SLUGS if slug in SHOWN]
+
+
+def test_methods_are_in_one_order_on_the_methods_page_a_model_page_and_the_comparisons(
+    base_url, page
+):
+    expected = _method_order()
+    assert expected != list(SHOWN)  # the build's --methods order is not what decides
+    # The methods page: its sections, and its family list, in the one order.
+    page.goto(base_url + "methods/", wait_until="load")
+    sections = page.evaluate(
+        """Array.from(document.querySelectorAll('article h3[id]'), h => h.id)"""
+    )
+    sections = [s.replace("guided-backpropagation", "guided-backprop") for s in sections]
+    assert [s for s in sections if s in SHOWN] == expected
+    families = page.evaluate(
+        "Array.from(document.querySelectorAll('article h2[id^=\"family-\"]'), h => h.id)"
+    )
+    assert families == [
+        "family-class-maps",
+        "family-guided",
+        "family-gradient-size",
+        "family-attributions",
+    ]
+    # A model page: its jump bar names every method in the one order; within each grid part
+    # the column heads follow it (methods that explain fewer classes, or draw every stage, sit
+    # in parts of their own below the family's full grid).
+    page.goto(base_url + "models/mobilenetv2/", wait_until="load")
+    links = page.evaluate(
+        """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
+            '.gallery-classes-head a, .gallery-part-note a'), a => [a.getAttribute('href'),
+            a.textContent.trim()]).filter(([href]) => href.includes('methods/#'))"""
+    )
+    titles = {href.split("#")[1]: title for href, title in links}
+    assert sorted(titles, key=expected.index) == expected
+    parts = page.evaluate(
+        """Array.from(document.querySelector('.tabbed-block').querySelectorAll(
+            '.gallery-classes-head'), head => Array.from(head.querySelectorAll('a'),
+            a => a.getAttribute('href').split('#')[1]))"""
+    )
+    for part in parts:
+        assert part == sorted(part, key=expected.index), part
+    jump = page.evaluate(
+        """Array.from(document.querySelector('.gallery-jump').querySelectorAll('a'),
+            a => a.textContent.trim())"""
+    )
+    assert jump == [titles[slug] for slug in expected]
+    # The comparisons: the sidebar of one photo's pages, and the comparison index.
+    page.goto(base_url + "compare/cat/grad-cam/", wait_until="load")
+    sidebar = page.evaluate(
+        """Array.from(document.querySelectorAll('.md-nav--primary a.md-nav__link[href]'),
+            a => new URL(a.href).pathname)"""
+    )
+    shown = [
+        p.split("/")[-2] for p in sidebar if p.startswith("/compare/cat/") and p.count("/") == 4
+    ]
+    assert list(dict.fromkeys(shown)) == expected
+    page.goto(base_url + "compare/", wait_until="load")
+    index = page.evaluate(
+        """Array.from(document.querySelectorAll('article a[href*="cat/"]'),
+            a => a.getAttribute('href'))"""
+    )
+    listed = [h.split("/")[1] for h in index if h.startswith("cat/") and h.count("/") == 2]
+    assert [slug for slug in dict.fromkeys(listed) if slug] == expected
+
+
+def test_a_jump_link_lands_with_the_column_heads_and_colour_scale_in_view(browser, base_url):
+    for viewport in (VIEWPORT, PHONE):
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.goto(base_url + "models/mobilenetv2/", wait_until="load")
+        labels = page.locator(".tabbed-set:not(.tabbed-block .tabbed-set) > .tabbed-labels > label")
+        labels.nth(1).click()  # the second photo's tab
+        link = page.locator(".gallery-jump >> visible=true").locator("a").last
+        target = link.get_attribute("href").lstrip("#")
+        link.click()
+        page.wait_for_timeout(300)
+        grid = page.locator(f"[id='{target}']")
+        assert grid.is_visible(), target
+        height = viewport["height"]
+        legend = grid.locator(".gallery-legend img").bounding_box()
+        assert legend and 0 <= legend["y"] and legend["y"] + legend["height"] <= height, legend
+        header = page.locator(".md-header").bounding_box()
+        assert legend["y"] >= header["height"] - 1, (legend, header)
+        if viewport == VIEWPORT:  # phones have no head row: the captions name the methods
+            head = grid.locator(".gallery-classes-head").first.bounding_box()
+            assert head and header["height"] <= head["y"] and head["y"] + head["height"] <= height
+        context.close()
+
+
+def test_the_walkthrough_is_linked_first_and_its_links_and_pictures_work(base_url, page):
+    page.goto(base_url, wait_until="load")
+    first = page.locator("article a[href]:not(.headerlink)").first
+    assert first.get_attribute("href") == "start/"
+    nav = page.evaluate(
+        """Array.from(document.querySelectorAll('.md-nav--primary > .md-nav__list >'
+            + ' .md-nav__item > a.md-nav__link, .md-nav--primary > .md-nav__list >'
+            + ' .md-nav__item > label.md-nav__link'), a => a.textContent.trim())"""
+    )
+    nav = list(dict.fromkeys(nav))  # the section of the home page names it twice
+    assert nav[:2] == ["Home", "Start here"] and nav[-1] == "About this build", nav
+    first.click()
+    page.wait_for_url("**/start/")
+    _load_all_pictures(page)
+    # The first model of the table, on the photo its trust checks use.
+    text = page.locator("article").inner_text()
+    assert "the model MobileNetV3Small" in text, text[:600]
+    assert "the photo its trust checks use" in text
+    for step in ("prediction", "filters", "feature-maps", "explanations", "trust", "next"):
+        assert page.locator(f"article [id='{step}']").count() == 1, step
+    # Every picture is loaded and, but for a colour scale, readable: 150 px wide at least.
+    widths = page.evaluate(
+        """Array.from(document.querySelectorAll('article img'))
+            .filter(img => !img.closest('.gallery-legend'))
+            .map(img => [img.getAttribute('src'), img.naturalWidth,
+                         img.getBoundingClientRect().width])"""
+    )
+    assert len(widths) >= len(SHOWN) + 4
+    assert all(natural > 0 for _, natural, _ in widths), widths
+    tiles = [(src, w) for src, _, w in widths if any(f"/{m}-1-" in src for m in SHOWN)]
+    assert len(tiles) == len(SHOWN) and all(shown >= 150 for _, shown in tiles), tiles
+    # Every link into the gallery resolves, and the anchor is on its page.
+    links = page.evaluate("Array.from(document.querySelectorAll('article a[href]'), a => a.href)")
+    into = sorted({link for link in links if "/models/" in link and "#" in link})
+    assert len(into) >= len(SHOWN) + 3
+    for link in into:
+        fragment = urldefrag(link).fragment
+        page.goto(link, wait_until="load")
+        assert page.locator(f"[id='{fragment}']").count() == 1, link
+    # The citation's access date is the reader's today, filled in by the browser.
+    page.goto(base_url + "start/", wait_until="load")
+    accessed = page.locator("time.gallery-accessed").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", accessed), accessed
+    bibtex = page.locator(".gallery-cite code").inner_text()
+    assert f"urldate      = {{{accessed}}}," in bibtex and "YYYY" not in bibtex
+
+
+def test_every_method_section_has_the_same_parts_and_a_picture_from_this_build(base_url, page):
+    page.goto(base_url + "methods/", wait_until="load")
+    _load_all_pictures(page)
+    sections = page.evaluate(
+        """Array.from(document.querySelectorAll('article h3[id]'), h => {
+            const parts = [];
+            for (let e = h.nextElementSibling; e && !/^H[123]$/.test(e.tagName);
+                 e = e.nextElementSibling) parts.push(e);
+            return {
+                id: h.id,
+                bold: parts.flatMap(e => Array.from(e.querySelectorAll('strong'),
+                                                    s => s.textContent.trim())),
+                text: parts.map(e => e.textContent).join(' '),
+                pictures: parts.flatMap(e => Array.from(e.querySelectorAll('img'),
+                    img => [img.getAttribute('src'), img.naturalWidth])),
+            };
+        })"""
+    )
+    methods = [s for s in sections if s["id"] not in ("stage-layers", "projections")]
+    methods = [s for s in methods if "What it shows." in s["bold"] or s["pictures"]]
+    assert len(methods) == 13, [s["id"] for s in sections]
+    for section in methods:
+        for part in ("What it shows.", "Where it misleads.", "Options and cost."):
+            assert part in section["bold"], (section["id"], part)
+        assert "Paper:" in section["text"], section["id"]
+        slug = section["id"].replace("guided-backpropagation", "guided-backprop")
+        if slug in SHOWN:
+            # This build's picture, the same model and photo for every method.
+            [(src, natural)] = section["pictures"]
+            assert natural > 0 and f"/mobilenetv3small/cat-and-cup/{slug}-1-" in src, src
+
+
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("viewport", [VIEWPORT, PHONE], ids=["desktop", "phone"])
 def test_screenshots_for_review(browser, base_url, scheme, viewport):
@@ -433,6 +711,8 @@ def test_screenshots_for_review(browser, base_url, scheme, viewport):
     page = context.new_page()
     for name, path in (
         ("home", ""),
+        ("start", "start/"),
+        ("methods", "methods/"),
         ("model", "models/mobilenetv2/"),
         ("compare", "compare/cat/grad-cam/"),
     ):
@@ -451,16 +731,41 @@ def test_screenshots_for_review(browser, base_url, scheme, viewport):
     if device == "desktop" and scheme == "light":
         page.emulate_media(media="print")
         page.screenshot(path=str(ARTIFACTS / "model-print.png"), full_page=True)
+        # A print sheet as Chromium prints it, to the edges of one A4 landscape page.
+        sheet = base_url + "assets/mobilenetv2/cat/sheet-attributions.webp"
+        page.set_content(
+            "<style>@page { size: A4 landscape; margin: 0 } body { margin: 0 }"
+            " img { display: block; width: 297mm; height: 210mm }</style>"
+            f'<img src="{sheet}" alt="">'
+        )
+        page.wait_for_function("document.images[0].complete")
+        page.pdf(path=str(ARTIFACTS / "sheet-print.pdf"), prefer_css_page_size=True)
     context.close()
 
 
-def test_printable_grid_is_transparent_and_saved_for_review(site):
-    """The explanation grid, the picture a page links to for print, saved for review."""
+def test_printable_grid_and_sheets_print_on_white_and_are_saved_for_review(site):
+    """The explanation grid, and one A4 landscape sheet at 300 dpi per photo and method family
+    with every label at least 8 pt printed, on opaque white: saved for review."""
     from PIL import Image
 
+    ARTIFACTS.mkdir(exist_ok=True)
     grid = next((site / "assets" / "mobilenetv2").glob("*/explanations.webp"))
     with Image.open(grid) as picture:
-        assert picture.width >= 900 and picture.mode == "RGBA"
-        ARTIFACTS.mkdir(exist_ok=True)
-        backdrop = Image.new("RGBA", picture.size, "white")
-        Image.alpha_composite(backdrop, picture).save(ARTIFACTS / "printable-grid.png")
+        assert picture.width >= 900 and picture.mode == "RGB"
+        assert min(picture.getpixel((0, 0))) >= PAPER  # white (as lossy WebP keeps it)
+        picture.save(ARTIFACTS / "printable-grid.png")
+    families = {"class-maps", "guided", "gradient-size", "attributions"}
+    for model in MODELS:
+        for image in ("cat", "cat-and-cup"):
+            folder = site / "assets" / model.lower() / image
+            assert {p.stem.removeprefix("sheet-") for p in folder.glob("sheet-*.webp")} == families
+    for path in sorted((site / "assets" / "mobilenetv2" / "cat").glob("sheet-*.webp")):
+        with Image.open(path) as sheet:
+            assert sheet.size == (3508, 2480) and sheet.mode == "RGB", path  # A4 at 300 dpi
+            exif = sheet.getexif()
+            assert (exif[0x011A], exif[0x011B], exif[0x0128]) == (300, 300, 2), path
+            corners = [(0, 0), (3507, 0), (0, 2479), (3507, 2479)]
+            assert min(min(sheet.getpixel(xy)) for xy in corners) >= PAPER, path
+            assert (np.asarray(sheet).min(-1) >= PAPER).mean() > 0.3, path  # mostly paper
+            assert label_points(sheet) >= 8, path
+            sheet.save(ARTIFACTS / f"{path.stem}.png")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 import os
@@ -52,7 +53,8 @@ from generator.console import Console
 from generator.files import file_sha256
 from generator.manifest import MANIFEST_NAME
 from generator.options import BuildOptions
-from generator.registry import get_spec
+from generator.own_models import own_model_files
+from generator.registry import get_spec, own_spec
 
 MODEL = "MobileNetV3Small"
 # Two methods of one pass each, and one of many passes (which --many-pass-top governs).
@@ -75,6 +77,30 @@ def _mirrored(data: bytes) -> bytes:
 
 CAT_MIRRORED = _mirrored(CAT)
 PHOTOS = {"cat.jpg": (CAT, CAT_MIRRORED), "rocket.jpg": (ROCKET,)}
+
+OWN_MODEL = "mine.keras"  # the user's own model file (`--model-file`), beside the photos
+
+
+@functools.cache
+def _own_model_versions() -> tuple[bytes, bytes]:
+    """A tiny saved image classifier, and the same retrained (other weights, same file name)."""
+    versions = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                keras.layers.Conv2D(4, 3, activation="relu"),
+                keras.layers.Conv2D(4, 3, activation="relu"),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(3),
+            ]
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            model.save(Path(folder) / OWN_MODEL)
+            versions.append((Path(folder) / OWN_MODEL).read_bytes())
+    return versions[0], versions[1]
+
 
 _fresh_sites: dict[tuple, Path] = {}  # options -> a fresh build's folder, for the whole run
 _counts = {"sequences": 0, "steps": 0, "builds": 0, "kills": 0}
@@ -131,6 +157,7 @@ class BuildSequence(RuleBasedStateMachine):
         self.top = 1
         self.many_pass_top = 1
         self.evaluate = False  # the trust checks, cheap settings (TRUST_ARGUMENTS) when on
+        self.own: int | None = None  # which version of the own model file is built, if any
         self.photos: dict[str, bytes] = {}
         self.edited: dict[str, bytes] = {}  # generated files the user changed, and their bytes
         self.unreported: set[str] = set()  # edits made since the last build
@@ -163,6 +190,14 @@ class BuildSequence(RuleBasedStateMachine):
         self.evaluate = not self.evaluate
         self._build()
 
+    @rule(version=st.sampled_from((0, 1, None)))
+    def own_model(self, version: int | None) -> None:
+        """The user's own model comes (`--model-file`), is retrained, or goes."""
+        self.own = version
+        if version is not None:
+            (self.root / OWN_MODEL).write_bytes(_own_model_versions()[version])
+        self._build()
+
     @rule(name=st.sampled_from(sorted(PHOTOS)), version=st.integers(0, 1))
     def add_or_replace_photo(self, name: str, version: int) -> None:
         versions = PHOTOS[name]
@@ -180,8 +215,9 @@ class BuildSequence(RuleBasedStateMachine):
         """A build whose model process is killed mid-work (it only runs when there is work)."""
         self.top, self.many_pass_top = top, min(top, self.many_pass_top)
         doomed = dataclasses.replace(get_spec(MODEL), constructor=_killed_after_first_photo)
+        own = () if self.own is None else own_model_files([self.root / OWN_MODEL])
         options = BuildOptions(
-            specs=(doomed,),
+            specs=(doomed, *(own_spec(file) for file in own)),
             images=self.images,
             out=self.out,
             weights="random",
@@ -283,6 +319,7 @@ class BuildSequence(RuleBasedStateMachine):
             str(self.many_pass_top), "--methods", *self.methods, "--in-process",
             *(("--trust-steps", str(TRUST_STEPS), "--randomization-steps",
                str(RANDOMIZATION_STEPS)) if self.evaluate else ("--no-evaluate",)),
+            *(("--model-file", str(self.root / OWN_MODEL)) if self.own is not None else ()),
         ]  # fmt: skip
 
     def _build(self) -> None:
@@ -324,7 +361,7 @@ class BuildSequence(RuleBasedStateMachine):
 
     def _check_equals_fresh_build(self) -> None:
         photos = tuple(sorted(self.photos.items()))
-        key = (self.methods, self.top, self.many_pass_top, self.evaluate, photos)
+        key = (self.methods, self.top, self.many_pass_top, self.evaluate, self.own, photos)
         fresh = _fresh_sites.get(key)
         if fresh is None:
             fresh = Path(tempfile.mkdtemp(prefix="gallery-fresh-")) / "site"
@@ -361,6 +398,9 @@ def test_the_sequence_of_issue_24_and_every_move_once() -> None:
         lambda: machine.edit("assets/mobilenetv3small/rocket/crop.webp"),
         lambda: machine.change_classes(top=1, many_pass_top=1),
         lambda: machine.toggle_evaluation(),  # off: they go
+        lambda: machine.own_model(0),  # the user's own model joins, under "Your models"
+        lambda: machine.own_model(1),  # retrained: recomputed, same address
+        lambda: machine.own_model(None),  # and gone: its page and pictures go
         lambda: machine.delete_my_edits(),
         lambda: machine.delete("assets/mobilenetv3small/cat/explanations.webp"),
         lambda: machine.add_or_replace_photo("cat.jpg", 1),

@@ -114,9 +114,12 @@ def test_two_fresh_builds_one_in_child_processes_give_identical_bytes(tmp_path):
         # with what they were measured, so the file can become the reference as it is
         assert times["methods"] == list(QUICK_METHODS) and times["top"] == 2
         assert times["many_pass_top"] is None  # no method that needs many passes ran
-    # The reference was measured with other methods: the pages name those, not its time.
+    # The reference was measured with other methods: the card says "not measured", and the
+    # About page names what it was measured with, not its time.
     card = " ".join(trees[0]["models/mobilenetv3small.md"].decode().split())
-    assert "| Build time | not measured for this method set" in card
+    assert "| Build time | not measured ([how it is measured](../about.md#build-time)) |" in card
+    about = " ".join(trees[0]["about.md"].decode().split())
+    assert "were measured with" in about and "do not hold for other work" in about
 
 
 def test_sharded_builds_merge_into_the_same_site_as_one_build(tmp_path, counted):
@@ -211,7 +214,11 @@ def test_a_changed_method_option_recomputes_only_that_method(
     (occlusion,) = [path for path in after if path.startswith(f"{ASSETS}/occlusion-")]
     assert after[occlusion] != before[occlusion]  # the new stride's picture
     assert after[f"{ASSETS}/explanations.webp"] != before[f"{ASSETS}/explanations.webp"]
-    kept = [name for name in times if not name.startswith(("occlusion-", "explanations"))]
+    # Its family's print sheet is redrawn with it, from the other methods' stored cells.
+    sheet = f"{ASSETS}/sheet-attributions.webp"
+    assert after[sheet] != before[sheet]
+    redrawn = ("occlusion-", "explanations", "sheet-attributions")
+    kept = [name for name in times if not name.startswith(redrawn)]
     assert len(kept) > 10  # crop, feature maps, projections, both other methods' pictures
     for name in kept:  # neither redrawn nor rewritten
         assert rewritten[name] == times[name], name
@@ -255,7 +262,8 @@ def test_an_added_method_computes_only_itself_and_a_removed_one_nothing(
     assert counted["asked"] == [sorted(QUICK_METHODS), ["occlusion"]]
     added = site_files(out)
     assert any(path.startswith(f"{ASSETS}/occlusion-") for path in added)
-    assert all(_times(out)[name] == times[name] for name in times if name != "explanations.webp")
+    redrawn = ("explanations.webp", "sheet-attributions.webp")  # occlusion's family's sheet
+    assert all(_times(out)[name] == times[name] for name in times if name not in redrawn)
     fresh = tmp_path / "fresh"
     assert build(_cat_options(cat_images, fresh, THREE_METHODS)).ok
     assert site_files(fresh) == added

@@ -26,9 +26,9 @@ from generator.methods.base import (
     StraightPath,
 )
 from generator.methods.explain import Explainer
-from generator.methods.families import CLASS_MAPS
-from generator.page_ids import ClassBlock, MethodFigure, family_grids
-from generator.site_records import Figure, Prediction, ShownMethod
+from generator.methods.families import CLASS_MAPS, FAMILIES
+from generator.page_ids import ClassBlock, MethodFigure, family_grids, method_order
+from generator.site_records import Figure, LayerFigure, Prediction, ShownMethod
 
 
 def test_short_citations_name_one_two_or_the_first_of_many_authors():
@@ -123,7 +123,7 @@ def test_the_explainer_computes_a_class_independent_map_for_one_class_only(tmp_p
     assert result.methods["grad-cam"].maps.shape[:2] == (1, 3)
 
 
-def test_grid_cells_of_a_class_independent_method_say_its_one_map_serves_every_class():
+def test_a_class_independent_method_shows_its_one_map_once_saying_it_serves_every_class():
     figure = Figure("assets/x.webp", "caption", "alt")
     shown = ShownMethod("mean-channel", "Mean channel", "class-maps", class_specific=False)
     classes = [
@@ -131,9 +131,10 @@ def test_grid_cells_of_a_class_independent_method_say_its_one_map_serves_every_c
         for rank, figures in [(1, [MethodFigure(shown, "x--c1--mean-channel", figure)]), (2, [])]
     ]
     (grid,) = family_grids("x", classes, {})
-    first, second = (row.cells[0] for row in grid.rows)
-    assert first.picture is not None and second.picture is None
-    assert second.missing == "the same map for every class: see the first class"
+    (part,) = grid.parts  # its one picture in a strip of its own: no empty cell for class 2
+    assert [row.prediction.rank for row in part.rows] == [1]
+    assert part.rows[0].cells == classes[0].figures
+    assert part.note == "One map for every class (Mean channel): it does not depend on the class."
 
 
 def test_a_blank_class_map_says_why_under_its_picture():
@@ -143,3 +144,55 @@ def test_a_blank_class_map_says_why_under_its_picture():
         assert method.note_text({"has_evidence": 1.0}) == ""
     ig = catalog.by_slug("integrated-gradients")
     assert "completeness error" in ig.note_text({"completeness_error": 0.1, "logit_change": 2.0})
+
+
+def test_the_catalog_is_grouped_by_family_in_the_families_order():
+    """The catalog's order is the one every page shows, so each family's methods are together,
+    families in `FAMILIES`' order."""
+    order = [family.slug for family in FAMILIES]
+    families = [method.family.slug for method in catalog.METHODS]
+    assert families == sorted(families, key=order.index)
+    assert set(families) == set(order)
+
+
+def test_pages_show_methods_by_family_then_catalog_whatever_order_they_come_in():
+    shown = [ShownMethod(m.slug, m.title, m.family.slug, m.class_specific) for m in catalog.METHODS]
+    assert method_order(reversed(shown)) == shown
+    assert method_order([*shown, *shown]) == shown
+    unknown = ShownMethod("new-method", "A method of a newer release", "no-such-family")
+    assert method_order([unknown, *reversed(shown)]) == [*shown, unknown]
+
+
+def test_family_grids_have_no_empty_cell_and_a_row_of_stage_pictures_per_class():
+    """Methods that explain fewer classes get a part of their own, maps drawn at every stage
+    layer a row of stage pictures per class; each class's id goes to its first row only."""
+    figure = Figure("assets/x.webp", "caption", "alt")
+    grad_cam = ShownMethod("grad-cam", "Grad-CAM", "class-maps")
+    score_cam = ShownMethod("score-cam", "Score-CAM", "class-maps")
+    layer_cam = ShownMethod("layer-cam", "LayerCAM", "class-maps")
+    stages = [LayerFigure(name, figure) for name in ("block_1", "out_relu")]
+    classes = [
+        ClassBlock(
+            Prediction(rank, rank, f"class {rank}", 0.1),
+            f"x--c{rank}",
+            [
+                MethodFigure(grad_cam, f"x--c{rank}--grad-cam", figure),
+                MethodFigure(layer_cam, f"x--c{rank}--layer-cam", figure, stages),
+                *([MethodFigure(score_cam, "x--c1--score-cam", figure)] if rank == 1 else []),
+            ],
+        )
+        for rank in (1, 2)
+    ]
+    (grid,) = family_grids("x", classes, {})
+    full, strip = grid.parts
+    assert (full.columns, strip.columns) == ([grad_cam], [score_cam])
+    assert [len(row.cells) for row in full.rows] == [1, 1]
+    assert [len(row.cells) for row in strip.rows] == [1]  # class 1 only: no cell for class 2
+    assert full.note == "" and strip.note.startswith("Top-1 class only (Score-CAM)")
+    assert [row.anchor for row in full.rows] == ["x--c1", "x--c2"]
+    assert [row.anchor for row in strip.rows] == [None]
+    (layered,) = grid.layered
+    assert layered.method == layer_cam and layered.note == ""
+    assert [row.picture.anchor for row in layered.rows] == ["x--c1--layer-cam", "x--c2--layer-cam"]
+    assert [row.anchor for row in layered.rows] == [None, None]
+    assert all(row.picture.layers == stages for row in layered.rows)

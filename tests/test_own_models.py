@@ -238,7 +238,7 @@ def test_a_trained_model_with_class_names_predicts_named_classes_and_grad_cam_fi
     assert "named by <code>names&#46;txt</code>" in page
     for index, label in enumerate(labels):
         block = page.split(f"#scene-{index}--predictions")[1]
-        first = re.search(r"\| 1 \| \[([a-z]+)\]", block)
+        first = re.search(r"\| 1 \| [^|]+ \| \[([a-z]+)\]", block)  # rank, probability, class
         assert first and first.group(1) == ("square", "cross")[label]
     spec = own_spec(own)
     pixels = np.stack([np.asarray(Image.open(p)) for p in sorted(photos.glob("*.png"))])
@@ -254,7 +254,7 @@ def test_without_class_names_classes_are_shown_by_index_and_said_so(tmp_path, sh
     assert build(_options(out, photos, own, methods=("grad-cam",), top=5)).ok
     page = _page(out, "shapes")
     assert "**shown by index**" in page and "| Class index |" in page
-    assert re.search(r"\| 1 \| \[class [01]\]", page)
+    assert re.search(r"\| 1 \| [^|]+ \| \[class [01]\]", page)  # rank, probability, class
     assert "| 3 |" not in page.split("#scene-0--predictions")[1].split("####")[0], (
         "--top is cut to the model's two classes"
     )
@@ -307,10 +307,15 @@ def test_bad_files_fail_alone_with_what_to_do_and_unexplainable_models_keep_a_pa
     flat = tmp_path / "flat.keras"
     keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
                       keras.layers.Dense(2)]).save(flat)  # fmt: skip
+    typo = tmp_path / "typo.keras"
+    typo.write_bytes(good.read_bytes())
     files = [corrupt, foreign, custom, two_inputs, flat, legacy, good]
+    owns = [*(_own(path) for path in files), _own(typo, target_layer="top_conf")]
     out = tmp_path / "site"
-    report = build(_options(out, photos, *(_own(path) for path in files)))
-    assert set(report.failed) == {"corrupt.keras", "foreign.h5", "custom.keras"}
+    report = build(_options(out, photos, *owns))
+    assert set(report.failed) == {"corrupt.keras", "foreign.h5", "custom.keras", "typo.keras"}
+    assert "--target-layer top_conf" in report.failed["typo.keras"]
+    assert "closest: top_conv" in report.failed["typo.keras"]
     assert "corrupt or not a saved Keras model" in report.failed["corrupt.keras"]
     assert "corrupt or not a saved Keras model" in report.failed["foreign.h5"]
     assert "custom layer" in report.failed["custom.keras"]

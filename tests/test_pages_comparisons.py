@@ -17,13 +17,15 @@ from pagekit import (
     SHOWN,
     TOP1,
     ids_of,
+    make_contexts,
     parse,
     plain,
     visible_text,
 )
 
-from generator.comparisons import ClassCount, Top1Choice, agreement
+from generator.comparisons import ClassCount, Top1Choice, agreement, comparisons
 from generator.page_ids import anchor
+from generator.site_records import Figure
 
 pytest_plugins = ("pagesites",)  # the built sites, shared by the session
 
@@ -133,3 +135,18 @@ def test_compare_index_lists_images_and_the_top1_matrix(imagenet_site):
     assert visible_text(beta).count("Egyptian cat") == len(IMAGES)
     assert 'href="../models/betanet/#filters-image"' in beta
     assert "GammaNet" not in rows  # failed models have no results
+
+
+def test_a_comparison_page_shows_the_colour_scale_of_its_own_method_only(tmp_path):
+    _, models, pages, thumbnails = make_contexts(tmp_path, "imagenet")
+    scales = {
+        method.slug: Figure(f"assets/legend/{method.slug}.webp", method.title, method.title)
+        for page in pages
+        for section in page.images
+        for explained in section.classes
+        for method in (tile.method for tile in explained.figures)
+    }
+    compared = comparisons(models, pages, thumbnails, scales=scales)
+    assert compared.pages
+    for page in compared.pages:  # the overview shows Grad-CAM's maps: its scale
+        assert page.legend == scales[page.method.slug], page.method.slug

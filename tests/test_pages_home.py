@@ -38,7 +38,11 @@ def test_index_table_has_every_model_links_built_ones_and_marks_failures(imagene
     assert "25.6 M" in model_rows["AlphaNet"] and "224×224" in model_rows["AlphaNet"]
     assert "76.0%" in model_rows["AlphaNet"] and "92.9%" in model_rows["AlphaNet"]
     assert "12.3 s" in model_rows["AlphaNet"]
-    assert "reference machine (4 CPU cores" in visible_text(index)  # where times were measured
+    # Where the times were measured is told on the About page, linked from the table's text.
+    assert "reference machine (4 CPU cores" not in visible_text(index)
+    assert "about/#build-time" in links
+    about = visible_text(imagenet_site.html("about/index.html"))
+    assert "reference machine (4 CPU cores" in about
     assert "conv5_block3_out" in model_rows["AlphaNet"]  # the Grad-CAM layer
     assert "unknown" in model_rows["BetaNet"]  # top-1 is None
     assert "failed" in model_rows["GammaNet"] and HOSTILE_FAILURE in model_rows["GammaNet"]
@@ -85,23 +89,52 @@ def test_times_measured_for_other_methods_are_not_shown_and_the_page_says_why(tm
     site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
     site = dataclasses.replace(site, reference_applies=False)
     write_site(tmp_path, site, models, model_pages, images)
-    index = (tmp_path / "index.md").read_text(encoding="utf-8")
-    card = (tmp_path / "models" / "alphanet.md").read_text(encoding="utf-8")
-    for text in (html.unescape(" ".join(page.split())) for page in (index, card)):
+    index, card, about = (
+        (tmp_path / name).read_text(encoding="utf-8")
+        for name in ("index.md", "models/alphanet.md", "about.md")
+    )
+    for text in (html.unescape(" ".join(page.split())) for page in (index, card, about)):
         assert "12.3 s" not in text and "12.34" not in text
-        assert "measured with Grad-CAM and DeConvNet only, top 5 classes, 5 images" in text
+    # The reason is the About page's; the home page and the model card only say and link it.
+    about = html.unescape(" ".join(about.split()))
+    assert "measured with Grad-CAM and DeConvNet only, top 5 classes, 5 images" in about
+    assert "No reference build time was measured for this build" in about
+    for text in (index, card):
+        assert "measured with Grad-CAM and DeConvNet only" not in html.unescape(text)
     alpha_row = next(line for line in index.splitlines() if line.startswith("| [AlphaNet]"))
     assert alpha_row.endswith("| not measured |")
-    assert "No reference build time was measured for this method set" in " ".join(index.split())
-    assert "| Build time | not measured for this method set" in card
+    assert "| Build time | not measured ([how it is measured](../about.md#build-time)) |" in card
 
 
-def test_home_page_names_the_methods_this_build_shows(tmp_path):
-    site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
-    for methods in (("Grad-CAM", "Guided Backprop", "DeConvNet"), ("Occlusion",)):
-        write_site(
-            tmp_path, dataclasses.replace(site, methods=methods), models, model_pages, images
-        )
-        index = " ".join((tmp_path / "index.md").read_text(encoding="utf-8").split())
-        count = f"{len(methods)} method{'s' if len(methods) > 1 else ''}"
-        assert f"by {count} ({', '.join(methods)}), one tab per family" in index
+def test_home_page_names_the_families_and_their_methods(imagenet_site):
+    index = imagenet_site.html("index.html")
+    section = index[index.index('id="methods"') : index.index('id="sample-images"')]
+    # Each family of the pages' methods, with its methods, in the pages' one order.
+    items = [visible_text(item) for item in re.findall(r"<li>.*?</li>", section, re.DOTALL)]
+    assert [item.split(":")[0].strip() for item in items] == ["Class maps", "Guided projections"]
+    links = [a.get("href") for tag, a in parse(section).tags if tag == "a"]
+    assert links[1:] == [  # after the heading's own permalink
+        "methods/#grad-cam",
+        "methods/#score-cam",
+        "methods/#guided-grad-cam",
+        "methods/#guided-backprop",
+        "methods/#deconvnet",
+    ]
+
+
+def test_home_page_links_the_walkthrough_first(imagenet_site):
+    index = imagenet_site.html("index.html")
+    article = index[index.index("<article") :]
+    links = [a.get("href") for tag, a in parse(article).tags if tag == "a" and a.get("href")]
+    content = [link for link in links if not link.startswith("#")]
+    assert content[0] == "start/", content[:3]
+    # And first after Home in the navigation.
+    nav = index[index.index('class="md-nav md-nav--primary"') : index.index("<article")]
+    pages = [
+        href
+        for tag, a in parse(nav).tags
+        if tag == "a" and (href := a.get("href")) and not href.startswith("#")
+    ]
+    pages = list(dict.fromkeys(pages))  # the site title links home too
+    assert pages[:3] == [".", "start/", "methods/"], pages
+    assert pages[-1] == "about/", pages

@@ -11,6 +11,7 @@ import re
 
 import pytest
 from pagekit import (
+    SHOWN_METHODS,
     make_contexts,
     parse,
     visible_text,
@@ -19,6 +20,7 @@ from pagekit import (
 
 from generator import pages
 from generator.method_records import catalog_records
+from generator.methods.families import FAMILIES
 from generator.pages import MissingParagraph
 
 pytest_plugins = ("pagesites",)  # the built sites, shared by the session
@@ -76,16 +78,25 @@ def test_a_method_without_its_paragraph_stops_the_pages_before_any_is_written(tm
     assert {path for path in tmp_path.rglob("*")} == before
 
 
-def test_methods_page_shows_each_method_once_in_the_order_given(tmp_path):
+def test_methods_page_shows_each_method_once_by_family_in_the_order_given(tmp_path):
     site, models, model_pages, images = make_contexts(tmp_path, "imagenet")
     records = list(reversed(catalog_records()))
     write_site(tmp_path, site, models, model_pages, images, methods=records)
     text = (tmp_path / "methods.md").read_text(encoding="utf-8")
-    headings = [f"{{ #{record.slug} }}" for record in records]
+    # Families in their order, each under its heading, its methods in the order given.
+    family_order = [family.slug for family in FAMILIES]
+    grouped = sorted(records, key=lambda record: family_order.index(record.family))
+    assert [r.slug for r in grouped] != [r.slug for r in records]  # the grouping is seen
+    families = [text.index(f"{{ #family-{slug} }}") for slug in family_order]
+    assert families == sorted(families)
+    headings = [f"{{ #{record.slug} }}" for record in grouped]
     # guided-backprop keeps the anchor it was cited by, and gets its slug's as well.
     headings = [h.replace("#guided-backprop ", "#guided-backpropagation ") for h in headings]
     places = [text.index(heading) for heading in headings]
     assert places == sorted(places) and all(text.count(h) == 1 for h in headings)
+    for record, place in zip(grouped, places):  # each method under its own family's heading
+        above = [slug for slug, at in zip(family_order, families) if at < place]
+        assert above[-1] == record.family, record.slug
     assert text.count('id="guided-backprop"') == 1
 
 
@@ -102,3 +113,43 @@ def test_methods_page_includes_the_rules_file_when_present(tmp_path, monkeypatch
     write_site(tmp_path, site, models, model_pages, images)
     text = (tmp_path / "methods.md").read_text(encoding="utf-8")
     assert "For swish" not in text and "## Backward rules on non-ReLU activations" in text
+
+
+def test_every_method_section_has_the_same_parts_and_this_builds_example(imagenet_site):
+    methods = imagenet_site.html("methods/index.html")
+    article = methods[methods.index("<article") : methods.index("</article>")]
+    records = catalog_records()
+    shown = {SHOWN_METHODS[title].slug for title in SHOWN_METHODS}
+    heads = [f'id="{record.slug}"' for record in records]
+    heads = [h.replace('"guided-backprop"', '"guided-backpropagation"') for h in heads]
+    starts = [article.index(head) for head in heads]
+    # A section ends where the next method's, the next family's or the next part's begins.
+    bounds = starts + [m.start() for m in re.finditer(r'id="family-', article)]
+    bounds.append(article.index('id="backward-rules"'))
+    ends = [min(b for b in bounds if b > start) for start in starts]
+    for record, start, end in zip(records, starts, ends):
+        section = article[start:end]
+        text = visible_text(section)
+        for part in ("Paper:", "What it shows.", "Where it misleads.", "Options and cost."):
+            assert part in text, (record.slug, part)
+        pictures = [a["src"] for tag, a in parse(section).tags if tag == "img"]
+        if record.slug in shown:
+            # The same model and photo for every method: the walkthrough's, its top class.
+            assert pictures == [f"../assets/alphanet/cat/{record.slug}-1.webp"], record.slug
+            links = [a.get("href") for tag, a in parse(section).tags if tag == "a"]
+            assert f"../models/alphanet/#cat--tabby-cat--{record.slug}" in links, record.slug
+        else:
+            assert not pictures and "this build did not compute" in text, record.slug
+
+
+def test_a_paragraph_without_every_part_stops_the_pages(tmp_path):
+    templates = tmp_path / "templates"
+    (templates / "methods").mkdir(parents=True)
+    record = catalog_records()[0]
+    source = (pages.TEMPLATES_DIR / record.paragraph).read_text(encoding="utf-8")
+    assert all(f"\n{part}" in source for part in pages.PARAGRAPH_PARTS)
+    pages.check_paragraphs(catalog_records(), pages.TEMPLATES_DIR)  # every catalog one passes
+    for part in pages.PARAGRAPH_PARTS:
+        (templates / record.paragraph).write_text(source.replace(f"\n{part}", "\n"), "utf-8")
+        with pytest.raises(MissingParagraph, match="lacks a part"):
+            pages.check_paragraphs([record], templates)

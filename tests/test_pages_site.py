@@ -51,11 +51,14 @@ def test_write_site_returns_the_pages_it_wrote(imagenet_site):
 
 def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
     targets = 0
+    # The walkthrough and the methods page show pictures of the model pages again (counted in
+    # tests/test_pages_walkthrough.py); every other page's pictures are counted here.
+    shown_again = {imagenet_site.docs / "start.md", imagenet_site.docs / "methods.md"}
     for page in imagenet_site.written:
         for url in re.findall(r"\]\(([^)\s]+\.(?:webp|png))\)", page.read_text(encoding="utf-8")):
             assert not url.startswith("/") and "://" not in url
             assert (page.parent / url).resolve().is_file(), (page, url)
-            targets += 1
+            targets += page not in shown_again
     models, images, methods = len(MODELS), len(IMAGES), len(SHOWN)
     per_model_page = images * (PICTURES_PER_IMAGE + 1) + 1  # + the grid link; + the filters
     home_and_compare_index = 2 * images

@@ -304,3 +304,20 @@ def test_plots_are_deterministic_and_sized_for_their_legends():
     assert render.similarity_plot(steps, many).height > render.similarity_plot(steps, few).height
     with pytest.raises(ValueError, match="2 values for 3 steps"):
         render.similarity_plot(steps, [("A", [0.1, 0.2])])
+
+
+def test_walkthrough_shows_the_first_models_trust_checks_on_its_photo(trust_site):
+    start = trust_site.html("start/index.html")
+    article = start[start.index("<article") : start.index("</article>")]
+    pictures = [a["src"] for tag, a in parse(article).tags if tag == "img"]
+    # The photo the checks use ('cat'), the catalog's first method's strip, and the curves.
+    assert pictures[0] == "../assets/alphanet/cat/crop.webp"
+    assert "../assets/alphanet/trust/randomization-grad-cam.webp" in pictures
+    assert "../assets/alphanet/trust/curves.webp" in pictures
+    links = [a.get("href") for tag, a in parse(article).tags if tag == "a"]
+    assert "../models/alphanet/#trust--grad-cam" in links
+    assert "../models/alphanet/#trust" in links and "../trust/" in links
+    model = trust_site.html("models/alphanet/index.html")
+    assert 'id="trust--grad-cam"' in model and 'id="trust"' in model
+    text = visible_text(article)
+    assert "did not run the checks" not in text and "the photo its trust checks use" in text

@@ -3,6 +3,8 @@ backgrounds that read on light and dark pages, projections cropped to receptive 
 
 from __future__ import annotations
 
+import io
+import itertools
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from sheetkit import label_points, runs
 
 from generator import render
 from generator.methods.display import DISPLAYS
@@ -127,16 +130,28 @@ def test_signed_maps_give_the_two_signs_opposite_hues_on_one_scale():
     signed[:8] = 2.0  # raises the class logit
     signed[8:12] = -0.5  # lowers it, a quarter as much
     signed[12:14] = -2.0  # lowers it as much as the top rows raise it
-    tile = render.method_tile("signed", np.zeros((32, 32, 3), np.uint8), signed)
+    photo = np.full((32, 32, 3), 255, np.uint8)
+    photo[20:, 16:] = 0  # a dark object where the map is 0
+    tile = render.method_tile("signed", photo, signed)
     assert (
         _hue_sign(tile[0, 0]) == 1 and _hue_sign(tile[9, 0]) == -1 and _hue_sign(tile[20, 0]) == 0
     )
-    # One scale for both signs, the map's largest |value|: +max and -max are the legend's ends.
+    # One scale for both signs, the map's largest |value|: +max and -max are the legend's ends
+    # (over the photo's white, which leaves the colours as they are).
     ramp = render.colormap_rgb(np.array([0.0, 1.0]), render.SIGNED_COLORMAP)
     assert (tile[0, 0] == ramp[1]).all() and (tile[12, 0] == ramp[0]).all()
     # -0.5 is a quarter of the way from white to full blue: paler than -2.
     assert tile[9, 0].astype(int).sum() > tile[12, 0].astype(int).sum()
     assert _has_colour_bar(render.display_legend("signed"), render.SIGNED_COLORMAP)
+    # Where the map is 0 a faint grey copy of the photo shows through: the object is darker
+    # than the white around it, yet light and without hue (faint), so no colour is read into it.
+    around, inside = tile[25, 5].astype(int), tile[25, 25].astype(int)
+    assert inside.sum() < around.sum() - 100
+    white = render.colormap_rgb(np.array([0.5]), render.SIGNED_COLORMAP)[0].astype(int)  # 0
+    assert (inside >= white * (1 - render.PHOTO_SHOWN) - 2).all() and _hue_sign(inside) == 0
+    # A map coarser than the photo is drawn over the photo resized to it.
+    coarse = render.method_tile("signed", photo, np.kron(np.eye(2), np.ones((4, 4))))
+    assert coarse.shape == (8, 8, 3)
 
 
 def test_magnitude_maps_run_from_zero_to_their_99_5th_percentile():
@@ -189,18 +204,19 @@ def test_grid_leaves_classes_a_method_did_not_explain_empty_with_a_note():
     grid = _rgba(
         render.explanation_grid(crop, columns, ["1. a", "2. b", "3. c"], tile_size=tile_size)
     )
+    drawn = (grid[..., :3] < 255).any(-1)  # on its white paper: not white
     # Rows 2 and 3 of the Occlusion column (grid column 2) hold only the note's text: no map.
     left, gap = 8 + 190 + 6, 6  # the picture's margin, the row labels, the first gap
     x = left + 1 * (tile_size + gap)
-    ys = [y for y in range(grid.shape[0]) if (grid[y, left : left + tile_size, 3] == 255).all()]
+    ys = [y for y in range(grid.shape[0]) if drawn[y, left : left + tile_size].all()]
     first, last = ys[0], ys[-1]  # rows of Grad-CAM tiles: the grid's first and last tile rows
-    top_cell = grid[first : first + tile_size, x : x + tile_size]
+    top_cell = drawn[first : first + tile_size, x : x + tile_size]
     bottom_cell = grid[last - tile_size + 1 : last + 1, x : x + tile_size]
-    assert (top_cell[..., 3] == 255).all()  # class 1: the map
-    assert (bottom_cell[..., 3] == 0).mean() > 0.5  # class 3: mostly transparent...
-    assert ((bottom_cell[..., 3] == 255) & (bottom_cell[..., :3].max(-1) < 60)).any()  # ...a note
+    assert top_cell.all()  # class 1: the map
+    assert (bottom_cell[..., :3] == 255).all(-1).mean() > 0.5  # class 3: mostly paper...
+    assert (bottom_cell[..., :3].max(-1) < 60).any()  # ...and a note's ink
     # One grid column per layer: 1 + 1 + 2 columns of tiles.
-    row = grid[first + tile_size // 2, left:, 3] == 255
+    row = drawn[first + tile_size // 2, left:]
     starts = np.flatnonzero(row[1:] & ~row[:-1]) + 1
     assert len(starts) + int(row[0]) == 4
 
@@ -228,8 +244,8 @@ def test_legend_has_one_scale_per_display_kind_titled_by_the_methods_that_use_it
 
 def test_existing_methods_draw_exactly_their_earlier_tiles():
     """The grid of the four original methods is the tiles they always had (Grad-CAM over the
-    photo, the three gradients centred on grey), in catalog order, above their two scales:
-    the pictures of earlier builds stay byte-identical (checked against the previous
+    photo, the three gradients centred on grey), in catalog order, above their two scales, on
+    white paper: the tiles of earlier builds stay byte-identical (checked against the previous
     implementation when drawing moved to display kinds)."""
     rng = np.random.default_rng(5)
     crop = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
@@ -253,6 +269,8 @@ def test_existing_methods_draw_exactly_their_earlier_tiles():
             render.explanation_legend(columns, side_by_side=True),
         ]
     )
+    paper = Image.new("RGBA", expected.size, "white")  # printed on white: opaque
+    expected = Image.alpha_composite(paper, expected).convert("RGB")
     assert render.explanation_grid(crop, columns, labels).tobytes() == expected.tobytes()
     assert render.display_scale("heatmap") == render.GRADCAM_SCALE
     assert render.display_scale("gradient") == render.GRADIENT_SCALE
@@ -261,3 +279,82 @@ def test_existing_methods_draw_exactly_their_earlier_tiles():
 def test_render_does_not_import_tensorflow():
     code = "import sys, generator.render; sys.exit('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False, env=os.environ).returncode == 0
+
+
+def _sheet_columns(rng: np.random.Generator, crop: np.ndarray) -> list[render.CellColumn]:
+    """A family's drawn cells as a build stores them: two methods that explain three classes,
+    a map at every stage layer, and one that explains the top class only."""
+    layers = ["block_1_expand_relu", "block_13_expand_relu", "out_relu"]
+    explained = [
+        render.ExplanationColumn("Grad-CAM", "heatmap", rng.uniform(size=(3, 64, 64))),
+        render.ExplanationColumn("Gradient × Input", "signed", rng.normal(size=(3, 64, 64))),
+        render.ExplanationColumn(
+            "LayerCAM", "heatmaps by layer", rng.uniform(size=(3, 3, 64, 64)), layers
+        ),
+        render.ExplanationColumn("Occlusion", "signed", rng.normal(size=(1, 8, 8))),
+    ]
+    return [
+        render.CellColumn(c.title, c.display, render.column_cells(c, crop), c.layers)
+        for c in explained
+    ]
+
+
+def test_print_sheet_is_a4_landscape_at_300_dpi_on_white_with_text_of_8_points(monkeypatch):
+    from generator.render import layout
+    from generator.render import sheet as sheet_module
+
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    sizes: list[int] = []  # every font the sheet draws with, its legends' included
+
+    def recorded(size: int = render.FONT_SIZE):
+        sizes.append(size)
+        return font(size)
+
+    font = layout.text_font
+    monkeypatch.setattr(layout, "text_font", recorded)
+    monkeypatch.setattr(sheet_module, "text_font", recorded)
+    labels = ["1. tabby, tabby cat\n50.0%", "2. Egyptian cat\n20.0%", "3. hen\n1.0%"]
+    picture = render.print_sheet(_sheet_columns(rng, crop), labels, [])
+
+    # A4 landscape at 300 dpi, opaque white paper (corners, and most of the sheet).
+    assert picture.size == render.A4_LANDSCAPE == (3508, 2480)
+    assert 297 / 25.4 * render.SHEET_DPI == pytest.approx(picture.width, abs=1)
+    assert 210 / 25.4 * render.SHEET_DPI == pytest.approx(picture.height, abs=1)
+    assert picture.mode == "RGB"
+    pixels = np.asarray(picture)
+    for corner in (pixels[0, 0], pixels[0, -1], pixels[-1, 0], pixels[-1, -1]):
+        assert tuple(corner) == (255, 255, 255)
+    # Every text at least 8 pt printed: the fonts asked for, and the labels' ink measured.
+    assert sizes and min(sizes) / render.SHEET_DPI * 72 >= 8
+    assert label_points(picture) >= 8
+    # The colour scales of both kinds drawn below, one column per layer, the top-1 strip apart.
+    legends = picture.crop((0, picture.height - 300, 1600, picture.height - 100))
+    assert _has_colour_bar(legends, render.HEATMAP_COLORMAP, rows=200)
+    assert _has_colour_bar(legends, render.SIGNED_COLORMAP, rows=200)
+
+    encoded = Image.open(io.BytesIO(render.encode_sheet(picture)))
+    assert encoded.size == render.A4_LANDSCAPE and encoded.mode == "RGB"
+    exif = encoded.getexif()
+    assert (exif[0x011A], exif[0x011B], exif[0x0128]) == (300, 300, 2)  # dpi, in inches
+    assert render.encode_sheet(picture) == render.encode_sheet(picture)  # no timestamp
+
+
+def test_print_sheet_leaves_no_empty_cell():
+    """The methods that explain fewer classes stand in a strip right of the grid: the rows under
+    the strip's first are paper, never a cell holding a note."""
+    rng = np.random.default_rng(4)
+    crop = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    picture = render.print_sheet(_sheet_columns(rng, crop), ["1. a", "2. b", "3. c"], [])
+    drawn = ~(np.asarray(picture) == 255).all(-1)
+    # Along the first tile row: 2 + 3 cells, then the strip's one, after a wider gap.
+    first_row = next(y for y in range(drawn.shape[0]) if drawn[y, 700:3000].mean() > 0.4)
+    middle = first_row + 60
+    cells = [(a, b) for a, b in runs(drawn[middle]) if a > 600]  # right of the labels
+    assert len(cells) == 6, cells
+    gaps = [b[0] - a[1] for a, b in itertools.pairwise(cells)]
+    assert gaps[-1] > max(gaps[:-1])
+    # Under the strip's cell: paper all the way to the legend.
+    strip = slice(cells[-1][0] + 2, cells[-1][1] - 2)
+    below = drawn[middle + (cells[0][1] - cells[0][0]) : middle + 900, strip]
+    assert not below.any()

@@ -1,5 +1,9 @@
 """The explanation methods the gallery knows, in the order pages show them: one line each.
 
+The lines are grouped by family (`families.FAMILIES`, in its order), so the catalog's order is
+the one every page shows: methods page, model pages, comparisons and the printable grid alike
+(`tests/test_method_records.py` checks the grouping).
+
 Adding a method: write its module (a `base.Method`, with the family whose grid shows it on model
 pages, `families.py`), add its line to `CATALOG` below, and write its test and its paragraph in
 `templates/methods/<slug>.md.j2`. Nothing else names a method.
@@ -34,17 +38,17 @@ class Entry:
 # fmt: off
 CATALOG: tuple[Entry, ...] = (
     Entry("grad-cam", "generator.methods.cam.grad_cam:GradCAM"),
-    Entry("guided-grad-cam", "generator.methods.cam.guided_grad_cam:GuidedGradCAM"),
     Entry("grad-cam-plus-plus", "generator.methods.cam.grad_cam_plus_plus:GradCAMPlusPlus"),
     Entry("layer-cam", "generator.methods.cam.layer_cam:LayerCAM"),
     Entry("score-cam", "generator.methods.cam.score_cam:ScoreCAM"),
+    Entry("guided-grad-cam", "generator.methods.cam.guided_grad_cam:GuidedGradCAM"),
     Entry("guided-backprop", "generator.methods.gradient.guided_backprop:GuidedBackprop"),
     Entry("deconvnet", "generator.methods.gradient.deconvnet:DeConvNet"),
+    Entry("smoothgrad-guided", "generator.methods.wrap.smooth_grad:SmoothGrad", wraps="guided-backprop"),
     Entry("saliency", "generator.methods.gradient.saliency:Saliency"),
+    Entry("smoothgrad", "generator.methods.wrap.smooth_grad:SmoothGrad", wraps="saliency"),
     Entry("gradient-x-input", "generator.methods.gradient.gradient_x_input:GradientXInput"),
     Entry("integrated-gradients", "generator.methods.gradient.integrated_gradients:IntegratedGradients"),
-    Entry("smoothgrad", "generator.methods.wrap.smooth_grad:SmoothGrad", wraps="saliency"),
-    Entry("smoothgrad-guided", "generator.methods.wrap.smooth_grad:SmoothGrad", wraps="guided-backprop"),
     Entry("occlusion", "generator.methods.perturb.occlusion:Occlusion"),
 )
 # fmt: on

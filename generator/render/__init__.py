@@ -7,6 +7,7 @@
 - `explanations`: one class's explanation map for one method, drawn by its display kind, with
   the colour scales that say how to read it;
 - `printable_grid`: one photo's explanations, every class and method, as one picture;
+- `sheet`: one method family's explanations of one photo on an A4 sheet at 300 dpi, for print;
 - `projections`: Zeiler & Fergus projections cropped to receptive fields;
 - `trust`: the trust checks' figures: a method's maps across the randomization cascade, the
   similarity plot and the deletion and insertion curves.
@@ -22,6 +23,7 @@ from generator.render.explanations import (
     GRADIENT_SCALE,
     MAGNITUDE_COLORMAP,
     MAGNITUDE_PERCENTILE,
+    PHOTO_SHOWN,
     SIGNED_COLORMAP,
     Titled,
     display_colormap,
@@ -78,6 +80,13 @@ from generator.render.projections import (
     PROJECTION_COLUMNS,
     projection_grid,
 )
+from generator.render.sheet import (
+    A4_LANDSCAPE,
+    SHEET_DPI,
+    SHEET_TEXT,
+    encode_sheet,
+    print_sheet,
+)
 from generator.render.trust import (
     STRIP_TILE,
     curves_plot,
@@ -93,9 +102,10 @@ from generator.render.webp import (
 
 # Part of every cache key: raise it when a figure's drawing or caption changes, so a rebuild
 # redraws instead of reusing pictures and captions of the old style.
-FIGURE_STYLE = 4
+FIGURE_STYLE = 5
 
 __all__ = [
+    "A4_LANDSCAPE",
     "DIVERGING_COLORMAP",
     "FEATURE_COLORMAP",
     "FIGURE_STYLE",
@@ -105,7 +115,10 @@ __all__ = [
     "HEATMAP_COLORMAP",
     "MAGNITUDE_COLORMAP",
     "MAGNITUDE_PERCENTILE",
+    "PHOTO_SHOWN",
     "PROJECTION_COLUMNS",
+    "SHEET_DPI",
+    "SHEET_TEXT",
     "SIGNED_COLORMAP",
     "STRIP_TILE",
     "TINY",
@@ -121,6 +134,7 @@ __all__ = [
     "display_colormap",
     "display_legend",
     "display_scale",
+    "encode_sheet",
     "encode_webp",
     "explanation_grid",
     "explanation_legend",
@@ -141,6 +155,7 @@ __all__ = [
     "minmax_unit",
     "new_canvas",
     "pointwise_matrix",
+    "print_sheet",
     "projection_grid",
     "randomization_strip",
     "rgb_filter_grid",

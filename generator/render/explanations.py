@@ -1,7 +1,7 @@
 """Explanation maps, drawn by their display kind (`methods.display.Display`).
 
 One class's tile for one method (heat map over the photo, signed gradient, attribution size,
-signed attribution, heat map at each layer), and the colour scales and captions that say how to
+signed attribution over a faint copy of the photo, heat map at each layer), and the colour scales and captions that say how to
 read each kind. Render knows how each KIND of map is drawn, never which method made it: callers
 pass method titles with their maps, so a method added to the catalog is drawn without a change
 here.
@@ -17,6 +17,7 @@ from PIL import Image, ImageFont
 
 from generator.methods.display import DISPLAYS, Display
 from generator.render.layout import (
+    FONT_SIZE,
     colour_legend,
     halo_text,
     line_height,
@@ -54,8 +55,9 @@ _SCALES: dict[Display, str] = {
         "percentile and above"
     ),
     "signed": (
-        "colour scale red-white-blue, the map alone: white = 0; red raises, blue lowers the "
-        "class logit; full red or blue = the map's largest absolute value"
+        "colour scale red-white-blue over a faint grey copy of the photo: white (the photo "
+        "shows through) = 0; red raises, blue lowers the class logit; full red or blue = the "
+        "map's largest absolute value"
     ),
     "heatmaps by layer": (
         "one panel per stage layer, colour scale inferno over the photo: black = 0, no "
@@ -83,8 +85,8 @@ _LEGEND_WORDS: dict[Display, str] = {
     "gradient": "from black (negative) through grey (0) to white (positive) in each colour channel",
     "magnitude": "from dark blue (0) to yellow (the map's 99.5th percentile and above)",
     "signed": (
-        "from blue (lowers the class logit) through white (0) to red (raises it), full colour "
-        "at the map's largest absolute value"
+        "from blue (lowers the class logit) through white (0, the faint photo shows through) "
+        "to red (raises it), full colour at the map's largest absolute value"
     ),
     "heatmaps by layer": "from black (no evidence) to yellow (strongest) in each stage layer",
 }
@@ -96,6 +98,7 @@ _DISPLAY_NAMES: dict[Display, str] = {
     "heatmaps by layer": "heat map at each layer",
 }
 _LAYER_PANEL = 160  # side of one layer's panel in a per-class picture
+PHOTO_SHOWN = 0.35  # how dark the photo's darkest pixel makes a signed map's colour (0: not shown)
 
 
 class Titled(Protocol):
@@ -121,10 +124,25 @@ def magnitude_image(magnitude: np.ndarray) -> np.ndarray:
     return colormap_rgb(unit, MAGNITUDE_COLORMAP)
 
 
-def signed_image(signed: np.ndarray) -> np.ndarray:
-    """A map around 0 (H, W) on its own: white = 0, red positive, blue negative, full colour at
-    the map's largest absolute value (so the two signs share one scale)."""
-    return colormap_rgb(symmetric_unit(signed), SIGNED_COLORMAP)
+def faint_photo(photo: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The photo as a light grey (H, W) factor in [1 - PHOTO_SHOWN, 1], resized to `shape`: what
+    a signed map multiplies, so the photo shows through where the map is white (0)."""
+    grey = Image.fromarray(np.asarray(photo, dtype=np.uint8)).convert("L")
+    if grey.size != (shape[1], shape[0]):
+        grey = grey.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    return 1.0 - PHOTO_SHOWN * (1.0 - np.asarray(grey, dtype=np.float32) / 255.0)
+
+
+def signed_image(signed: np.ndarray, photo: np.ndarray | None = None) -> np.ndarray:
+    """A map around 0 (H, W): white = 0, red positive, blue negative, full colour at the map's
+    largest absolute value (so the two signs share one scale); over a faint grey copy of
+    `photo` if given (multiplied: white lets the photo through, the hues keep their meaning),
+    so a coarse map such as occlusion's can be related to the object."""
+    colours = colormap_rgb(symmetric_unit(signed), SIGNED_COLORMAP)
+    if photo is None:
+        return colours
+    shaded = colours.astype(np.float32) * faint_photo(photo, colours.shape[:2])[..., None]
+    return np.round(shaded).astype(np.uint8)
 
 
 def _wrap_name(name: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
@@ -175,7 +193,7 @@ def method_tile(
     if display == "magnitude":
         return magnitude_image(maps)
     if display == "signed":
-        return signed_image(maps)
+        return signed_image(maps, crop)
     if display == "heatmaps by layer":
         if layers is None:
             raise ValueError('a "heatmaps by layer" map needs its layer names')
@@ -188,12 +206,16 @@ def display_colormap(display: Display) -> str:
     return _LEGENDS[display][2]
 
 
-def display_legend(display: Display, width: int = 300, title: str | None = None) -> Image.Image:
+def display_legend(
+    display: Display, width: int = 300, title: str | None = None, font_size: int = FONT_SIZE
+) -> Image.Image:
     """The colour bar of one display kind, with its end labels; titled by the kind's name
     unless `title` names the methods that use it."""
     low, high, colormap, middle, _ = _LEGENDS[display]
     title = _DISPLAY_NAMES[display] if title is None else title
-    return colour_legend(low, high, colormap, width, title=title, middle_label=middle)
+    return colour_legend(
+        low, high, colormap, width, title=title, middle_label=middle, font_size=font_size
+    )
 
 
 def _users(displays: Sequence[Titled]) -> dict[Display, list[str]]:
@@ -218,19 +240,23 @@ def legend_caption(displays: Sequence[Titled]) -> str:
 
 
 def explanation_legend(
-    displays: Sequence[Titled], width: int = 300, side_by_side: bool = False
+    displays: Sequence[Titled],
+    width: int = 300,
+    side_by_side: bool = False,
+    font_size: int = FONT_SIZE,
 ) -> Image.Image:
     """One colour scale per display kind in `displays` (catalog methods or grid columns), in
     order of first use, each titled with the methods that use it: one above the other (narrow
-    enough to be shown at full size on a phone) or side by side (under the printable grid)."""
+    enough to be shown at full size on a phone) or side by side (under the printable grid and
+    the print sheets)."""
     users = _users(displays)
     legends = [
-        display_legend(display, width, ", ".join(titles) + _LEGENDS[display][4])
+        display_legend(display, width, ", ".join(titles) + _LEGENDS[display][4], font_size)
         for display, titles in users.items()
     ]
     if not side_by_side:
         return stack(legends, gap=10, margin=0)
-    gap = 24
+    gap = 3 * font_size // 2
     canvas, _ = new_canvas(
         sum(legend.width for legend in legends) + gap * (len(legends) - 1),
         max(legend.height for legend in legends),

@@ -182,11 +182,13 @@ def colour_legend(
     width: int = 256,
     title: str | None = None,
     middle_label: str | None = None,
+    font_size: int = FONT_SIZE,
 ) -> Image.Image:
-    """A horizontal colour bar with its end labels (and a title above), for reading a map."""
-    font = text_font()
+    """A horizontal colour bar with its end labels (and a title above), for reading a map; its
+    bar as high as its text (`font_size`)."""
+    font = text_font(font_size)
     line = line_height(font)
-    bar_h = 16
+    bar_h = font_size
     titles = wrap_text(title, font, width) if title else []
     top = line * len(titles)
     canvas, draw = new_canvas(width + 8, top + bar_h + line + 8)

@@ -1,4 +1,5 @@
-"""The printable grid: one row per class, one column per method, the colour scales below.
+"""The printable grid: one row per class, one column per method, the colour scales below, on
+white.
 
 A picture of one photo's explanations that stands on its own when printed or shared: it names
 the model, photo and version above, every class in full, and each method's column. Cells are
@@ -128,4 +129,6 @@ def grid_of_cells(
         row_label_width=190,
     )
     parts = [text_block(title, grid.width, size=18)] if title else []
-    return stack([*parts, grid, explanation_legend(columns, side_by_side=True)])
+    drawn = stack([*parts, grid, explanation_legend(columns, side_by_side=True)])
+    paper = Image.new("RGBA", drawn.size, "white")  # opaque: it reads on a dark slide too
+    return Image.alpha_composite(paper, drawn).convert("RGB")
