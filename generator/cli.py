@@ -17,13 +17,20 @@ import re
 import signal
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from generator import __version__, console
 from generator.methods.budget import DEFAULT_BUDGET_GIB
 from generator.methods.catalog import SLUGS as METHOD_SLUGS
 from generator.model_facts import MODEL_FACTS
-from generator.options import DEFAULT_RANDOMIZATION_STEPS, DEFAULT_TRUST_STEPS
+from generator.options import (
+    DEFAULT_NEURON_CHANNELS,
+    DEFAULT_NEURON_SIZE,
+    DEFAULT_NEURON_STEPS,
+    DEFAULT_RANDOMIZATION_STEPS,
+    DEFAULT_TRUST_STEPS,
+)
 from generator.own_models import KERAS_PREPROCESSING, OwnModelError, own_model_files
 from generator.printable import printable
 
@@ -81,6 +88,18 @@ def _steps_argument(value: str) -> int:
     if not 1 <= steps <= 100:
         raise argparse.ArgumentTypeError(f"{steps} is not between 1 and 100")
     return steps
+
+
+def _ranged(low: int, high: int) -> Callable[[str], int]:
+    """An argument type: a whole number from `low` to `high`."""
+
+    def whole(value: str) -> int:
+        number = _whole_number(value)
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{number} is not between {low} and {high}")
+        return number
+
+    return whole
 
 
 def _repeats_argument(value: str) -> int:
@@ -341,6 +360,46 @@ def _parser() -> argparse.ArgumentParser:
         "one photo again with every method, 1 to 100 (default: %(default)s)",
     )
     build.add_argument(
+        "--no-neurons",
+        dest="neurons",
+        action="store_false",
+        help="leave out what the neurons look for (optimised images of the channels shown, "
+        "class pictures, DeepDream, inversion) and the channel pages (default: off)",
+    )
+    build.add_argument(
+        "--neuron-steps",
+        type=_ranged(1, 2048),
+        default=DEFAULT_NEURON_STEPS,
+        metavar="N",
+        help="optimisation steps per neuron picture, 1 to 2048 (the Distill article takes 512); "
+        "an inversion takes twice as many (default: %(default)s)",
+    )
+    build.add_argument(
+        "--neuron-size",
+        type=_ranged(32, 512),
+        default=DEFAULT_NEURON_SIZE,
+        metavar="PX",
+        help="side of a channel's picture in pixels, 32 to 512; class pictures are 4/3 as "
+        "large (default: %(default)s)",
+    )
+    build.add_argument(
+        "--neuron-channels",
+        type=_ranged(0, 4096),
+        default=DEFAULT_NEURON_CHANNELS,
+        metavar="N",
+        help="pictures per stage tensor, of the channels the page shows (those shown on most "
+        "photos first); every shown channel still gets its place on the channel page "
+        "(default: %(default)s)",
+    )
+    build.add_argument(
+        "--neuron-classes",
+        type=_ranged(0, 1_000_000),
+        nargs="+",
+        default=[],
+        metavar="INDEX",
+        help="class indices to picture besides each photo's top-1 class (default: none)",
+    )
+    build.add_argument(
         "--shard",
         type=_shard_argument,
         metavar="I/N",
@@ -511,6 +570,11 @@ def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
         evaluate=args.evaluate,
         trust_steps=args.trust_steps,
         randomization_steps=args.randomization_steps,
+        neurons=args.neurons,
+        neuron_steps=args.neuron_steps,
+        neuron_size=args.neuron_size,
+        neuron_channels=args.neuron_channels,
+        neuron_classes=tuple(dict.fromkeys(args.neuron_classes)),
     )
     try:
         report = build(options, terminal)

@@ -419,7 +419,7 @@ class ImageFigures:
             caption,
             caption,
         )
-        return FeatureMapFigure(layer, shape, figure)
+        return FeatureMapFigure(layer, shape, figure, tuple(int(c) for c in channels))
 
     def projections(
         self,
@@ -444,7 +444,7 @@ class ImageFigures:
             caption,
             caption,
         )
-        return ProjectionFigure(layer, figure)
+        return ProjectionFigure(layer, figure, tuple(int(c) for c in channels))
 
 
 # --- figures of the trust checks (one model) ----------------------------------------------------
@@ -524,3 +524,102 @@ def trust_plots(
             caption,
         )
     return similarity, deletion
+
+
+class NeuronFigures:
+    """Names and captions the neurons section's figures of one model (`neuron_work`), in
+    `assets/<model>/_neurons/` (an underscore: no photo's slug, so no photo's folder, has one)."""
+
+    def __init__(
+        self, writer: FigureWriter, model_name: str, model_slug: str, settings: str
+    ) -> None:
+        self.writer = writer
+        self.model_name = model_name
+        self.base = f"assets/{model_slug}/_neurons"
+        self.settings = settings
+
+    @staticmethod
+    def tensor_slug(tensor: str) -> str:
+        return slugify(tensor)
+
+    def picture(self, tensor: str, channel: int, pixels: np.ndarray, score: float) -> Figure:
+        """The image optimised to maximise one channel's mean activation."""
+        reached = (
+            f"reached {score:.3g}"
+            if score > 0
+            else "it never fired: a dead channel, or one no input of this size excites"
+        )
+        words = (
+            f"{self.model_name}, tensor {tensor}, channel {channel}: the image optimised to "
+            f"maximise the channel's mean activation ({reached}); {self.settings}"
+        )
+        path = f"{self.base}/{self.tensor_slug(tensor)}/ch-{channel}.webp"
+        return self.writer.image(path, partial(Image.fromarray, pixels), words, words)
+
+    def card(self, tensor: str, channel: int, draw: Callable[[], Image.Image]) -> Figure:
+        """One channel's card: its activation on every photo, its strongest patches, its
+        projection (`render.channel_card`)."""
+        words = (
+            f"{self.model_name}, tensor {tensor}, channel {channel}: top, its activation on "
+            "every sample photo (one colour scale, drawn below); bottom, the receptive field of "
+            "its strongest unit on each photo, strongest photo first, and (for a pictured "
+            "channel) that unit's Guided Backprop projection on its strongest photo"
+        )
+        path = f"{self.base}/{self.tensor_slug(tensor)}/ch-{channel}-card.webp"
+        return self.writer.image(path, draw, words, words)
+
+    def grid(
+        self, tensor: str, shape: tuple[int, ...], pixels: np.ndarray, channels: Sequence[int]
+    ) -> Figure:
+        """The optimised images of one tensor's pictured channels, labelled "ch N"."""
+        size = "x".join(str(d) for d in shape)
+        words = (
+            f"{self.model_name}: what {len(channels)} channels of tensor {tensor} ({size}) look "
+            f"for, each the image optimised to maximise its mean activation; {self.settings}"
+        )
+        labels = [f"ch {c}" for c in channels]
+        path = f"{self.base}/{self.tensor_slug(tensor)}.webp"
+        return self.writer.image(path, partial(render.picture_grid, pixels, labels), words, words)
+
+    def class_picture(self, index: int, label: str, pixels: np.ndarray, rank: int) -> Figure:
+        """The image optimised to maximise one class's pre-softmax logit."""
+        ranked = "the class wins" if rank == 1 else f"the class ranks {rank}"
+        words = (
+            f"{self.model_name}: what it draws for class {index} '{label}', the image optimised "
+            f"to maximise the class's pre-softmax logit (on it, {ranked}); {self.settings}"
+        )
+        path = f"{self.base}/class-{index}.webp"
+        return self.writer.image(path, partial(Image.fromarray, pixels), words, words)
+
+    def dream(
+        self, title: str, tensor: str, crop: np.ndarray, dreamed: np.ndarray, how: str
+    ) -> Figure:
+        """A photo and its DeepDream at one tensor, made as `how` says."""
+        words = (
+            f"{self.model_name}, image '{title}': the photo and its DeepDream at tensor {tensor} "
+            f"(the photo changed to raise the squared activations of that tensor; {how})"
+        )
+        labels = [title, "DeepDream"]
+        draw = partial(render.photo_and_results, crop, [dreamed], labels)
+        return self.writer.image(f"{self.base}/deep-dream.webp", draw, words, words)
+
+    def inversion(
+        self,
+        title: str,
+        photo: np.ndarray,
+        inverted: Sequence[tuple[str, np.ndarray, float]],
+        how: str,
+    ) -> Figure:
+        """A photo and the images optimised from noise to match its activations at tensors:
+        `inverted` holds (tensor, pixels, relative error) each; made as `how` says."""
+        parts = [f"from {tensor}, relative error {error:.2f}" for tensor, _, error in inverted]
+        words = (
+            f"{self.model_name}, image '{title}': the photo and images optimised from noise to "
+            f"reproduce its activations ({'; '.join(parts)}; {how}): what each depth keeps of "
+            "the photo"
+        )
+        depths = ["early", "late"] if len(inverted) == 2 else [tensor for tensor, _, _ in inverted]
+        labels = [title, *(f"{d} · error {e:.2f}" for d, (_, _, e) in zip(depths, inverted))]
+        pictures = [pixels for _, pixels, _ in inverted]
+        draw = partial(render.photo_and_results, photo, pictures, labels)
+        return self.writer.image(f"{self.base}/inversion.webp", draw, words, words)

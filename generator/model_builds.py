@@ -145,7 +145,9 @@ def _build_model_page(
                 writer, (spec.name, spec.slug), plan, options.trust_steps, methods, outcomes,
                 scores, parts,
             )  # fmt: skip
-        page = model_page(spec, options, card, outcomes, trust=trust)
+        if plan.neurons is not None:
+            writer.keep(plan.neurons.figures())
+        page = model_page(spec, options, card, outcomes, trust=trust, neurons=plan.neurons)
         return _Outcome(page, built_here=False)
     work = ModelWork(spec, options, images, legend, plan, weights or "random")
     if options.isolate:

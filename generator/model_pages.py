@@ -19,6 +19,7 @@ from generator.site_records import (
     ModelPage,
     ModelSummary,
     ModelTrust,
+    NeuronSection,
     OwnModelFacts,
 )
 
@@ -47,10 +48,12 @@ def model_page(
     outcomes: list[ImageOutcome],
     left_out: Sequence[str] = (),
     trust: ModelTrust | None = None,
+    neurons: NeuronSection | None = None,
 ) -> ComputedPage:
     """The page context, the model's compute seconds as recorded when they were spent, and
     what of it was computed in this build; `left_out` says which methods the memory budget
-    left out, and why; `trust` is the trust section (None: the build did not check)."""
+    left out, and why; `trust` is the trust section (None: the build did not check); `neurons`
+    what the neurons look for (None: `--no-neurons`)."""
     mode, label = spec.weights_label(options.weights)
     page = ModelPage(
         summary=model_summary(spec, card.target.name, "built", None),
@@ -67,9 +70,11 @@ def model_page(
         left_out=list(left_out),
         trust=trust,
         own=card.own,
+        neurons=neurons,
     )
     computed = Counter(slug for outcome in outcomes for slug in outcome.computed)
     seconds = card.seconds + sum(outcome.seconds for outcome in outcomes)
+    seconds += neurons.seconds if neurons is not None else 0.0
     return ComputedPage(page, seconds, dict(computed))
 
 

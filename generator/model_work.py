@@ -46,6 +46,7 @@ from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import ReceptiveField, projection_crops, receptive_fields
 from generator.model_pages import ComputedPage, model_page
 from generator.model_process import PipeProgress, peak_rss_gib
+from generator.neuron_work import NeuronInputs, neuron_section
 from generator.options import BuildOptions
 from generator.own_model_work import cannot_explain, fitted_options, own_facts, unexplained_page
 from generator.own_models import OwnModelError
@@ -381,11 +382,25 @@ def compute_model_page(
             ),
             "randomization": sum(slug in parts for slug in plan.missing_randomization),
         }
-        model = (spec.name, spec.slug)
         trust = trust_section(
-            writer, model, work.plan, options.trust_steps, methods, outcomes, scores, parts
+            writer,
+            (spec.name, spec.slug),
+            work.plan,
+            options.trust_steps,
+            methods,
+            outcomes,
+            scores,
+            parts,
         )
-    computed = model_page(spec, options, card, outcomes, lines, trust)
+    neurons = work.plan.neurons
+    if work.plan.missing_neurons and outcomes:
+        progress.set_postfix_str(f"{spec.name}: what the neurons look for")
+        sections = [outcome.section for outcome in outcomes]
+        asked = NeuronInputs(spec, model, graph, projector, fields, work.images, sections)
+        neurons = neuron_section(asked, options, work.plan, writer, cache)
+    elif neurons is not None:
+        writer.keep(neurons.figures())
+    computed = model_page(spec, options, card, outcomes, lines, trust, neurons)
     return dataclasses.replace(computed, left_out=left_out, checked=checked)
 
 

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 DEFAULT_TRUST_STEPS = 6  # deletion and insertion: pixels removed or revealed in 6 equal steps
 DEFAULT_RANDOMIZATION_STEPS = 2  # the head, then every layer
 
+# What the neurons look for (`neuron_work`): the defaults keep the section within half of a
+# model's explanation compute (measured per model; see README). A publishing build on a bigger
+# machine raises them.
+DEFAULT_NEURON_STEPS = 32  # Adam steps per picture (and per inversion, twice as many)
+DEFAULT_NEURON_SIZE = 96  # a channel's picture, in pixels (class pictures: 4/3 of that)
+DEFAULT_NEURON_CHANNELS = 8  # pictures per stage tensor, of the channels the page shows
+
 
 class BuildRefused(RuntimeError):
     """The build cannot go on as asked; the message names the culprit and the fix."""
@@ -45,6 +52,11 @@ class BuildOptions:
     evaluate: bool = True  # check how far to trust each method (`trust_work`)
     trust_steps: int = DEFAULT_TRUST_STEPS  # deletion and insertion steps
     randomization_steps: int = DEFAULT_RANDOMIZATION_STEPS  # cascade steps, at most one a stage
+    neurons: bool = True  # what the neurons look for (`neuron_work`)
+    neuron_steps: int = DEFAULT_NEURON_STEPS
+    neuron_size: int = DEFAULT_NEURON_SIZE
+    neuron_channels: int = DEFAULT_NEURON_CHANNELS
+    neuron_classes: tuple[int, ...] = ()  # classes pictured besides each photo's top-1
     repeated: tuple[str, ...] = field(init=False, default=())  # models asked for more than once
 
     def __post_init__(self) -> None:

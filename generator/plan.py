@@ -39,6 +39,7 @@ from generator.site_records import (
     Figure,
     FilterFigure,
     MethodTile,
+    NeuronSection,
     OwnModelFacts,
     Prediction,
     ProjectionFigure,
@@ -49,7 +50,7 @@ from generator.site_records import (
 from generator.trust_summary import BASELINES
 
 # The JSON shape of the cached records (`site_records`); a change makes old entries misses.
-RECORDS_VERSION = 5
+RECORDS_VERSION = 6
 
 
 # --- cache keys -------------------------------------------------------------------------------
@@ -184,13 +185,38 @@ SIMILARITY_MODULE = f"{TRUST_PACKAGE}.similarity"
 
 
 @cache
-def trust_code() -> str:
-    """A digest of the trust checks' code, read from the package's source files."""
-    spec = importlib.util.find_spec(TRUST_PACKAGE)
-    assert spec is not None and spec.submodule_search_locations, f"{TRUST_PACKAGE} is missing"
+def package_code(package: str) -> str:
+    """A digest of a package's code, read from its source files."""
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.submodule_search_locations, f"{package} is missing"
     folder = Path(next(iter(spec.submodule_search_locations)))
-    modules = {f"{TRUST_PACKAGE}.{path.stem}" for path in folder.glob("*.py")}
-    return _source_digest(frozenset(modules - {f"{TRUST_PACKAGE}.__init__"}) | {TRUST_PACKAGE})
+    modules = {f"{package}.{path.stem}" for path in folder.glob("*.py")}
+    return _source_digest(frozenset(modules - {f"{package}.__init__"}) | {package})
+
+
+def trust_code() -> str:
+    """A digest of the trust checks' code."""
+    return package_code(TRUST_PACKAGE)
+
+
+# What the neurons look for: the optimisation (`generator/methods/neurons/`), what the model
+# process does with it and how its figures are drawn; a change recomputes that section only.
+NEURON_CODE = ("generator.methods.neurons", "generator.neuron_work", "generator.render.neurons")
+
+
+def neurons_key(model_key: str, image_keys: Iterable[str], options: BuildOptions) -> str:
+    """The key of a model's neurons section: its photos (the channels their figures show, their
+    top classes) and the section's options."""
+    return content_key(
+        model=model_key,
+        images=list(image_keys),
+        steps=options.neuron_steps,
+        size=options.neuron_size,
+        channels=options.neuron_channels,
+        classes=list(options.neuron_classes),
+        code=package_code(NEURON_CODE[0]),
+        work=_source_digest(frozenset(NEURON_CODE[1:])),
+    )
 
 
 def scores_key(image_key: str, scored: str, options: BuildOptions) -> str:
@@ -445,6 +471,20 @@ class _Cached:
             return None
         return part if valid else None
 
+    def neurons(self, key: str) -> NeuronSection | None:
+        try:
+            data = self.cache.get(key)
+            if data is None:  # a miss
+                return None
+            section = NeuronSection.from_json(data)
+            if section is None:
+                return None
+            valid = all(isinstance(stage.tensor, str) for stage in section.stages)
+            valid = valid and self._complete(section.figures(), data["files"])
+        except _UNREADABLE:
+            return None
+        return section if valid else None
+
     def grid(self, key: str) -> PrintPart | None:
         try:
             data = self.cache.get(key)
@@ -500,10 +540,17 @@ class Plan:
     randomization_photo: str | None = None
     randomization_keys: dict[str, str] = field(default_factory=dict)
     randomization: dict[str, RandomizationPart | None] = field(default_factory=dict)
+    # The neurons section (`--no-neurons`: no key): its key, and the section cached
+    neurons_key: str | None = None
+    neurons: NeuronSection | None = None
 
     @property
     def missing_randomization(self) -> list[str]:
         return [slug for slug, part in self.randomization.items() if part is None]
+
+    @property
+    def missing_neurons(self) -> bool:
+        return self.neurons_key is not None and self.neurons is None
 
     @property
     def needs_model(self) -> bool:
@@ -512,6 +559,7 @@ class Plan:
             self.card is None
             or any(image.needs_model for image in self.images.values())
             or bool(self.missing_randomization)
+            or self.missing_neurons
         )
 
     @property
@@ -557,8 +605,12 @@ def plan_model(
             key, shared, keys, parts, grid_key(key, keys.values()), grid, scores_keys, scores
         )
     slugs = tuple(m.slug for m in methods)
+    neurons = {}
+    if options.neurons and images:
+        key = neurons_key(cached.key, (image.key for image in planned.values()), options)
+        neurons = {"neurons_key": key, "neurons": read(partial(cached.neurons, key))}
     if not options.evaluate or not images:
-        return Plan(cached.key, read(cached.card), planned, slugs)
+        return Plan(cached.key, read(cached.card), planned, slugs, **neurons)
     photo = planned[images[0].slug]  # the first photo by name: stated on the page
     randomization_keys = {
         slug: randomization_key(photo.key, photo.method_keys[slug], options) for slug in slugs
@@ -574,4 +626,5 @@ def plan_model(
         images[0].slug,
         randomization_keys,
         randomization,
+        **neurons,
     )

@@ -363,6 +363,16 @@ class NeuronSection:
     not_drawn: list[str] = field(default_factory=list)  # what is missing, and why
     seconds: float = 0.0
 
+    def figures(self) -> list[Figure]:
+        """Every picture of the section and its channel pages."""
+        made = [c.figure for c in self.classes]
+        made += [f for f in (self.dream, self.inversion) if f is not None]
+        for stage in self.stages:
+            made += [stage.grid] if stage.grid is not None else []
+            made += [view.card for view in stage.channels]
+            made += [view.picture for view in stage.channels if view.picture is not None]
+        return made
+
     @classmethod
     def from_json(cls, data: dict | None) -> NeuronSection | None:
         if data is None:

@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 BUILD_COMMAND = (sys.executable, "-m", "generator", "build")  # the CLI as a user runs it
 # Builds that test the pipeline (cache, output safety, the terminal), not the methods, compute
-# one class map and one input attribution, and leave out the trust checks: every method and
-# check traced would add minutes per test. tests/test_build_e2e.py builds with every method and
-# the checks.
+# one class map and one input attribution, and leave out the trust checks and the neurons
+# section: every method, check and optimisation traced would add minutes per test.
+# tests/test_build_e2e.py builds with every method, the checks and the neurons section.
 QUICK_METHODS = ("grad-cam", "guided-backprop")
 
 
@@ -29,6 +29,7 @@ def small_build_options(images: Path, out: Path, top: int) -> list[str]:
     return [
         "--models", "MobileNetV3Small", "--images", str(images), "--out", str(out),
         "--weights", "random", "--top", str(top), "--methods", *QUICK_METHODS, "--no-evaluate",
+        "--no-neurons",
     ]  # fmt: skip
 
 
@@ -47,6 +48,7 @@ def quick_build_options(images: Path, out: Path, top: int, **overrides) -> Build
         top=top,
         methods=QUICK_METHODS,
         evaluate=False,
+        neurons=False,
     )
     return dataclasses.replace(options, **overrides)
 

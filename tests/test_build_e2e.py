@@ -86,6 +86,31 @@ def test_every_model_page_checks_every_method_and_the_leaderboard_links_them(bui
     assert "trust.md" in (docs / "index.md").read_text(encoding="utf-8")
 
 
+def test_every_model_page_shows_what_its_neurons_look_for_and_links_each_channel(built):
+    """The neurons section at its defaults: a grid per stage tensor, class and DeepDream and
+    inversion pictures; every channel a feature-map figure draws links to its anchor on its
+    tensor's channel page, which holds its card (and its picture, if pictured)."""
+    import re
+
+    _, docs, _ = built
+    for slug in ("mobilenetv3small", "mobilenet"):
+        page = (docs / "models" / f"{slug}.md").read_text(encoding="utf-8")
+        assert "What the neurons look for" in page
+        for name in ("deep-dream.webp", "inversion.webp"):
+            assert (docs / "assets" / slug / "_neurons" / name).is_file()
+            assert f"_neurons/{name}" in page
+        assert list((docs / "assets" / slug / "_neurons").glob("class-*.webp"))
+        links = set(re.findall(rf"\.\./neurons/{slug}/([a-z0-9-]+)\.md#(ch-\d+)", page))
+        assert links, "no channel is linked"
+        for tensor, anchor in links:
+            channel_page = (docs / "neurons" / slug / f"{tensor}.md").read_text(encoding="utf-8")
+            assert f'id="{anchor}"' in channel_page or f"{{ #{anchor} }}" in channel_page
+            stem = docs / "assets" / slug / "_neurons" / tensor / anchor
+            assert stem.with_name(f"{anchor}-card.webp").is_file()
+        pictured = list((docs / "assets" / slug / "_neurons").glob("*/ch-*[0-9].webp"))
+        assert pictured and all(Image.open(p).size == (96, 96) for p in pictured)
+
+
 def test_manifest_lists_exactly_the_generated_files(built):
     _, docs, _ = built
     manifest = json.loads((docs / ".gallery-manifest.json").read_text(encoding="utf-8"))

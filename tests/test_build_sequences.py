@@ -62,6 +62,8 @@ METHODS = ("grad-cam", "guided-backprop", "score-cam")
 # The trust checks, when a sequence turns them on, at their cheapest settings.
 TRUST_STEPS = 2
 RANDOMIZATION_STEPS = 1
+# The neurons section, when a sequence turns it on, at its cheapest settings.
+NEURON_ARGUMENTS = ("--neuron-steps", "2", "--neuron-size", "32", "--neuron-channels", "2")
 CAT = (REPO / "sample_images" / "cat.jpg").read_bytes()
 ROCKET = (REPO / "sample_images" / "rocket.jpg").read_bytes()
 USER_PAGE = "my-notes.md"  # a page of the user's own, beside the generated ones
@@ -157,6 +159,7 @@ class BuildSequence(RuleBasedStateMachine):
         self.top = 1
         self.many_pass_top = 1
         self.evaluate = False  # the trust checks, cheap settings (TRUST_ARGUMENTS) when on
+        self.neurons = False  # what the neurons look for, cheap settings (NEURON_ARGUMENTS)
         self.own: int | None = None  # which version of the own model file is built, if any
         self.photos: dict[str, bytes] = {}
         self.edited: dict[str, bytes] = {}  # generated files the user changed, and their bytes
@@ -188,6 +191,12 @@ class BuildSequence(RuleBasedStateMachine):
     def toggle_evaluation(self) -> None:
         """The trust checks and their leaderboard come and go with `--no-evaluate`."""
         self.evaluate = not self.evaluate
+        self._build()
+
+    @rule()
+    def toggle_neurons(self) -> None:
+        """The neurons section and its channel pages come and go with `--no-neurons`."""
+        self.neurons = not self.neurons
         self._build()
 
     @rule(version=st.sampled_from((0, 1, None)))
@@ -228,6 +237,10 @@ class BuildSequence(RuleBasedStateMachine):
             evaluate=self.evaluate,
             trust_steps=TRUST_STEPS,
             randomization_steps=RANDOMIZATION_STEPS,
+            neurons=self.neurons,
+            neuron_steps=int(NEURON_ARGUMENTS[1]),
+            neuron_size=int(NEURON_ARGUMENTS[3]),
+            neuron_channels=int(NEURON_ARGUMENTS[5]),
         )
         stdout, stderr = io.StringIO(), io.StringIO()
         with (
@@ -319,6 +332,7 @@ class BuildSequence(RuleBasedStateMachine):
             str(self.many_pass_top), "--methods", *self.methods, "--in-process",
             *(("--trust-steps", str(TRUST_STEPS), "--randomization-steps",
                str(RANDOMIZATION_STEPS)) if self.evaluate else ("--no-evaluate",)),
+            *(NEURON_ARGUMENTS if self.neurons else ("--no-neurons",)),
             *(("--model-file", str(self.root / OWN_MODEL)) if self.own is not None else ()),
         ]  # fmt: skip
 
@@ -361,7 +375,8 @@ class BuildSequence(RuleBasedStateMachine):
 
     def _check_equals_fresh_build(self) -> None:
         photos = tuple(sorted(self.photos.items()))
-        key = (self.methods, self.top, self.many_pass_top, self.evaluate, self.own, photos)
+        key = (self.methods, self.top, self.many_pass_top, self.evaluate, self.neurons, self.own,
+               photos)  # fmt: skip
         fresh = _fresh_sites.get(key)
         if fresh is None:
             fresh = Path(tempfile.mkdtemp(prefix="gallery-fresh-")) / "site"
@@ -398,9 +413,12 @@ def test_the_sequence_of_issue_24_and_every_move_once() -> None:
         lambda: machine.edit("assets/mobilenetv3small/rocket/crop.webp"),
         lambda: machine.change_classes(top=1, many_pass_top=1),
         lambda: machine.toggle_evaluation(),  # off: they go
+        lambda: machine.toggle_neurons(),  # on: the section and its channel pages
+        lambda: machine.add_or_replace_photo("cat.jpg", 1),  # its channels and classes change
         lambda: machine.own_model(0),  # the user's own model joins, under "Your models"
         lambda: machine.own_model(1),  # retrained: recomputed, same address
         lambda: machine.own_model(None),  # and gone: its page and pictures go
+        lambda: machine.toggle_neurons(),  # off: the channel pages go
         lambda: machine.delete_my_edits(),
         lambda: machine.delete("assets/mobilenetv3small/cat/explanations.webp"),
         lambda: machine.add_or_replace_photo("cat.jpg", 1),

@@ -338,3 +338,39 @@ def test_a_trust_option_changed_recomputes_only_its_check(tmp_path, counted, cap
     assert (counted["models"], counted["images"]) == (3, 6), line
     assert f"trust checks computed: randomization of {len(QUICK_METHODS)}" in line
     assert "deletion and insertion of" not in line
+
+
+def test_a_neuron_option_changed_recomputes_only_the_neurons_section(tmp_path, counted):
+    """--neuron-steps (and the section's other options) are in its key only: the model is built
+    again for the section, no photo is explained again, and no picture outside the section is
+    written; the rebuild with the first options is byte-identical to the first build;
+    --no-neurons removes the section's pictures and channel pages."""
+    images = tmp_path / "images"
+    images.mkdir()
+    shutil.copy(REPO / "sample_images" / "cat.jpg", images / "cat.jpg")
+    out = tmp_path / "site"
+    options = quick_build_options(
+        images, out, top=1, neurons=True, neuron_steps=2, neuron_size=32, neuron_channels=2
+    )
+    assert build(options).ok
+    assert (counted["models"], counted["images"]) == (1, 1)
+    first = site_files(out)
+    pictures = sorted(p for p in first if "/_neurons/" in p)
+    channel_pages = sorted(p for p in first if p.startswith("neurons/"))
+    assert pictures and channel_pages
+    outside = {p: s for p, s in _stamps(out).items() if "_neurons" not in p and p.endswith(".webp")}
+
+    assert build(dataclasses.replace(options, neuron_steps=3)).ok
+    assert (counted["models"], counted["images"]) == (2, 1)  # built again, nothing explained
+    assert {p: _stamps(out)[p] for p in outside} == outside  # no other picture written
+    page = (out / "models" / "mobilenetv3small.md").read_text(encoding="utf-8")
+    assert "3 Adam steps" in page
+    changed = [p for p in pictures if site_files(out)[p] != first[p]]
+    assert changed  # the optimised pictures are new
+
+    assert build(options).ok
+    assert site_files(out) == first  # the first options again: the same bytes
+
+    assert build(dataclasses.replace(options, neurons=False)).ok
+    left = site_files(out)
+    assert not [p for p in left if "/_neurons/" in p or p.startswith("neurons/")]

@@ -31,10 +31,14 @@ class LayerProjections:
         self._step = tf.function(self._projection_step, reduce_retracing=True, autograph=False)
 
     def project(
-        self, images: np.ndarray, channels: Mapping[str, Sequence[int]]
-    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        self,
+        images: np.ndarray,
+        channels: Mapping[str, Sequence[int]],
+        rules: tuple[Rule, ...] = _BOTH_RULES,
+    ) -> dict[str, tuple[np.ndarray, ...]]:
         """Layer -> (guided, deconvnet), each (N, P, H, W, 3): the input gradient of each
-        requested channel's strongest activation, for the stage layers named in `channels`."""
+        requested channel's strongest activation, for the stage layers named in `channels`;
+        one array per rule of `rules` (a channel's card needs the guided one only)."""
         self._check(channels)
         stage_layers = self.explainer.stage_layers
         requested = [layer for layer in stage_layers if channels.get(layer)]
@@ -47,10 +51,10 @@ class LayerProjections:
         x = as_images(images)
         # Both rules in one pass where two inputs fit the memory plan, else one rule at a time.
         objectives = max(len(channels[layer]) for layer in requested)
-        if len(images) * len(_BOTH_RULES) <= self.explainer.memory.projection_chunk(objectives):
-            groups = [_BOTH_RULES]
+        if len(images) * len(rules) <= self.explainer.memory.projection_chunk(objectives):
+            groups = [rules]
         else:
-            groups = [(rule,) for rule in _BOTH_RULES]
+            groups = [(rule,) for rule in rules]
         per_group = [self._step(x, positions, indices, rules) for rules in groups]
         return {
             layer: tuple(np.concatenate([g[i].numpy() for g in per_group]))

@@ -8,6 +8,8 @@
   the colour scales that say how to read it;
 - `printable_grid`: one photo's explanations, every class and method, as one picture;
 - `sheet`: one method family's explanations of one photo on an A4 sheet at 300 dpi, for print;
+- `neurons`: optimised images (what a channel or class looks for), a channel's card, DeepDream
+  and inversions beside their photo;
 - `projections`: Zeiler & Fergus projections cropped to receptive fields;
 - `trust`: the trust checks' figures: a method's maps across the randomization cascade, the
   similarity plot and the deletion and insertion curves.
@@ -57,6 +59,11 @@ from generator.render.layout import (
     text_block,
     text_font,
     wrap_text,
+)
+from generator.render.neurons import (
+    channel_card,
+    photo_and_results,
+    picture_grid,
 )
 from generator.render.pixels import (
     DIVERGING_COLORMAP,
@@ -126,6 +133,7 @@ __all__ = [
     "CellColumn",
     "ExplanationColumn",
     "Titled",
+    "channel_card",
     "colormap_rgb",
     "colour_legend",
     "column_cells",
@@ -154,6 +162,8 @@ __all__ = [
     "method_tile",
     "minmax_unit",
     "new_canvas",
+    "photo_and_results",
+    "picture_grid",
     "pointwise_matrix",
     "print_sheet",
     "projection_grid",

@@ -34,6 +34,18 @@ DREAM_STEP_SIZE = 2.0  # pixels (0-255) per step, along the gradient normalised 
 INVERSION_STEPS = 100
 INVERSION_SIZE = 128  # the photo's side for inversion: a quarter of the cost of 224 px
 INVERSION_TV_WEIGHT = 1e-4  # of the total variation per pixel pair, in squared 0-1 units
+DREAM_SETTINGS = (
+    f"{DREAM_OCTAVES} octaves {DREAM_OCTAVE_SCALE:g}x apart, {DREAM_STEPS} steps each of "
+    f"{DREAM_STEP_SIZE:g} levels along the normalised gradient, a seeded random roll per step"
+)
+
+
+def inversion_settings(steps: int) -> str:
+    """How an inversion of `steps` steps is made, in words, for its caption."""
+    return (
+        f"{steps} Adam steps from seeded noise on a {INVERSION_SIZE}x{INVERSION_SIZE} centre "
+        f"crop, relative squared error plus {INVERSION_TV_WEIGHT:g} x total variation"
+    )
 
 
 class DeepDream:
