@@ -61,10 +61,15 @@ def model_page(slug: str) -> str:
     return f"models/{slug}.md"
 
 
+def channel_folder(model_slug: str) -> str:
+    """The folder of a model's channel pages, relative to the site: `neurons/<model slug>/`."""
+    return f"neurons/{model_slug}/"
+
+
 def channel_page(model_slug: str, tensor_slug: str) -> str:
     """The page of one stage tensor's channels, relative to the site:
     `neurons/<model slug>/<tensor slug>.md`, an anchor per channel (`channel_anchor`)."""
-    return f"neurons/{model_slug}/{tensor_slug}.md"
+    return f"{channel_folder(model_slug)}{tensor_slug}.md"
 
 
 def channel_anchor(channel: int) -> str:
