@@ -158,6 +158,12 @@ def score(value: float | None) -> str:
     return "not measured" if value is None else f"{value:#.2g}"
 
 
+def activation(value: float) -> str:
+    """A channel's activation with three significant digits, no trailing point ("14.5", "12",
+    "0.00321")."""
+    return f"{value:.3g}"
+
+
 def spread(value: Spread | None) -> str:
     """A mean with its standard deviation ("0.12 ± 0.045"); the mean alone of one value."""
     if value is None:
@@ -324,6 +330,7 @@ def make_environment() -> jinja2.Environment:
         figure_anchor=figure_anchor,
         score=score,
         spread=spread,
+        activation=activation,
         trust_anchor=trust_anchor,
         model_page=model_page,
     )
