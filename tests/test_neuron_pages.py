@@ -154,6 +154,9 @@ def test_channel_pages_hold_every_channel_with_its_parts(imagenet_site):
             # Its cite box gives the page's address with the channel's anchor.
             url = f"{SITE_URL}0.1.0/neurons/{MODEL}/{slug}/#ch-{channel}"
             assert f'<a href="{url}">' in block and f"neurons:{MODEL}:{slug}:ch-{channel}" in block
+            # In the cite box's style, where the reader's access date is filled in.
+            cite = block[block.index('class="gallery-cite"') :]
+            assert f"neurons:{MODEL}:{slug}:ch-{channel}" in cite and "gallery-accessed" in cite
         back = [h for h, t in _links(text) if "the neurons of" in t]
         assert back and _target(site_dir, page, back[0])[1] == "neurons"
 
