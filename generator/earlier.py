@@ -17,7 +17,7 @@ from pathlib import Path
 
 from generator.files import write_if_changed
 from generator.manifest import Ledger
-from generator.page_ids import model_page
+from generator.page_ids import channel_folder, model_page
 from generator.site_records import ImageSection, ModelPage, ModelSummary
 
 PAGES_DIR = ".gallery-cache/pages"
@@ -54,13 +54,18 @@ def kept_links(ledger: Ledger, pages: Iterable[str]) -> list[str]:
 
 
 def earlier_output(ledger: Ledger, slug: str) -> list[str]:
-    """The files of a model's page from an earlier build, if its page is still the generator's."""
+    """The files of a model's page from an earlier build, if its page is still the generator's:
+    the page, its channel pages (`neurons/<slug>/`), its pictures and what they link to."""
     page = model_page(slug)
     if not ledger.owns(page):
         return []
     assets = f"assets/{slug}/"
     in_folder = [p for p in list(ledger.records) if p.startswith(assets) and ledger.owns(p)]
-    return [page, *in_folder, *kept_links(ledger, [page])]
+    channels = channel_folder(slug)
+    channel_pages = sorted(
+        p for p in list(ledger.records) if p.startswith(channels) and ledger.owns(p)
+    )
+    return [page, *channel_pages, *in_folder, *kept_links(ledger, [page, *channel_pages])]
 
 
 def remember(out: Path, pages: Iterable[ModelPage]) -> None:

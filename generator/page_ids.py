@@ -10,6 +10,7 @@ method, and nothing here loads the methods themselves (or TensorFlow).
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,12 +21,15 @@ from generator.methods.catalog import SLUGS
 from generator.methods.families import FAMILIES, Family
 from generator.own_models import OWN_PREFIX
 from generator.site_records import (
+    ChannelView,
+    ClassPicture,
     Figure,
     ImageSection,
     LayerFigure,
     ModelPage,
     Prediction,
     ShownMethod,
+    StageNeurons,
 )
 
 # Fixed heading ids of model.md.j2. Image tabs are anchored by their slug, so an image whose slug
@@ -57,10 +61,15 @@ def model_page(slug: str) -> str:
     return f"models/{slug}.md"
 
 
+def channel_folder(model_slug: str) -> str:
+    """The folder of a model's channel pages, relative to the site: `neurons/<model slug>/`."""
+    return f"neurons/{model_slug}/"
+
+
 def channel_page(model_slug: str, tensor_slug: str) -> str:
     """The page of one stage tensor's channels, relative to the site:
     `neurons/<model slug>/<tensor slug>.md`, an anchor per channel (`channel_anchor`)."""
-    return f"neurons/{model_slug}/{tensor_slug}.md"
+    return f"{channel_folder(model_slug)}{tensor_slug}.md"
 
 
 def channel_anchor(channel: int) -> str:
@@ -181,12 +190,24 @@ class FamilyGrid:
 
 
 @dataclass(frozen=True)
+class ChannelLink:
+    """A "ch N" label of a figure as a link to the channel's anchor on its channel page;
+    `href` is relative to the page that shows the label."""
+
+    channel: int
+    href: str
+
+
+@dataclass(frozen=True)
 class ImageBlock:
     """One image tab of a model page with the stable ids of its blocks.
 
     `anchor` is the image slug unless it clashes with a fixed id of the page; the other ids
     extend it. `families` lays `classes` out in one grid per method family, families in
-    catalog order, methods in catalog order within each.
+    catalog order, methods in catalog order within each. `feature_links` and
+    `projection_links` give, by the figure's layer, the links of its "ch N" labels (empty when
+    the page has no neurons section); `class_picture` is what the model draws for the photo's
+    top-1 class, if the neurons section has it.
     """
 
     section: ImageSection
@@ -194,6 +215,9 @@ class ImageBlock:
     rows: list[PredictionRow]
     classes: list[ClassBlock]
     families: list[FamilyGrid]
+    feature_links: dict[str, list[ChannelLink]] = field(default_factory=dict)
+    projection_links: dict[str, list[ChannelLink]] = field(default_factory=dict)
+    class_picture: ClassPicture | None = None
 
 
 def family_of(method: ShownMethod) -> Family:
@@ -340,5 +364,121 @@ def image_blocks(page: ModelPage, legends: Mapping[str, Figure] | None = None) -
         rows = [PredictionRow(p, row_of.get(p.class_index)) for p in section.predictions]
         sheets = {sheet.family: sheet.figure for sheet in section.sheets}
         grids = family_grids(tab, classes, legends or {}, sheets)
-        blocks.append(ImageBlock(section, tab, rows, classes, grids))
+        features = {f.layer: label_links(page, f.layer, f.channels) for f in section.feature_maps}
+        projected = {p.layer: label_links(page, p.layer, p.channels) for p in section.projections}
+        picture = None
+        if page.neurons is not None and section.slug in page.neurons.top_class:
+            picture = page.neurons.classes[page.neurons.top_class[section.slug]]
+        blocks.append(ImageBlock(section, tab, rows, classes, grids, features, projected, picture))
     return blocks
+
+
+# --- the neurons section and the channel pages ------------------------------------------------
+
+
+def label_links(page: ModelPage, tensor: str, channels: Sequence[int]) -> list[ChannelLink]:
+    """The links of a figure's "ch N" labels of `tensor`, in the figure's order, from the model
+    page: only the channels with a place on their channel page (none without neurons)."""
+    if page.neurons is None:
+        return []
+    stage = next((s for s in page.neurons.stages if s.tensor == tensor), None)
+    if stage is None:
+        return []
+    placed = {view.channel for view in stage.channels}
+    target = relative_link(model_page(page.summary.slug), stage_page(page, stage))
+    return [ChannelLink(c, f"{target}#{channel_anchor(c)}") for c in channels if c in placed]
+
+
+def stage_page(page: ModelPage, stage: StageNeurons) -> str:
+    """The channel page of one of `page`'s stage tensors, relative to the site."""
+    return channel_page(page.summary.slug, stage.slug)
+
+
+def relative_link(source: str, target: str) -> str:
+    """The link from the page written to `source` to the page `target` (both site-relative
+    `.md` paths), as MkDocs resolves and checks it."""
+    return posixpath.relpath(target, posixpath.dirname(source) or ".")
+
+
+@dataclass(frozen=True)
+class StageLink:
+    """A stage tensor of the model page's neurons section and the link to its channel page."""
+
+    stage: StageNeurons
+    href: str  # relative to the model page
+
+
+def neuron_stages(page: ModelPage) -> list[StageLink]:
+    """The stage tensors of the model page's neurons section with their channel pages' links."""
+    if page.neurons is None:
+        return []
+    source = model_page(page.summary.slug)
+    return [StageLink(s, relative_link(source, stage_page(page, s))) for s in page.neurons.stages]
+
+
+@dataclass(frozen=True)
+class PhotoLink:
+    """A sample photo named on a channel page, linking to its tab on the model page."""
+
+    title: str  # from a file name: untrusted
+    href: str  # empty when the model page has no tab of the photo
+
+
+@dataclass(frozen=True)
+class PhotoMean:
+    """One row of a channel's table: its mean activation on one photo."""
+
+    photo: PhotoLink
+    mean: float
+
+
+@dataclass(frozen=True)
+class ChannelEntry:
+    """One channel on its channel page: its anchor (`ch-N`), its record, its mean activation on
+    every photo and the photos whose feature maps or projections show it."""
+
+    view: ChannelView
+    anchor: str
+    means: list[PhotoMean]
+    shown_in: list[PhotoLink]
+
+
+@dataclass(frozen=True)
+class ChannelPage:
+    """The page of one stage tensor's channels (`channel_page`): `back` links the model page's
+    neurons section, `methods` the methods page's explanation of the pictures."""
+
+    path: str
+    stage: StageNeurons
+    back: str
+    methods: str
+    entries: list[ChannelEntry]
+
+
+def channel_pages(page: ModelPage) -> list[ChannelPage]:
+    """The channel pages of a model page, one per stage tensor of its neurons section (none
+    without one), with every link already made relative to the channel page."""
+    if page.neurons is None:
+        return []
+    neurons = page.neurons
+    pages = []
+    for stage in neurons.stages:
+        path = stage_page(page, stage)
+        model = relative_link(path, model_page(page.summary.slug))
+        tabs = {section.slug for section in page.images}  # a photo without a tab: no link
+        photos = {
+            slug: PhotoLink(title, f"{model}#{image_anchor(slug)}" if slug in tabs else "")
+            for slug, title in zip(neurons.photos, neurons.photo_titles)
+        }
+        entries = [
+            ChannelEntry(
+                view,
+                channel_anchor(view.channel),
+                [PhotoMean(photos[slug], mean) for slug, mean in zip(neurons.photos, view.means)],
+                [photos[slug] for slug in view.shown_in if slug in photos],
+            )
+            for view in stage.channels
+        ]
+        methods = relative_link(path, "methods.md") + "#neuron-pictures"
+        pages.append(ChannelPage(path, stage, f"{model}#neurons", methods, entries))
+    return pages

@@ -34,7 +34,15 @@ from PIL import Image
 from generator import __release_date__
 from generator.comparisons import comparison_path, comparisons
 from generator.files import atomic_write_text
-from generator.page_ids import anchor, by_family, image_blocks, model_page, trust_anchor
+from generator.page_ids import (
+    anchor,
+    by_family,
+    channel_pages,
+    image_blocks,
+    model_page,
+    neuron_stages,
+    trust_anchor,
+)
 from generator.site_config import read_site_url
 from generator.site_records import (
     Figure,
@@ -150,6 +158,12 @@ def score(value: float | None) -> str:
     return "not measured" if value is None else f"{value:#.2g}"
 
 
+def activation(value: float) -> str:
+    """A channel's activation with three significant digits, no trailing point ("14.5", "12",
+    "0.00321")."""
+    return f"{value:.3g}"
+
+
 def spread(value: Spread | None) -> str:
     """A mean with its standard deviation ("0.12 ± 0.045"); the mean alone of one value."""
     if value is None:
@@ -256,21 +270,22 @@ def bibtex_escape(text: str) -> str:
     return "".join(_BIBTEX_SPECIAL.get(char, char) for char in " ".join(text.split()))
 
 
-def citation(relative: str, title: str, site: SiteInfo, site_url: str) -> Citation:
-    """The citation of the page written to `relative` (e.g. `models/resnet50.md`).
+def citation(relative: str, title: str, site: SiteInfo, site_url: str, block: str = "") -> Citation:
+    """The citation of the page written to `relative` (e.g. `models/resnet50.md`), or of the
+    block of it with the id `block` (a channel, `ch-12`).
 
     Its URL is the page's directory URL under `site_url` and the release's version
     (`<site_url>/0.1.0/models/resnet50/`), where `mike` publishes every release for good, so a
     cited page keeps showing what was cited after later releases add methods or models. Its
-    BibTeX key joins the path's slugs (`cnn-gallery:models:resnet50`).
+    BibTeX key joins the path's slugs (`cnn-gallery:models:resnet50`) and the block's id.
     """
     parts = list(PurePosixPath(relative).with_suffix("").parts)
     if parts[-1] == "index":
         parts.pop()
-    page = "".join(f"{part}/" for part in parts)
+    page = "".join(f"{part}/" for part in parts) + (f"#{block}" if block else "")
     url = f"{site_url.rstrip('/')}/{site.version}/{page}"
     latest_url = f"{site_url.rstrip('/')}/{LATEST_ALIAS}/{page}"
-    key = ":".join(["cnn-gallery", *(parts or ["home"])])
+    key = ":".join(["cnn-gallery", *(parts or ["home"]), *([block] if block else [])])
     year, month, _ = __release_date__.split("-")
     note = f"Version {site.version}, released {__release_date__}; weights: {site.weights_label}"
     fields = [  # values as written: braced, or a month macro
@@ -315,6 +330,7 @@ def make_environment() -> jinja2.Environment:
         figure_anchor=figure_anchor,
         score=score,
         spread=spread,
+        activation=activation,
         trust_anchor=trust_anchor,
         model_page=model_page,
     )
@@ -410,7 +426,9 @@ def write_site(
     `images` the sample images' thumbnails. Besides `index.md`, `start.md` (the walkthrough,
     `walkthrough.py`), `about.md` (the build's provenance), `methods.md` and
     `models/<slug>.md` this writes `compare/index.md` and, per image, `compare/<image>/index.md`
-    and one `compare/<image>/<method>.md` per explanation method.
+    and one `compare/<image>/<method>.md` per explanation method; per model page with a neurons
+    section one channel page per stage tensor, `neurons/<model>/<tensor>.md`
+    (`page_ids.channel_pages`).
     Every page goes through `write_text`, which says whether it wrote the page (the build's
     passes it through its ledger of what the generator wrote, and refuses a user's file): the
     comparison pages link into the model pages written, and only to the top of one that was
@@ -482,8 +500,24 @@ def write_site(
             f"{site.title}: {page.summary.name}",
             page=page,
             images=image_blocks(page, legends),
+            stages=neuron_stages(page),
         ):
             unwritten.add(page.summary.slug)
+            continue  # its channel pages would link blocks of a page that is not the generator's
+        for channels in channel_pages(page):
+            tensor = channels.stage.tensor
+            title = f"{site.title}: {page.summary.name}, the channels of {tensor}"
+            cites = {
+                entry.view.channel: citation(
+                    channels.path,
+                    f"{site.title}: {page.summary.name}, channel {entry.view.channel} of {tensor}",
+                    site,
+                    site_url,
+                    entry.anchor,
+                )
+                for entry in channels.entries
+            }
+            write(channels.path, "channels.md.j2", title, page=page, channels=channels, cites=cites)
     if unwritten:
         compared = comparisons(
             zoo, zoo_pages, images, zoo_earlier, unanchored=unwritten, scales=scales
@@ -507,6 +541,10 @@ def write_site(
         walk=walk,
         legends=dict(legends or {}),
         methods_rules=read_methods_rules(),
+        # The neuron pictures' settings as this build made them (a kept page's if none built).
+        neuron_settings=next(
+            (p.neurons.settings for p in [*pages, *earlier] if p.neurons is not None), None
+        ),
         trust_page=bool(trusted),
         findings=findings,
         measures=MEASURES,

@@ -20,8 +20,10 @@ from generator import pages
 from generator.method_records import catalog_records
 from generator.page_ids import anchor
 from generator.site_records import (
+    ChannelView,
     ChosenTensor,
     ClassExplanation,
+    ClassPicture,
     FeatureMapFigure,
     Figure,
     FilterFigure,
@@ -29,10 +31,12 @@ from generator.site_records import (
     MethodTile,
     ModelPage,
     ModelSummary,
+    NeuronSection,
     Prediction,
     ProjectionFigure,
     ShownMethod,
     SiteInfo,
+    StageNeurons,
     Thumbnail,
 )
 
@@ -74,6 +78,21 @@ SHOWN_METHODS = {
         ("DeConvNet", "deconvnet", "guided"),
     )
 }
+# The model with a neurons section ("What the neurons look for") and its channel pages; the
+# others have none (a build with --no-neurons, or pages of an older build).
+NEURON_MODEL = "AlphaNet"
+# The channels each image's feature maps and projections of block1_conv2 label, in the figures'
+# order; 99 has no place on the channel page, so its label links nowhere.
+LABELLED = (12, 40, 3, 99)
+# The channel pages' channels by stage tensor slug; channel 40 has no optimised picture.
+NEURON_CHANNELS = {"block1-conv2": (3, 12, 40), "add-16": (7,)}
+WITHOUT_PICTURE = 40
+NEURON_CLASSES = ((281, "tabby cat"), (285, "Egyptian cat"))
+# Pictures of the neuron section on the model page: each photo's top-1 class picture (in its
+# tab), a grid per stage, the class pictures, DeepDream and the inversion.
+NEURON_PICTURES = len(IMAGES) + len(NEURON_CHANNELS) + len(NEURON_CLASSES) + 2
+# Pictures of the channel pages: each channel's card and, but one, its optimised picture.
+CHANNEL_PICTURES = 2 * sum(len(channels) for channels in NEURON_CHANNELS.values()) - 1
 SITE_URL = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))["site_url"]
 
 
@@ -128,14 +147,75 @@ def _section(root: Path, model: str, slug: str, title: str, legend: Figure) -> I
                 "block1_conv2",
                 (56, 56, 64),
                 _figure(root, f"{base}/features-a.webp", f"{what}: fm", (1, 2, 3)),
+                LABELLED,
             )
         ],
         projections=[
             ProjectionFigure(
-                "block1_conv2", _figure(root, f"{base}/projections-a.png", f"{what}: pr", (4, 5, 6))
+                "block1_conv2",
+                _figure(root, f"{base}/projections-a.png", f"{what}: pr", (4, 5, 6)),
+                LABELLED,
             )
         ],
         classes=classes,
+    )
+
+
+def neuron_section(root: Path, model: str) -> NeuronSection:
+    """A neurons section of `model` with two stage tensors (their pictures written under
+    `root`), every photo's top-1 class picture, DeepDream and the inversion."""
+    base = f"assets/{model.lower()}/neurons"
+    stages = []
+    for slug, channels in NEURON_CHANNELS.items():
+        tensor = {"block1-conv2": "block1_conv2", "add-16": "add_16"}[slug]
+        views = [
+            ChannelView(
+                channel=channel,
+                picture=None
+                if channel == WITHOUT_PICTURE
+                else _figure(
+                    root,
+                    f"{base}/{slug}/ch-{channel}.webp",
+                    f"{model} {tensor} ch {channel}",
+                    (90, channel, 9),
+                ),
+                score=None if channel == WITHOUT_PICTURE else 1.5 + channel,
+                card=_figure(
+                    root,
+                    f"{base}/{slug}/card-{channel}.webp",
+                    f"{model} {tensor} card {channel}",
+                    (5, channel, 50),
+                ),
+                means=[0.25 * index + channel for index in range(len(IMAGES))],
+                shown_in=[slug for slug, _ in IMAGES] if slug == "block1-conv2" else [],
+            )
+            for channel in channels
+        ]
+        grid = _figure(root, f"{base}/{slug}/grid.webp", f"{model} {tensor} grid", (1, 90, 9))
+        stages.append(StageNeurons(tensor, slug, (56, 56, 64), grid, views))
+    classes = [
+        ClassPicture(
+            index,
+            label,
+            _figure(
+                root, f"{base}/class-{index}.webp", f"{model} draws {label}", (index % 256, 1, 1)
+            ),
+            rank,
+        )
+        for rank, (index, label) in enumerate(NEURON_CLASSES, start=1)
+    ]
+    return NeuronSection(
+        settings="512 steps at 224×224, Fourier 1/f, decorrelated colour, jitter 8 px, seed 0",
+        missing=f"ch {WITHOUT_PICTURE}: beyond the first 2 channels of a tensor (--neuron-channels)",
+        photos=[slug for slug, _ in IMAGES],
+        photo_titles=[title for _, title in IMAGES],
+        stages=stages,
+        classes=classes,
+        top_class={slug: 0 for slug, _ in IMAGES},
+        dream=_figure(root, f"{base}/dream.webp", f"{model} DeepDream", (3, 3, 90)),
+        inversion=_figure(root, f"{base}/inversion.webp", f"{model} inversion", (3, 90, 90)),
+        not_drawn=["Class visualizations of 'Egyptian cat' <b>: an example line"],
+        seconds=12.5,
     )
 
 
@@ -211,6 +291,7 @@ def make_contexts(root: Path, weights_mode: str):
                     )
                 ],
                 images=[_section(root, name, slug, title, legend) for slug, title in IMAGES],
+                neurons=neuron_section(root, name) if name == NEURON_MODEL else None,
             )
         )
     failed = _summary("GammaNet", "failed", HOSTILE_FAILURE, [])
@@ -326,6 +407,7 @@ def expected_pages(docs: Path) -> set[Path]:
         compare.add(docs / "compare" / slug / "index.md")
         compare |= {docs / "compare" / slug / f"{anchor(m)}.md" for m in SHOWN}
     models = {docs / "models" / f"{name.lower()}.md" for name in MODELS}
+    models |= {docs / "neurons" / NEURON_MODEL.lower() / f"{s}.md" for s in NEURON_CHANNELS}
     fixed = {docs / "index.md", docs / "start.md", docs / "about.md", docs / "methods.md"}
     return fixed | models | compare
 

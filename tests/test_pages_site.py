@@ -12,8 +12,10 @@ from pathlib import PurePosixPath
 
 import pytest
 from pagekit import (
+    CHANNEL_PICTURES,
     IMAGES,
     MODELS,
+    NEURON_PICTURES,
     PICTURES_PER_IMAGE,
     SHOWN,
     expected_pages,
@@ -63,8 +65,12 @@ def test_asset_urls_in_pages_resolve_to_existing_files(imagenet_site):
     per_model_page = images * (PICTURES_PER_IMAGE + 1) + 1  # + the grid link; + the filters
     home_and_compare_index = 2 * images
     per_comparison = 2 + models  # the photo, the colour scales and one picture per model
+    neurons = NEURON_PICTURES + CHANNEL_PICTURES  # one model's section and its channel pages
     expected = (
-        models * per_model_page + home_and_compare_index + images * (1 + methods) * per_comparison
+        models * per_model_page
+        + neurons
+        + home_and_compare_index
+        + images * (1 + methods) * per_comparison
     )
     assert targets == expected
     # And after MkDocs has rewritten them for its directory URLs:
@@ -110,7 +116,8 @@ def test_every_picture_has_alt_text_and_a_caption(imagenet_site):
         assert all("<figcaption>" in f and "(caption)" in f for f in figures), page
     model = imagenet_site.html("models/alphanet/index.html")
     images = [attrs for tag, attrs in parse(model).tags if tag == "img"]
-    assert len(images) == len(IMAGES) * PICTURES_PER_IMAGE + 1  # + the filters
+    # + the filters, + the neurons section
+    assert len(images) == len(IMAGES) * PICTURES_PER_IMAGE + 1 + NEURON_PICTURES
 
 
 def test_rendering_twice_gives_identical_bytes(tmp_path):
