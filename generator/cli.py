@@ -371,8 +371,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_ranged(1, 2048),
         default=DEFAULT_NEURON_STEPS,
         metavar="N",
-        help="optimisation steps per neuron picture, 1 to 2048 (the Distill article takes 512); "
-        "an inversion takes twice as many (default: %(default)s)",
+        help="optimisation steps per neuron picture and per inversion, 1 to 2048 (the Distill "
+        "article takes 512) (default: %(default)s)",
     )
     build.add_argument(
         "--neuron-size",

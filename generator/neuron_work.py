@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from generator import render
 from generator.cache import Cache
-from generator.figures import FigureWriter, NeuronFigures
+from generator.figures import PROJECTION_CHANNELS, FigureWriter, NeuronFigures
 from generator.images import SourceImage, center_crop
 from generator.labels import imagenet_labels
 from generator.methods.layers import TensorGraph
@@ -138,7 +138,7 @@ def neuron_section(
     dream = figures.dream(titles[0], middle, crops[0], dreamed, DREAM_SETTINGS)
     small = center_crop(inputs.images[0].pixels, (INVERSION_SIZE, INVERSION_SIZE))
     ends = (tensors[0], tensors[-1])
-    steps = 2 * options.neuron_steps
+    steps = options.neuron_steps
     inverted = [Inverter(model, t, preprocess, graph).run(small, steps) for t in ends]
     inversion = figures.inversion(
         titles[0], small, [(i.tensor, i.pixels, i.relative_error) for i in inverted],
@@ -203,36 +203,38 @@ def _projections(
     crops: np.ndarray,
     activations: dict[str, np.ndarray],
     chosen: dict[str, list[int]],
-) -> dict[str, dict[int, tuple[np.ndarray, str]]]:
-    """Tensor -> channel -> its strongest unit's Guided Backprop projection, cropped as the
-    model page's projections are, and its label, for the `chosen` channels of each tensor;
-    one call per photo, for the channels strongest on it (none when one backward pass does
-    not fit the memory budget)."""
+) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Tensor -> channel -> its strongest unit's Guided Backprop and DeConvNet projections on
+    its strongest photo, cropped as the model page's are, for the `chosen` channels of each
+    tensor (none when one backward pass does not fit the memory budget).
+
+    Each call asks for `PROJECTION_CHANNELS` channels of every tensor (repeats pad it), as the
+    model page's projections do: the compiled step the photos' sections traced is reused."""
     if not inputs.projector.explainer.memory.projections_fit():
         return {}
-    strongest: dict[int, dict[str, list[int]]] = {}  # photo -> tensor -> channels
-    for tensor, channels in chosen.items():
-        peaks = activations[tensor].max(axis=(1, 2))  # (photos, channels)
-        for channel in channels:
-            photo = int(np.argmax(peaks[:, channel]))
-            strongest.setdefault(photo, {}).setdefault(tensor, []).append(channel)
-    # Every call asks for every tensor (a tensor no channel of which is strongest on the
-    # photo: one channel more), so the projection step is traced for one set of tensors only.
-    made: dict[str, dict[int, tuple[np.ndarray, str]]] = {}
-    for photo, own in sorted(strongest.items()):
-        asked = {t: own.get(t) or channels[:1] for t, channels in chosen.items() if channels}
+    made: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+    tensors = [t for t, channels in chosen.items() if channels]
+    for photo in range(len(crops)):
+        own = {
+            t: [c for c in chosen[t] if int(np.argmax(activations[t][:, :, :, c].max(axis=(1, 2))))
+                == photo]
+            for t in tensors
+        }  # fmt: skip
+        calls = max((len(c) + PROJECTION_CHANNELS - 1) // PROJECTION_CHANNELS for c in own.values())
         batch = inputs.spec.preprocess(crops[photo][None])
-        for tensor, (guided,) in inputs.projector.project(batch, asked, ("guided",)).items():
-            channels = asked[tensor]
-            field = inputs.fields[tensor]
-            boxes = projection_crops(activations[tensor][photo], channels, field, guided[0],
-                                     guided[0])  # fmt: skip
-            for k, (top, left, bottom, right) in enumerate(boxes):
-                if channels[k] not in own.get(tensor, []):
-                    continue  # asked for only to keep the set of tensors the same
-                crop = guided[0, k, max(top, 0) : bottom, max(left, 0) : right]
-                label = "projection"
-                made.setdefault(tensor, {})[channels[k]] = (crop, label)
+        for call in range(calls):
+            part = {t: own[t][call * PROJECTION_CHANNELS :][:PROJECTION_CHANNELS] for t in tensors}
+            asked = {t: (part[t] or chosen[t][:1]) * PROJECTION_CHANNELS for t in tensors}
+            asked = {t: channels[:PROJECTION_CHANNELS] for t, channels in asked.items()}
+            for tensor, (guided, deconv) in inputs.projector.project(batch, asked).items():
+                field = inputs.fields[tensor]
+                boxes = projection_crops(activations[tensor][photo], asked[tensor], field,
+                                         guided[0], deconv[0])  # fmt: skip
+                for k, channel in enumerate(part[tensor]):  # the padding left out
+                    top, left, bottom, right = boxes[k]
+                    rows, columns = slice(max(top, 0), bottom), slice(max(left, 0), right)
+                    pair = guided[0, k, rows, columns], deconv[0, k, rows, columns]
+                    made.setdefault(tensor, {})[channel] = pair
     return made
 
 
@@ -264,7 +266,7 @@ def _stage(
     titles: list[str],
     shown: dict[int, list[str]],
     result: ChannelPictures | None,
-    projections: dict[int, tuple[np.ndarray, str]],
+    projections: dict[int, tuple[np.ndarray, np.ndarray]],
     field: ReceptiveField,
 ) -> StageNeurons:
     """One stage tensor's records: its grid of pictures, and a card for every channel shown."""

@@ -26,9 +26,9 @@ DEFAULT_RANDOMIZATION_STEPS = 2  # the head, then every layer
 # What the neurons look for (`neuron_work`): the defaults keep the section within half of a
 # model's explanation compute (measured per model; see README). A publishing build on a bigger
 # machine raises them.
-DEFAULT_NEURON_STEPS = 32  # Adam steps per picture (and per inversion, twice as many)
-DEFAULT_NEURON_SIZE = 96  # a channel's picture, in pixels (class pictures: 4/3 of that)
-DEFAULT_NEURON_CHANNELS = 8  # pictures per stage tensor, of the channels the page shows
+DEFAULT_NEURON_STEPS = 20  # Adam steps per picture and per inversion
+DEFAULT_NEURON_SIZE = 80  # a channel's picture, in pixels (class pictures: 4/3 of that)
+DEFAULT_NEURON_CHANNELS = 6  # pictures per stage tensor, of the channels the page shows
 
 
 class BuildRefused(RuntimeError):

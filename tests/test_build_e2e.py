@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 from sitekit import BUILD_COMMAND, REPO, mkdocs_build
 
+from generator.options import DEFAULT_NEURON_SIZE
+
 MODELS = ("MobileNetV3Small", "MobileNet")
 
 
@@ -108,7 +110,8 @@ def test_every_model_page_shows_what_its_neurons_look_for_and_links_each_channel
             stem = docs / "assets" / slug / "_neurons" / tensor / anchor
             assert stem.with_name(f"{anchor}-card.webp").is_file()
         pictured = list((docs / "assets" / slug / "_neurons").glob("*/ch-*[0-9].webp"))
-        assert pictured and all(Image.open(p).size == (96, 96) for p in pictured)
+        side = DEFAULT_NEURON_SIZE
+        assert pictured and all(Image.open(p).size == (side, side) for p in pictured)
 
 
 def test_manifest_lists_exactly_the_generated_files(built):

@@ -42,12 +42,13 @@ def channel_card(
     planes: np.ndarray,
     titles: Sequence[str],
     patches: Sequence[tuple[np.ndarray, str]],
-    projection: tuple[np.ndarray, str] | None,
+    projections: tuple[np.ndarray, np.ndarray] | None,
     heading: str,
 ) -> Image.Image:
     """One channel: `planes` (n, h, w) its activation on each photo (n, H, W, 3), one shared
     scale from zero to their maximum; `patches` the photo crops that excite it most, each
-    with its label; `projection` its strongest unit's Guided Backprop projection crop."""
+    with its label; `projections` its strongest unit's Guided Backprop and DeConvNet
+    projections, cropped as the patch of its strongest photo."""
     high = float(max(planes.max(), 1e-6))
     low = float(min(planes.min(), 0.0))
     tiles = [_activation_over(p, plane, low, high) for p, plane in zip(photos, planes)]
@@ -66,9 +67,9 @@ def channel_card(
     ]
     shown = [crop for crop, _ in patches]
     names = [label for _, label in patches]
-    if projection is not None:
-        shown.append(gradient_image(projection[0]))
-        names.append(projection[1])
+    if projections is not None:
+        shown += [gradient_image(projection) for projection in projections]
+        names += ["Guided Backprop", "DeConvNet"]
     if shown:
         rows.append(labelled_grid(shown, columns=len(shown), labels=names, tile_size=CARD_TILE))
     return stack(rows, gap=4, margin=2)

@@ -25,7 +25,6 @@ from generator import registry
 from generator.images import center_crop, load_image
 from generator.methods.layers import TensorGraph, stage_outputs
 from generator.methods.neurons.channels import (
-    SIZE,
     STEPS,
     ChannelVisualizer,
     Settings,
@@ -33,6 +32,7 @@ from generator.methods.neurons.channels import (
 )
 from generator.methods.neurons.dream import INVERSION_SIZE, DeepDream, Inverter
 from generator.methods.neurons.prefix import Preprocess, tensor_preprocess
+from generator.options import DEFAULT_NEURON_CHANNELS, DEFAULT_NEURON_SIZE, DEFAULT_NEURON_STEPS
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,10 @@ def _photos(folder: Path, side: int) -> np.ndarray:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["MobileNetV2"], help="random weights")
-    parser.add_argument("--channels", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=STEPS)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[SIZE])
+    # A build's defaults (`options`), unless asked otherwise.
+    parser.add_argument("--channels", type=int, default=DEFAULT_NEURON_CHANNELS)
+    parser.add_argument("--steps", type=int, default=DEFAULT_NEURON_STEPS)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[DEFAULT_NEURON_SIZE])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--mobilenet-weights", type=Path, help="MobileNet 0.25 no-top .h5")
     parser.add_argument("--section", type=Path, help="time the whole section on these photos")

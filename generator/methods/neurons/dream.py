@@ -29,8 +29,8 @@ from generator.methods.neurons.transforms import NONE
 
 DREAM_OCTAVES = 3
 DREAM_OCTAVE_SCALE = 1.4
-DREAM_STEPS = 20  # per octave
-DREAM_STEP_SIZE = 2.0  # pixels (0-255) per step, along the gradient normalised to mean 1
+DREAM_STEPS = 12  # per octave
+DREAM_STEP_SIZE = 3.0  # pixels (0-255) per step, along the gradient normalised to mean 1
 INVERSION_STEPS = 100
 INVERSION_SIZE = 128  # the photo's side for inversion: a quarter of the cost of 224 px
 INVERSION_TV_WEIGHT = 1e-4  # of the total variation per pixel pair, in squared 0-1 units
