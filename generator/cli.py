@@ -395,7 +395,6 @@ def _parser() -> argparse.ArgumentParser:
         "--neuron-classes",
         type=_ranged(0, 1_000_000),
         nargs="+",
-        default=[],
         metavar="INDEX",
         help="class indices to picture besides each photo's top-1 class (default: none)",
     )
@@ -574,7 +573,7 @@ def _build_with(args: argparse.Namespace, terminal: console.Console) -> int:
         neuron_steps=args.neuron_steps,
         neuron_size=args.neuron_size,
         neuron_channels=args.neuron_channels,
-        neuron_classes=tuple(dict.fromkeys(args.neuron_classes)),
+        neuron_classes=tuple(dict.fromkeys(args.neuron_classes or ())),
     )
     try:
         report = build(options, terminal)

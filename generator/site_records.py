@@ -8,7 +8,7 @@ named fields, so no module has to remember what the third element of a tuple mea
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from generator.methods.paper import Paper
 from generator.own_models import OWN_PREFIX
@@ -381,9 +381,10 @@ class NeuronSection:
         def figure(value: dict | None) -> Figure | None:
             return Figure(**value) if value else None
 
+        names = {field.name for field in fields(cls)}  # a cache entry adds its files' hashes
         return cls(
             **{
-                **data,
+                **{name: value for name, value in data.items() if name in names},
                 "stages": [StageNeurons.from_json(s) for s in data["stages"]],
                 "classes": [ClassPicture.from_json(c) for c in data["classes"]],
                 "dream": figure(data["dream"]),

@@ -66,6 +66,8 @@ def test_rebuild_does_no_model_work_and_a_new_image_computes_only_itself(tmp_pat
     assert build(options).ok
     assert (counted["models"], counted["images"]) == (1, 1)
     first = site_files(out)
+    assert build(options).ok  # nothing changed: the section comes from the cache, no model
+    assert counted["models"] == 1 and site_files(out) == first
 
     stamps = _stamps(out)
     assert build(options).ok
@@ -355,6 +357,8 @@ def test_a_neuron_option_changed_recomputes_only_the_neurons_section(tmp_path, c
     assert build(options).ok
     assert (counted["models"], counted["images"]) == (1, 1)
     first = site_files(out)
+    assert build(options).ok  # nothing changed: the section comes from the cache, no model
+    assert counted["models"] == 1 and site_files(out) == first
     pictures = sorted(p for p in first if "/_neurons/" in p)
     channel_pages = sorted(p for p in first if p.startswith("neurons/"))
     assert pictures and channel_pages
