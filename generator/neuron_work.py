@@ -145,8 +145,9 @@ def neuron_section(
         inversion_settings(steps),
     )  # fmt: skip
     why = "" if not missing else (
-        f"Pictured: the channels shown on most photos, at most {options.neuron_channels} per "
-        f"tensor (--neuron-channels): {'; '.join(missing)}. The others have their card only."
+        f"this build pictures the {options.neuron_channels} channels of each tensor that most "
+        f"photos show (--neuron-channels {options.neuron_channels}); the others have their card "
+        f"only. Pictured: {'; '.join(missing)}."
     )  # fmt: skip
     tops = {section.slug: section.predictions[0].class_index for section in inputs.sections}
     indices = [picture.class_index for picture in classes]
@@ -252,9 +253,7 @@ def _patches(
     for photo in np.argsort(-peaks, kind="stable")[:PATCHES]:
         box = strongest_unit_boxes(activation[photo], [channel], field, crops.shape[1:3])[0]
         top, left, bottom, right = box
-        patches.append(
-            (crops[photo, top:bottom, left:right], f"{titles[photo]} · {peaks[photo]:.3g}")
-        )
+        patches.append((crops[photo, top:bottom, left:right], titles[photo]))
     return patches
 
 

@@ -18,10 +18,10 @@ CARD_TILE = 128  # a photo or patch tile on a channel's card
 
 
 def picture_grid(pictures: np.ndarray, labels: Sequence[str], columns: int = 4) -> Image.Image:
-    """Optimised images (n, s, s, 3) uint8 in rows of `columns`, each labelled ("ch N")."""
-    return labelled_grid(
-        list(pictures), columns=min(columns, len(pictures)), labels=labels, tile_size=TILE
-    )
+    """Optimised images (n, s, s, 3) uint8, each labelled ("ch N"): up to six in one row, more
+    in rows of `columns`."""
+    columns = len(pictures) if len(pictures) <= 6 else columns  # one row, up to six
+    return labelled_grid(list(pictures), columns=columns, labels=labels, tile_size=TILE)
 
 
 def _activation_over(photo: np.ndarray, plane: np.ndarray, low: float, high: float) -> np.ndarray:

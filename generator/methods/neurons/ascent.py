@@ -26,7 +26,11 @@ Objective = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 # steps at 0.05, a build takes a few dozen at twice the rate (pictures of the ImageNet-trained
 # MobileNet read the same at 32 steps and 0.1 as at 64 and 0.05).
 LEARNING_RATE = 0.1
-_BETA1, _BETA2, _EPSILON = 0.9, 0.999, 1e-8
+# Adam's epsilon, relative to the batch's largest gradient: a fixed 1e-8 would make the step
+# depend on the objective's scale (an untrained network's deep activations, and so their
+# gradients, are around 1e-13, where it stops every step), and none at all would blow a dead
+# channel's rounding-error gradient up into full steps of noise.
+_BETA1, _BETA2, _RELATIVE_EPSILON = 0.9, 0.999, 1e-3
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,8 @@ class Ascent:
         second = _BETA2 * second + (1 - _BETA2) * tf.square(gradient)
         t = tf.cast(step, tf.float32) + 1.0
         rate = self.learning_rate * tf.sqrt(1 - _BETA2**t) / (1 - _BETA1**t)
-        spectrum = spectrum - rate * first / (tf.sqrt(second) + _EPSILON)
+        epsilon = _RELATIVE_EPSILON * tf.sqrt(tf.reduce_max(second)) + 1e-30
+        spectrum = spectrum - rate * first / (tf.sqrt(second) + epsilon)
         return spectrum, first, second, scores
 
     def run(

@@ -76,7 +76,8 @@ class DeepDream:
             activation = self.prefix(self._preprocess(rolled))[0]
             loss = tf.reduce_mean(tf.square(activation))
         gradient = tape.gradient(loss, rolled)
-        gradient /= tf.reduce_mean(tf.abs(gradient)) + 1e-8
+        # Normalised whatever its scale (an untrained network's can be 1e-13); zero stays zero.
+        gradient = tf.math.divide_no_nan(gradient, tf.reduce_mean(tf.abs(gradient)))
         dreamed = tf.clip_by_value(rolled + DREAM_STEP_SIZE * gradient, 0.0, 255.0)
         return tf.roll(dreamed, -shift, axis=(1, 2))
 
