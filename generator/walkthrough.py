@@ -12,7 +12,7 @@ model's and photo's picture of each method, so the methods compare.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from generator.methods.families import Family
 from generator.page_ids import (
@@ -91,6 +91,10 @@ class Walkthrough:
     families: list[FamilyStep]
     trust: TrustStep | None
     examples: Mapping[str, Shown]  # method slug -> its map of the top class
+    # What the neurons look for: the first stage's pictured channels and a middle one's, and
+    # what the model draws for the photo's top class (empty: the build left the section out)
+    neurons: list[Shown] = field(default_factory=list)
+    class_picture: Shown | None = None
 
 
 def _chosen(models: Sequence[ModelSummary], pages: Sequence[ModelPage]) -> ModelPage | None:
@@ -181,7 +185,28 @@ def walkthrough(
         families=families,
         trust=_trust_step(page, at, methods),
         examples=examples,
+        neurons=_neuron_grids(page, at),
+        class_picture=_class_picture(page, at, section.slug),
     )
+
+
+def _neuron_grids(page: ModelPage, at: str) -> list[Shown]:
+    """The first stage tensor's pictures and a middle one's, linked to their grids."""
+    if page.neurons is None:
+        return []
+    grids = [(stage, stage.grid) for stage in page.neurons.stages if stage.grid is not None]
+    picked = sorted({0, len(grids) // 2}) if grids else []
+    return [
+        Shown(grids[i][1], f"{at}#neurons--{grids[i][0].slug}", grids[i][0].tensor) for i in picked
+    ]
+
+
+def _class_picture(page: ModelPage, at: str, photo: str) -> Shown | None:
+    """What the model draws for the photo's top class, linked to the section's classes."""
+    if page.neurons is None or photo not in page.neurons.top_class:
+        return None
+    picture = page.neurons.classes[page.neurons.top_class[photo]]
+    return Shown(picture.figure, f"{at}#neurons--classes", picture.label)
 
 
 def _trust_step(page: ModelPage, at: str, methods: list[ShownMethod]) -> TrustStep | None:

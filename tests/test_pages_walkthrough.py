@@ -68,7 +68,7 @@ def test_walkthrough_follows_one_model_and_photo_through_every_step(imagenet_sit
     assert "The example: the model AlphaNet and the photo cat." in text
     assert "first model of the models table (3 models in this build)" in text
     ids = ids_of(start)
-    steps = ["prediction", "filters", "feature-maps", "explanations", "trust", "next"]
+    steps = ["prediction", "filters", "feature-maps", "explanations", "trust", "neurons", "next"]
     assert [i for i in ids if i in steps] == steps
     # One section per family of the photo's methods, in the pages' order.
     assert [i for i in ids if i in ("class-maps", "guided")] == ["class-maps", "guided"]
@@ -89,6 +89,9 @@ def test_walkthrough_follows_one_model_and_photo_through_every_step(imagenet_sit
     links = _links(start)
     assert "../models/alphanet/#cat--tabby-cat--grad-cam" in links
     assert "../methods/#grad-cam" in links
+    # What the neurons look for: stage grids and the top class's picture, linked to the section.
+    assert any("neurons/" in src for src in pictures)
+    assert any(link.startswith("../models/alphanet/#neurons--") for link in links)
     # Without trust checks the page says so and points at their explanation.
     assert "did not run the checks" in text and "../methods/#trust-checks" in links
 
