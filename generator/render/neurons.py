@@ -18,9 +18,10 @@ CARD_TILE = 128  # a photo or patch tile on a channel's card
 
 
 def picture_grid(pictures: np.ndarray, labels: Sequence[str], columns: int = 4) -> Image.Image:
-    """Optimised images (n, s, s, 3) uint8, each labelled ("ch N"): up to six in one row, more
-    in rows of `columns`."""
-    columns = len(pictures) if len(pictures) <= 6 else columns  # one row, up to six
+    """Optimised images (n, s, s, 3) uint8, each labelled ("ch N"), in rows of three when
+    that fills every row (six: two rows, readable on a phone), else of `columns`."""
+    count = len(pictures)
+    columns = 3 if count % 3 == 0 else min(columns, count)  # full rows where they can be
     return labelled_grid(list(pictures), columns=columns, labels=labels, tile_size=TILE)
 
 
