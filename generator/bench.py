@@ -75,13 +75,14 @@ class ModelBench:
 
 def _fastest_seconds(run: Callable[[], object], repeats: int) -> float:
     """Fastest wall time of `run` after one warm-up call."""
-    return _paired_fastest(run, lambda: None, repeats)[0]
+    return paired_fastest(run, lambda: None, repeats)[0]
 
 
-def _paired_fastest(
+def paired_fastest(
     first: Callable[[], object], second: Callable[[], object], repeats: int
 ) -> tuple[float, float]:
-    """Fastest wall times of two callables timed alternately, after one warm-up call each."""
+    """Fastest wall times of two callables timed alternately (so a busy machine slows both
+    alike), after one warm-up call each."""
     first(), second()
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
@@ -147,7 +148,7 @@ def bench_model(
     ):
         plan = explainer.plan(chosen, top)
         measured = reset_peak_rss()
-        seconds, floor = _paired_fastest(
+        seconds, floor = paired_fastest(
             partial(explainer.explain, batch, top=top, methods=chosen),
             floor_call(explainer, batch, classes, plan_needs(plan)).run,
             repeats,
@@ -229,7 +230,7 @@ def _bench_trust(
     rows = len(importances) * evaluator.rows_per_map + 3
     reference = explainer.references.black.numpy()[0]
     copies = np.repeat(batch, rows, axis=0)
-    seconds, floor = _paired_fastest(
+    seconds, floor = paired_fastest(
         partial(evaluator.curves, batch[0], reference, importances, top),
         forward_floor(explainer, copies, chunk).run,
         repeats,
@@ -244,7 +245,7 @@ def _bench_trust(
             explainer.explain(batch, classes=classes, methods=methods)
 
     needs = plan_needs(explainer.plan(methods, 1))
-    seconds, floor = _paired_fastest(
+    seconds, floor = paired_fastest(
         randomized_step, floor_call(explainer, batch, classes, needs).run, repeats
     )
     bench.methods["trust: randomization step"] = Timed(seconds, floor)

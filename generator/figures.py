@@ -550,8 +550,9 @@ class NeuronFigures:
             else "it never fired: a dead channel, or one no input of this size excites"
         )
         words = (
-            f"{self.model_name}, tensor {tensor}, channel {channel}: the image optimised to "
-            f"maximise the channel's mean activation ({reached}); {self.settings}"
+            f"{self.model_name}, tensor {tensor}, channel {channel}: feature visualization, the "
+            f"image optimised to maximise the channel's mean activation ({reached}); "
+            f"{self.settings}"
         )
         path = f"{self.base}/{self.tensor_slug(tensor)}/ch-{channel}.webp"
         return self.writer.image(path, partial(Image.fromarray, pixels), words, words)
@@ -560,7 +561,7 @@ class NeuronFigures:
         """One channel's card: its activation on every photo, its strongest patches, its
         projection (`render.channel_card`)."""
         words = (
-            f"{self.model_name}, tensor {tensor}, channel {channel}: top, its activation on "
+            f"{self.model_name}, tensor {tensor}, channel {channel}: top, its feature maps on "
             "every sample photo (one colour scale, drawn below); bottom, the receptive field of "
             "its strongest unit on each photo, strongest photo first, and (for a pictured "
             "channel) that unit's Guided Backprop projection on its strongest photo"
@@ -574,8 +575,9 @@ class NeuronFigures:
         """The optimised images of one tensor's pictured channels, labelled "ch N"."""
         size = "x".join(str(d) for d in shape)
         words = (
-            f"{self.model_name}: what {len(channels)} channels of tensor {tensor} ({size}) look "
-            f"for, each the image optimised to maximise its mean activation; {self.settings}"
+            f"{self.model_name}: feature visualization of {len(channels)} channels of tensor "
+            f"{tensor} ({size}), each the image optimised to maximise its mean activation; "
+            f"{self.settings}"
         )
         labels = [f"ch {c}" for c in channels]
         path = f"{self.base}/{self.tensor_slug(tensor)}.webp"
@@ -585,8 +587,9 @@ class NeuronFigures:
         """The image optimised to maximise one class's pre-softmax logit."""
         ranked = "the class wins" if rank == 1 else f"the class ranks {rank}"
         words = (
-            f"{self.model_name}: what it draws for class {index} '{label}', the image optimised "
-            f"to maximise the class's pre-softmax logit (on it, {ranked}); {self.settings}"
+            f"{self.model_name}: class visualization of class {index} '{label}', the image "
+            f"optimised to maximise the class's pre-softmax logit (on it, {ranked}); "
+            f"{self.settings}"
         )
         path = f"{self.base}/class-{index}.webp"
         return self.writer.image(path, partial(Image.fromarray, pixels), words, words)
@@ -614,9 +617,9 @@ class NeuronFigures:
         `inverted` holds (tensor, pixels, relative error) each; made as `how` says."""
         parts = [f"from {tensor}, relative error {error:.2f}" for tensor, _, error in inverted]
         words = (
-            f"{self.model_name}, image '{title}': the photo and images optimised from noise to "
-            f"reproduce its activations ({'; '.join(parts)}; {how}): what each depth keeps of "
-            "the photo"
+            f"{self.model_name}, image '{title}': the photo and its inverted representations, "
+            f"images optimised from noise to reproduce its activations ({'; '.join(parts)}; "
+            f"{how}): what each depth keeps of the photo"
         )
         depths = ["early", "late"] if len(inverted) == 2 else [tensor for tensor, _, _ in inverted]
         labels = [title, *(f"{d} · error {e:.2f}" for d, (_, _, e) in zip(depths, inverted))]

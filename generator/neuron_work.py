@@ -40,7 +40,8 @@ from generator.methods.neurons.dream import (
     Inverter,
     inversion_settings,
 )
-from generator.methods.neurons.prefix import Prefix, tensor_preprocess
+from generator.methods.neurons.prefix import Prefix, size_multiple, tensor_preprocess
+from generator.methods.neurons.transforms import Transformations, rounded_up
 from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import (
     ReceptiveField,
@@ -112,11 +113,17 @@ def neuron_section(
     began = time.perf_counter()
     spec, model, graph = inputs.spec, inputs.model, inputs.graph
     preprocess = tensor_preprocess(spec.preprocessing)
-    settings = Settings(steps=options.neuron_steps, size=options.neuron_size)
+    tensors = list(inputs.fields)
+    natural = Transformations().seen_side(options.neuron_size)
+    multiple = size_multiple(model, graph, tensors[-1], natural)
+    settings = Settings(
+        steps=options.neuron_steps,
+        size=options.neuron_size,
+        transformations=Transformations(multiple=multiple),
+    )
     figures = NeuronFigures(writer, spec.name, spec.slug, settings.describe())
     crops = np.stack([center_crop(source.pixels, spec.input_size) for source in inputs.images])
     titles = [source.title for source in inputs.images]
-    tensors = list(inputs.fields)
     values = Prefix(model, tensors, graph)(tf.constant(spec.preprocess(crops)))
     activations = dict(zip(tensors, (np.asarray(value) for value in values)))
     shown = {tensor: shown_channels(inputs.sections, tensor) for tensor in tensors}
@@ -134,7 +141,7 @@ def neuron_section(
         )  # fmt: skip
     classes, not_drawn = _classes(inputs, options, figures, settings)
     middle = tensors[len(tensors) // 2]
-    dreamed = DeepDream(model, middle, preprocess, graph).run(crops[0])
+    dreamed = DeepDream(model, middle, preprocess, graph).run(crops[0], multiple=multiple)
     dream = figures.dream(titles[0], middle, crops[0], dreamed, DREAM_SETTINGS)
     small = center_crop(inputs.images[0].pixels, (INVERSION_SIZE, INVERSION_SIZE))
     ends = (tensors[0], tensors[-1])
@@ -180,9 +187,10 @@ def _classes(
     tops = [section.predictions[0].class_index for section in inputs.sections]
     classes = list(dict.fromkeys([*tops, *(c for c in options.neuron_classes if c < count)]))
     side = round(4 / 3 * options.neuron_size)
+    seen = rounded_up(_class_side(model, side), settings.transformations.multiple)
     pixels, logits = visualize_classes(
         model, classes, settings.steps, side, settings.seed,
-        tensor_preprocess(spec.preprocessing), _class_side(model, side),
+        tensor_preprocess(spec.preprocessing), seen,
     )  # fmt: skip
     labels = imagenet_labels() if spec.file is None else (spec.class_names or ())
     pictures = []

@@ -74,6 +74,10 @@ METHODS = (
     "projections",
     "filters",
     "input crop",
+    "feature visualization",  # what the neurons look for
+    "class visualization",
+    "DeepDream",
+    "inverted representations",
 )
 
 if not CHROMIUM.exists():

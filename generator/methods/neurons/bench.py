@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from generator import registry
+from generator.bench import paired_fastest
 from generator.images import center_crop, load_image
 from generator.methods.layers import TensorGraph, stage_outputs
 from generator.methods.neurons.channels import (
@@ -58,21 +59,6 @@ class StepCost:
         )
 
 
-def _paired_fastest(
-    first: Callable[[], object], second: Callable[[], object], repeats: int
-) -> tuple[float, float]:
-    """Fastest wall times of two callables timed alternately (so a busy machine slows both
-    alike), after one warm-up call each."""
-    first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeats):
-        for run, spent in zip((first, second), times):
-            start = time.perf_counter()
-            run()
-            spent.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
-
-
 def step_cost(
     model: keras.Model,
     tensor: str,
@@ -96,7 +82,7 @@ def step_cost(
         outputs = ascent._step(spectrum, spectrum, spectrum, step, seed, target)
         outputs[0].numpy()
 
-    side = size + 2 * visualizer.settings.transformations.pad_pixels(size)
+    side = visualizer.settings.transformations.seen_side(size)
     images = tf.random.uniform((channels, side, side, 3), 0.0, 255.0, seed=0)
 
     @tf.function(autograph=False)
@@ -106,7 +92,7 @@ def step_cost(
             score = tf.reduce_sum(visualizer._objective(x, target))
         return tape.gradient(score, x)
 
-    seconds, floor = _paired_fastest(one_step, lambda: forward_backward(images).numpy(), repeats)
+    seconds, floor = paired_fastest(one_step, lambda: forward_backward(images).numpy(), repeats)
     return StepCost(tensor, channels, size, seconds, floor, steps)
 
 

@@ -25,7 +25,7 @@ from generator.methods.layers import TensorGraph
 from generator.methods.neurons.ascent import LEARNING_RATE, Ascent
 from generator.methods.neurons.channels import SEED, identity
 from generator.methods.neurons.prefix import Prefix, Preprocess
-from generator.methods.neurons.transforms import NONE
+from generator.methods.neurons.transforms import NONE, rounded_up
 
 DREAM_OCTAVES = 3
 DREAM_OCTAVE_SCALE = 1.4
@@ -87,14 +87,17 @@ class DeepDream:
         steps: int = DREAM_STEPS,
         octaves: int = DREAM_OCTAVES,
         seed: int = SEED,
+        multiple: int = 1,
     ) -> np.ndarray:
-        """The dreamed photo (h, w, 3) uint8 of `photo` (h, w, 3) uint8."""
+        """The dreamed photo (h, w, 3) uint8 of `photo` (h, w, 3) uint8; each octave's sides
+        rounded up to a multiple of `multiple` (`prefix.size_multiple`)."""
         height, width = photo.shape[:2]
         rng = np.random.default_rng(seed)
         image = tf.constant(photo[None], tf.float32)
         for octave in reversed(range(octaves)):
             factor = DREAM_OCTAVE_SCALE**octave
-            size = (max(round(height / factor), 8), max(round(width / factor), 8))
+            size = tuple(rounded_up(max(round(side / factor), 8), multiple)
+                         for side in (height, width))  # fmt: skip
             image = tf.image.resize(image, size)
             for _ in range(steps):
                 shift = rng.integers(-16, 17, size=2).astype(np.int32)

@@ -54,6 +54,20 @@ class Prefix:
         return [values[id(t)] for t in self.tensors]
 
 
+# What NASNet needs: its two branches meet only where every stride divides the input's side.
+STRIDES = 32
+
+
+def size_multiple(model: keras.Model, graph: TensorGraph, tensor: str, side: int) -> int:
+    """1 if the graph up to `tensor` runs on a `side`-wide input, else `STRIDES`: what the
+    model is shown (channel and class pictures, DeepDream's octaves) is rounded up to it."""
+    try:
+        Prefix(model, [tensor], graph)(tf.zeros((1, side, side, 3)))
+    except (ValueError, tf.errors.OpError):
+        return STRIDES
+    return 1
+
+
 def tensor_preprocess(preprocessing: str | None) -> Preprocess:
     """The in-graph form of a `registry.ModelSpec.preprocessing` string: 0-255 pixels (a
     tensor) to model inputs, differentiable, as `ModelSpec.preprocess` does on arrays."""

@@ -27,9 +27,13 @@ class Transformations:
     jitter: float = 0.04  # translation, uniform in +-jitter
     scale: tuple[float, float] = (0.9, 1.1)  # zoom factor, uniform in this range
     rotation: float = 10.0  # degrees, uniform in +-rotation
+    # The side the model sees is rounded up to a multiple of this (more grey border): NASNet's
+    # two branches meet only where every stride divides the side (`size_multiple`).
+    multiple: int = 1
 
-    def pad_pixels(self, size: int) -> int:
-        return round(self.pad * size)
+    def seen_side(self, size: int) -> int:
+        """The side of what the model sees of an image of side `size`."""
+        return rounded_up(size + 2 * round(self.pad * size), self.multiple)
 
     def describe(self) -> str:
         """The settings in words, for a caption or the methods page."""
@@ -38,6 +42,11 @@ class Transformations:
             f"scaled by {self.scale[0]:g}-{self.scale[1]:g} and rotated by up to "
             f"±{self.rotation:g}° at every step"
         )
+
+
+def rounded_up(side: int, multiple: int) -> int:
+    """`side` rounded up to a multiple of `multiple`."""
+    return -(-side // multiple) * multiple
 
 
 DEFAULT = Transformations()
@@ -51,7 +60,7 @@ def transform(
     each image by its own draw from (seed, step); (batch, size + 2 pad, ..., 3). The seed and
     step are tensors, so a compiled step is traced once whatever their values."""
     size = int(images.shape[1])
-    side = size + 2 * transformations.pad_pixels(size)
+    side = transformations.seen_side(size)
     batch = tf.shape(images)[0]
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
     uniform = tf.random.stateless_uniform((batch, 4), seed=key, minval=-1.0, maxval=1.0)
