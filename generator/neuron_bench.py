@@ -1,6 +1,6 @@
 """What an optimisation step costs, against one compiled forward+backward pass of the same batch.
 
-Run as `python -m generator.methods.neurons.bench` (MobileNetV2 with random weights, or the
+Run as `python -m generator.neuron_bench` (MobileNetV2 with random weights, or the
 models named with --models, and the ImageNet-trained MobileNet 0.25 if its weights file is
 given). Each row also gives what `--steps` steps of the stage's channels cost, and each model
 the total over its stages: the figure to hold against the model's explanation compute. The floor is the least a step
