@@ -4,7 +4,8 @@ It runs after the photos' sections, because it pictures what they show: the chan
 feature-map and projection figures draw (per stage tensor, those shown on most photos first,
 up to `--neuron-channels`) are optimised together, one compiled step per tensor
 (`methods.neurons.channels`); every shown channel gets a card (its activation on every photo,
-the photo patches that excite it most, its strongest Zeiler & Fergus projection); each photo's
+the photo patches that excite it most, and for a pictured one its strongest unit's Zeiler &
+Fergus projections); each photo's
 top-1 class (and the classes asked for) gets a class picture; the first photo is dreamed at a
 middle stage and inverted from the first and the last. The section is cached as one part.
 """
@@ -51,8 +52,13 @@ from generator.methods.receptive_field import (
 from generator.options import BuildOptions
 from generator.plan import Plan, put_entry
 from generator.registry import ModelSpec
-from generator.site_records import ChannelView, ClassPicture, ImageSection, StageNeurons
-from generator.site_records import NeuronSection as Section
+from generator.site_records import (
+    ChannelView,
+    ClassPicture,
+    ImageSection,
+    NeuronSection,
+    StageNeurons,
+)
 
 PATCHES = 4  # photo patches on a channel's card: the photos where it is strongest
 
@@ -97,6 +103,7 @@ def _class_side(model: keras.Model, wanted: int) -> int:
 
 
 def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers and those of the models nested in it (a transfer model's base)."""
     nested = [inner for layer in model.layers if isinstance(layer, keras.Model)
               for inner in _all_layers(layer)]  # fmt: skip
     return [*model.layers, *nested]
@@ -108,7 +115,7 @@ def neuron_section(
     plan: Plan,
     writer: FigureWriter,
     cache: Cache,
-) -> Section:
+) -> NeuronSection:
     """The section of one model, computed and drawn now, cached once its files are written."""
     began = time.perf_counter()
     spec, model, graph = inputs.spec, inputs.model, inputs.graph
@@ -158,7 +165,7 @@ def neuron_section(
     )  # fmt: skip
     tops = {section.slug: section.predictions[0].class_index for section in inputs.sections}
     indices = [picture.class_index for picture in classes]
-    section = Section(
+    section = NeuronSection(
         settings=settings.describe(),
         missing=why,
         photos=[source.slug for source in inputs.images],
