@@ -41,7 +41,7 @@ from generator.methods.neurons.dream import (
     Inverter,
     inversion_settings,
 )
-from generator.methods.neurons.prefix import Prefix, size_multiple, tensor_preprocess
+from generator.methods.neurons.prefix import Prefix, Preprocess, size_multiple, tensor_preprocess
 from generator.methods.neurons.transforms import Transformations, rounded_up
 from generator.methods.projections import LayerProjections
 from generator.methods.receptive_field import (
@@ -98,15 +98,9 @@ def pictured(shown: dict[int, list[str]], cap: int) -> list[int]:
 def _class_side(model: keras.Model, wanted: int) -> int:
     """The side class pictures are shown to the model at: `wanted`, unless its head needs its
     own input size (a Flatten before Dense, as VGG's)."""
-    flattens = any(isinstance(layer, keras.layers.Flatten) for layer in _all_layers(model))
+    layers = model._flatten_layers(include_self=False, recursive=True)  # nested bases too
+    flattens = any(isinstance(layer, keras.layers.Flatten) for layer in layers)
     return int(model.inputs[0].shape[1]) if flattens else wanted
-
-
-def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The model's layers and those of the models nested in it (a transfer model's base)."""
-    nested = [inner for layer in model.layers if isinstance(layer, keras.Model)
-              for inner in _all_layers(layer)]  # fmt: skip
-    return [*model.layers, *nested]
 
 
 def neuron_section(
@@ -140,13 +134,15 @@ def neuron_section(
     for tensor in tensors:
         if len(chosen[tensor]) < len(shown[tensor]):
             missing.append(f"{tensor}: {len(chosen[tensor])} of {len(shown[tensor])}")
-        visualizer = ChannelVisualizer(model, tensor, preprocess, settings, graph)
-        result = visualizer.run(chosen[tensor]) if chosen[tensor] else None
+        result = None
+        if chosen[tensor]:
+            visualizer = ChannelVisualizer(model, tensor, preprocess, settings, graph)
+            result = visualizer.run(chosen[tensor])
         stages.append(
             _stage(figures, tensor, activations[tensor], crops, titles, shown[tensor],
                    result, projections.get(tensor, {}), inputs.fields[tensor])
         )  # fmt: skip
-    classes, not_drawn = _classes(inputs, options, figures, settings)
+    classes, not_drawn = _classes(inputs, options, figures, settings, preprocess)
     middle = tensors[len(tensors) // 2]
     dreamed = DeepDream(model, middle, preprocess, graph).run(crops[0], multiple=multiple)
     dream = figures.dream(titles[0], middle, crops[0], dreamed, DREAM_SETTINGS)
@@ -185,7 +181,11 @@ def neuron_section(
 
 
 def _classes(
-    inputs: NeuronInputs, options: BuildOptions, figures: NeuronFigures, settings: Settings
+    inputs: NeuronInputs,
+    options: BuildOptions,
+    figures: NeuronFigures,
+    settings: Settings,
+    preprocess: Preprocess,
 ) -> tuple[list[ClassPicture], list[str]]:
     """Each photo's top-1 class and the classes asked for, pictured in one batch; and the
     classes asked for that the model does not have."""
@@ -196,8 +196,7 @@ def _classes(
     side = round(4 / 3 * options.neuron_size)
     seen = rounded_up(_class_side(model, side), settings.transformations.multiple)
     pixels, logits = visualize_classes(
-        model, classes, settings.steps, side, settings.seed,
-        tensor_preprocess(spec.preprocessing), seen,
+        model, classes, settings.steps, side, settings.seed, preprocess, seen
     )  # fmt: skip
     labels = imagenet_labels() if spec.file is None else (spec.class_names or ())
     pictures = []
@@ -226,16 +225,14 @@ def _projections(
 
     Each call asks for `PROJECTION_CHANNELS` channels of every tensor (repeats pad it), as the
     model page's projections do: the compiled step the photos' sections traced is reused."""
-    if not inputs.projector.explainer.memory.projections_fit():
-        return {}
-    made: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     tensors = [t for t, channels in chosen.items() if channels]
+    if not tensors or not inputs.projector.explainer.memory.projections_fit():
+        return {}
+    # tensor -> each channel's strongest photo
+    strongest = {t: activations[t].max(axis=(1, 2)).argmax(axis=0) for t in tensors}
+    made: dict[str, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
     for photo in range(len(crops)):
-        own = {
-            t: [c for c in chosen[t] if int(np.argmax(activations[t][:, :, :, c].max(axis=(1, 2))))
-                == photo]
-            for t in tensors
-        }  # fmt: skip
+        own = {t: [c for c in chosen[t] if strongest[t][c] == photo] for t in tensors}
         calls = max((len(c) + PROJECTION_CHANNELS - 1) // PROJECTION_CHANNELS for c in own.values())
         batch = inputs.spec.preprocess(crops[photo][None])
         for call in range(calls):

@@ -201,7 +201,8 @@ def trust_code() -> str:
 
 # What the neurons look for: the optimisation (`generator/methods/neurons/`), what the model
 # process does with it and how its figures are drawn; a change recomputes that section only.
-NEURON_CODE = ("generator.methods.neurons", "generator.neuron_work", "generator.render.neurons")
+NEURON_PACKAGE = "generator.methods.neurons"
+NEURON_MODULES = frozenset({"generator.neuron_work", "generator.render.neurons"})
 
 
 def neurons_key(model_key: str, image_keys: Iterable[str], options: BuildOptions) -> str:
@@ -214,8 +215,8 @@ def neurons_key(model_key: str, image_keys: Iterable[str], options: BuildOptions
         size=options.neuron_size,
         channels=options.neuron_channels,
         classes=list(options.neuron_classes),
-        code=package_code(NEURON_CODE[0]),
-        work=_source_digest(frozenset(NEURON_CODE[1:])),
+        code=package_code(NEURON_PACKAGE),
+        work=_source_digest(NEURON_MODULES),
     )
 
 
